@@ -1,0 +1,550 @@
+/**
+ * The configuration schema: every environment variable Tessera reads, its parser and its
+ * documentation side by side. `configSchema` turns the raw environment (after `NAME_FILE`
+ * resolution, see ./index.ts) into the typed `Config`; `configDocs` feeds the README table.
+ *
+ * Messages are written here, not left to zod's defaults, so that each one says what was
+ * expected and, for variables that are not secret, what was given. A secret variable's parser
+ * never puts its value in a message.
+ */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const NODE_ENVS = ['development', 'production', 'test'] as const;
+export type NodeEnv = (typeof NODE_ENVS)[number];
+
+export interface RateLimitRule {
+  readonly max: number;
+  readonly windowSeconds: number;
+}
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Absolute http(s) URL without trailing slash, query or fragment. */
+  readonly publicUrl: string;
+  /** Absolute path. */
+  readonly dataDir: string;
+  /** Absent: embedded PGlite in `dataDir`. */
+  readonly databaseUrl?: string;
+  /** Absent: in-process cache. */
+  readonly redisUrl?: string;
+  /** Absent: development outbox. */
+  readonly smtpUrl?: string;
+  readonly mailFrom: string;
+  readonly trustedProxies: string[];
+  readonly logLevel: LogLevel;
+  readonly nodeEnv: NodeEnv;
+  /** Absent outside production: the app generates one into `dataDir`. */
+  readonly secret?: string;
+  readonly bootstrapAdmin?: { readonly email: string; readonly password: string };
+  /** Normalised origins (`scheme://host[:port]`). */
+  readonly corsOrigins: string[];
+  readonly bodyLimitBytes: number;
+  readonly metricsToken?: string;
+  readonly rateLimit: {
+    readonly enabled: boolean;
+    readonly groups: Readonly<Record<string, RateLimitRule>>;
+  };
+  readonly shutdownTimeoutMs: number;
+}
+
+/** Limits per route group when RATE_LIMITS does not override them (JSON field names). */
+export const DEFAULT_RATE_LIMITS: Readonly<Record<string, { max: number; window_seconds: number }>> = {
+  default: { max: 600, window_seconds: 60 },
+  auth: { max: 30, window_seconds: 60 },
+  admin: { max: 300, window_seconds: 60 },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+/** Records a problem with the value being parsed; the parser may report several. */
+type Report = (message: string) => void;
+type Parser<T> = (raw: string, report: Report) => T;
+
+interface VariableSpec<T> {
+  readonly title: string;
+  readonly description: string;
+  /** As shown to humans: the literal default value, or what happens when the variable is absent. */
+  readonly default: string;
+  /** True when there is no default value and absence means a behaviour (`default` is prose). */
+  readonly optional: boolean;
+  /** Never echoed in messages; the README suggests `NAME_FILE` for it. */
+  readonly secret: boolean;
+  readonly schema: z.ZodType<T, string | undefined>;
+}
+
+interface DocFields {
+  title: string;
+  description: string;
+  secret?: boolean;
+}
+
+/** JSON-quoted, so a value with odd characters stays on one line and visibly delimited. */
+const show = (raw: string): string => JSON.stringify(raw);
+
+function parsing<T>(parse: Parser<T>, raw: string, ctx: z.RefinementCtx): T {
+  let failed = false;
+  const value = parse(raw, (message) => {
+    failed = true;
+    ctx.addIssue({ code: 'custom', message, input: undefined });
+  });
+  return failed ? z.NEVER : value;
+}
+
+/** A variable with a default value, which goes through the same parser as a given value. */
+function variable<T>(spec: DocFields & { default: string; parse: Parser<T> }): VariableSpec<T> {
+  return {
+    title: spec.title,
+    description: spec.description,
+    default: spec.default,
+    optional: false,
+    secret: spec.secret ?? false,
+    schema: z
+      .string()
+      .optional()
+      .transform((raw, ctx) => parsing(spec.parse, raw ?? spec.default, ctx)),
+  };
+}
+
+/** A variable whose absence is meaningful; `whenAbsent` says what happens then. */
+function optionalVariable<T>(
+  spec: DocFields & { whenAbsent: string; parse: Parser<T> },
+): VariableSpec<T | undefined> {
+  return {
+    title: spec.title,
+    description: spec.description,
+    default: spec.whenAbsent,
+    optional: true,
+    secret: spec.secret ?? false,
+    schema: z
+      .string()
+      .optional()
+      .transform((raw, ctx) => (raw === undefined ? undefined : parsing(spec.parse, raw, ctx))),
+  };
+}
+
+function integerIn(min: number, max: number): Parser<number> {
+  return (raw, report) => {
+    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      report(`expected an integer between ${min} and ${max}, got ${show(raw)}`);
+    }
+    return value;
+  };
+}
+
+function oneOf<const T extends readonly string[]>(options: T): Parser<T[number]> {
+  return (raw, report) => {
+    const found = options.find((option) => option === raw);
+    if (found === undefined) report(`expected one of ${options.join(', ')}, got ${show(raw)}`);
+    return found ?? z.NEVER;
+  };
+}
+
+const boolean: Parser<boolean> = (raw, report) => {
+  const value = raw.toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value !== 'false' && value !== '0') report(`expected true, false, 1 or 0, got ${show(raw)}`);
+  return false;
+};
+
+/** Comma-separated entries, blanks around commas ignored, each checked by `entry`. */
+function list(entry: (item: string, report: Report) => string): Parser<string[]> {
+  return (raw, report) =>
+    raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '')
+      .map((item) => entry(item, report));
+}
+
+function tryUrl(raw: string): URL | undefined {
+  try {
+    return new URL(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A connection URL that may embed a password: checked for its scheme only and never echoed,
+ * not even its scheme (a mistyped value could be a bare password that happens to parse).
+ */
+function connectionUrl(schemes: readonly string[]): Parser<string> {
+  const expected = schemes.map((scheme) => `${scheme}//`).join(' or ');
+  return (raw, report) => {
+    const url = tryUrl(raw);
+    if (url === undefined || !schemes.includes(url.protocol)) {
+      report(`expected a ${expected} URL (value not shown: it may hold a password)`);
+    }
+    return raw;
+  };
+}
+
+const publicUrl: Parser<string> = (raw, report) => {
+  const url = tryUrl(raw);
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
+    report(`expected an http:// or https:// URL such as https://id.example.com, got ${show(raw)}`);
+    return raw;
+  }
+  if (url.username !== '' || url.password !== '') {
+    report('must not contain a user name or password (value not shown)');
+    return raw;
+  }
+  if (raw.includes('?') || raw.includes('#')) {
+    report(`must not have a query or fragment, got ${show(raw)}`);
+  }
+  return url.href.replace(/\/+$/, '');
+};
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+const host: Parser<string> = (raw, report) => {
+  if (isIP(raw) === 0 && !HOST_NAME.test(raw)) {
+    report(`expected an IP address (without brackets) or a host name, got ${show(raw)}`);
+  }
+  return raw;
+};
+
+const ADDRESS = /^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/;
+const NAMED_ADDRESS = /^([^<>\r\n]*)<([^<>]*)>$/;
+
+const mailbox: Parser<string> = (raw, report) => {
+  const address = NAMED_ADDRESS.exec(raw)?.[2]?.trim() ?? raw;
+  if (!ADDRESS.test(address)) {
+    report(`expected an address such as "Tessera <no-reply@example.com>" or "no-reply@example.com", got ${show(raw)}`);
+  }
+  return raw;
+};
+
+const email: Parser<string> = (raw, report) => {
+  if (!z.email().safeParse(raw).success) report(`expected an email address, got ${show(raw)}`);
+  return raw;
+};
+
+function minLength(min: number, what: string): Parser<string> {
+  return (raw, report) => {
+    const length = [...raw].length;
+    if (length < min) report(`too short (${length} characters); ${what} needs at least ${min}`);
+    return raw;
+  };
+}
+
+const ipOrCidr = (item: string, report: Report): string => {
+  const [address = '', prefix, ...rest] = item.split('/');
+  const version = isIP(address);
+  const maxPrefix = version === 6 ? 128 : 32;
+  if (version === 0 || rest.length > 0) {
+    report(`${show(item)} is not an IP address or CIDR range`);
+  } else if (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > maxPrefix)) {
+    report(`${show(item)} is not a valid CIDR range (an IPv${version} prefix length is 0 to ${maxPrefix})`);
+  }
+  return item;
+};
+
+const origin = (item: string, report: Report): string => {
+  const url = tryUrl(item);
+  const isOrigin =
+    url !== undefined &&
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.host !== '' &&
+    url.username === '' &&
+    url.password === '' &&
+    url.pathname === '/' &&
+    !item.includes('?') &&
+    !item.includes('#');
+  if (!isOrigin) report(`${show(item)} is not an origin (expected scheme://host[:port], e.g. https://app.example.com)`);
+  return url?.origin ?? item;
+};
+
+const positiveInteger = z
+  .int({
+    error: (issue) =>
+      issue.input === undefined ? 'missing (a positive integer)' : `expected a positive integer, got ${JSON.stringify(issue.input)}`,
+  })
+  .min(1, { error: (issue) => `expected a positive integer, got ${JSON.stringify(issue.input)}` });
+
+const rateLimitsJson = z.record(
+  z.string().min(1, { error: 'a group name must not be empty' }),
+  z.strictObject(
+    { max: positiveInteger, window_seconds: positiveInteger },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown key ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} (expected "max" and "window_seconds")`
+          : 'expected an object {"max": <requests>, "window_seconds": <seconds>}',
+    },
+  ),
+  {
+    error: (issue) =>
+      issue.code === 'invalid_key'
+        ? 'a group name must not be empty'
+        : 'expected a JSON object mapping route group names to {"max": <requests>, "window_seconds": <seconds>}',
+  },
+);
+
+type RateLimitsJson = z.output<typeof rateLimitsJson>;
+
+/** RATE_LIMITS is JSON; shape problems are reported at their path (RATE_LIMITS.auth.max). */
+const rateLimits: z.ZodType<RateLimitsJson | undefined, string | undefined> = z
+  .string()
+  .optional()
+  .transform((raw, ctx): unknown => {
+    if (raw === undefined) return undefined;
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      ctx.addIssue({ code: 'custom', message: `invalid JSON (${reason})`, input: undefined });
+      return z.NEVER;
+    }
+  })
+  .pipe(rateLimitsJson.optional());
+
+const describeDefaultRateLimits = (): string =>
+  Object.entries(DEFAULT_RATE_LIMITS)
+    .map(([group, rule]) => `${group} ${rule.max} per ${rule.window_seconds} s`)
+    .join(', ');
+
+// ---------------------------------------------------------------------------------------------
+// The variables: each one's parser next to its documentation, so none goes undocumented.
+
+export const variables = {
+  PORT: variable({
+    title: 'HTTP port',
+    description: 'TCP port the HTTP server listens on (1 to 65535).',
+    default: '8080',
+    parse: integerIn(1, 65535),
+  }),
+  HOST: variable({
+    title: 'Listen address',
+    description: 'IP address or host name the HTTP server binds to; `0.0.0.0` is every IPv4 interface, `::` every interface.',
+    default: '0.0.0.0',
+    parse: host,
+  }),
+  PUBLIC_URL: optionalVariable({
+    title: 'Public URL',
+    description:
+      'The http(s) URL at which clients reach this server, without query or fragment (a trailing slash is dropped). The token issuer and every link in mail are built from it: set it whenever the server sits behind a proxy or a domain name.',
+    whenAbsent: 'http://localhost:$PORT',
+    parse: publicUrl,
+  }),
+  DATA_DIR: variable({
+    title: 'Data directory',
+    description: 'Directory for local state (the embedded database, a generated development secret); relative paths are resolved against the working directory.',
+    default: './data',
+    parse: (raw) => resolve(raw),
+  }),
+  DATABASE_URL: optionalVariable({
+    title: 'PostgreSQL URL',
+    description: '`postgres://` or `postgresql://` connection URL. When absent, an embedded PGlite database in `DATA_DIR` is used.',
+    whenAbsent: 'none: embedded PGlite in DATA_DIR',
+    secret: true,
+    parse: connectionUrl(['postgres:', 'postgresql:']),
+  }),
+  REDIS_URL: optionalVariable({
+    title: 'Redis URL',
+    description: '`redis://` or `rediss://` URL of the shared cache. Needed to run more than one instance; when absent, an in-process cache is used.',
+    whenAbsent: 'none: in-process cache',
+    secret: true,
+    parse: connectionUrl(['redis:', 'rediss:']),
+  }),
+  SMTP_URL: optionalVariable({
+    title: 'SMTP URL',
+    description: '`smtp://` or `smtps://` URL (with credentials, if any) of the mail relay. When absent, mail goes to a development outbox instead of being sent.',
+    whenAbsent: 'none: development outbox',
+    secret: true,
+    parse: connectionUrl(['smtp:', 'smtps:']),
+  }),
+  MAIL_FROM: variable({
+    title: 'Mail sender',
+    description: '`From` of outgoing mail: `Name <address>` or a bare address.',
+    default: 'Tessera <no-reply@localhost>',
+    parse: mailbox,
+  }),
+  TRUSTED_PROXIES: optionalVariable({
+    title: 'Trusted proxies',
+    description:
+      'Comma-separated IP addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is believed. When empty, the client address is the TCP peer.',
+    whenAbsent: 'none',
+    parse: list(ipOrCidr),
+  }),
+  LOG_LEVEL: variable({
+    title: 'Log level',
+    description: `One of ${LOG_LEVELS.join(', ')}.`,
+    default: 'info',
+    parse: oneOf(LOG_LEVELS),
+  }),
+  NODE_ENV: variable({
+    title: 'Environment',
+    description: `One of ${NODE_ENVS.join(', ')}. \`production\` requires \`TESSERA_SECRET\`.`,
+    default: 'development',
+    parse: oneOf(NODE_ENVS),
+  }),
+  TESSERA_SECRET: optionalVariable({
+    title: 'Key-encryption key',
+    description:
+      'At least 32 characters; encrypts secrets at rest (second-factor secrets, signing keys, webhook and provider secrets), so losing it loses them. Required in production; elsewhere, when absent, one is generated into `DATA_DIR`.',
+    whenAbsent: 'none: generated into DATA_DIR (required in production)',
+    secret: true,
+    parse: minLength(32, 'the key-encryption key'),
+  }),
+  BOOTSTRAP_ADMIN_EMAIL: optionalVariable({
+    title: 'Bootstrap admin email',
+    description: 'Email address of the first platform administrator; give it together with `BOOTSTRAP_ADMIN_PASSWORD`.',
+    whenAbsent: 'none',
+    parse: email,
+  }),
+  BOOTSTRAP_ADMIN_PASSWORD: optionalVariable({
+    title: 'Bootstrap admin password',
+    description: 'Password (at least 8 characters) of the first platform administrator; give it together with `BOOTSTRAP_ADMIN_EMAIL`.',
+    whenAbsent: 'none',
+    secret: true,
+    parse: minLength(8, 'the password'),
+  }),
+  CORS_ORIGINS: optionalVariable({
+    title: 'CORS origins',
+    description: 'Comma-separated origins (such as `https://app.example.com`) allowed to call the API from a browser. When empty, cross-origin requests are not allowed.',
+    whenAbsent: 'none',
+    parse: list(origin),
+  }),
+  BODY_LIMIT_BYTES: variable({
+    title: 'Body size limit',
+    description: 'Largest request body accepted, in bytes.',
+    default: '1048576',
+    parse: integerIn(1, Number.MAX_SAFE_INTEGER),
+  }),
+  METRICS_TOKEN: optionalVariable({
+    title: 'Metrics token',
+    description: 'When set, `/metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.',
+    whenAbsent: 'none',
+    secret: true,
+    parse: (raw) => raw,
+  }),
+  RATE_LIMIT_ENABLED: variable({
+    title: 'Rate limiting',
+    description: 'Whether per-route-group rate limits apply: `true`, `false`, `1` or `0`.',
+    default: 'true',
+    parse: boolean,
+  }),
+  RATE_LIMITS: {
+    title: 'Rate limits',
+    description:
+      'JSON object mapping a route group to `{"max": <requests>, "window_seconds": <seconds>}`, merged group by group over the defaults, e.g. `{"auth": {"max": 10, "window_seconds": 60}}`.',
+    default: `built in: ${describeDefaultRateLimits()}`,
+    optional: true,
+    secret: false,
+    schema: rateLimits,
+  } satisfies VariableSpec<RateLimitsJson | undefined>,
+  SHUTDOWN_TIMEOUT_MS: variable({
+    title: 'Shutdown timeout',
+    description: 'How long a graceful shutdown waits for in-flight work before the process exits, in milliseconds.',
+    default: '10000',
+    // Upper bound: the largest delay setTimeout honours.
+    parse: integerIn(0, 2_147_483_647),
+  }),
+};
+
+export type VariableName = keyof typeof variables;
+
+export const VARIABLE_NAMES: readonly VariableName[] = Object.freeze(Object.keys(variables) as VariableName[]);
+
+export interface ConfigVariableDoc {
+  readonly name: VariableName;
+  readonly title: string;
+  readonly description: string;
+  /** As shown to humans: the default value, or (when `optional`) what happens when absent. */
+  readonly default: string;
+  readonly optional: boolean;
+  readonly secret: boolean;
+}
+
+export const configDocs: readonly ConfigVariableDoc[] = Object.freeze(
+  VARIABLE_NAMES.map((name): ConfigVariableDoc => {
+    const { title, description, default: shown, optional, secret } = variables[name];
+    return Object.freeze({ name, title, description, default: shown, optional, secret });
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// The schema
+
+type Shape = { [K in VariableName]: (typeof variables)[K]['schema'] };
+
+const shape = Object.fromEntries(VARIABLE_NAMES.map((name) => [name, variables[name].schema])) as Shape;
+
+const envSchema = z.object(shape);
+type Env = z.output<typeof envSchema>;
+
+/** Runs a cross-variable rule only when the variables it reads parsed cleanly. */
+const whenValid =
+  (...names: VariableName[]) =>
+  (payload: z.core.ParsePayload): boolean =>
+    !payload.issues.some((issue) => names.some((name) => issue.path?.[0] === name));
+
+function toConfig(env: Env): Config {
+  const groups: Record<string, RateLimitRule> = {};
+  for (const [group, rule] of Object.entries({ ...DEFAULT_RATE_LIMITS, ...env.RATE_LIMITS })) {
+    groups[group] = { max: rule.max, windowSeconds: rule.window_seconds };
+  }
+  const { BOOTSTRAP_ADMIN_EMAIL: adminEmail, BOOTSTRAP_ADMIN_PASSWORD: adminPassword } = env;
+  return {
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl: env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
+    dataDir: env.DATA_DIR,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    smtpUrl: env.SMTP_URL,
+    mailFrom: env.MAIL_FROM,
+    trustedProxies: env.TRUSTED_PROXIES ?? [],
+    logLevel: env.LOG_LEVEL,
+    nodeEnv: env.NODE_ENV,
+    secret: env.TESSERA_SECRET,
+    bootstrapAdmin:
+      adminEmail !== undefined && adminPassword !== undefined ? { email: adminEmail, password: adminPassword } : undefined,
+    corsOrigins: env.CORS_ORIGINS ?? [],
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    metricsToken: env.METRICS_TOKEN,
+    rateLimit: { enabled: env.RATE_LIMIT_ENABLED, groups },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/**
+ * Raw environment (strings, `NAME_FILE` already resolved, empty values removed) to `Config`.
+ * Issue paths start with the variable name.
+ */
+export const configSchema = envSchema
+  .superRefine(
+    (env, ctx) => {
+      if (env.NODE_ENV === 'production' && env.TESSERA_SECRET === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['TESSERA_SECRET'],
+          message: 'required when NODE_ENV=production (at least 32 random characters, e.g. from `openssl rand -base64 48`)',
+          input: undefined,
+        });
+      }
+    },
+    { when: whenValid('NODE_ENV', 'TESSERA_SECRET') },
+  )
+  .superRefine(
+    (env, ctx) => {
+      const hasEmail = env.BOOTSTRAP_ADMIN_EMAIL !== undefined;
+      const hasPassword = env.BOOTSTRAP_ADMIN_PASSWORD !== undefined;
+      if (hasEmail === hasPassword) return;
+      const [missing, given] = hasEmail
+        ? ['BOOTSTRAP_ADMIN_PASSWORD', 'BOOTSTRAP_ADMIN_EMAIL']
+        : ['BOOTSTRAP_ADMIN_EMAIL', 'BOOTSTRAP_ADMIN_PASSWORD'];
+      ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${given} is set (give both or neither)`, input: undefined });
+    },
+    { when: whenValid('BOOTSTRAP_ADMIN_EMAIL', 'BOOTSTRAP_ADMIN_PASSWORD') },
+  )
+  .transform(toConfig);

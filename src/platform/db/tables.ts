@@ -1,0 +1,4 @@
+/** Every table, for drizzle-kit (migrations are generated from these) and typed queries. */
+export * from '../../modules/accounts/accounts.tables.js';
+export * from '../events/events.tables.js';
+export * from '../mail/mail.tables.js';

@@ -1,0 +1,206 @@
+import PgBoss from 'pg-boss';
+import type { Database, DbHandle } from '../db/database.js';
+
+/**
+ * The durable job queue: pg-boss 10 on the application's own database (PGlite or PostgreSQL), so a
+ * job can be enqueued inside the business transaction that caused it and survives restarts.
+ * pg-boss fetches with `FOR UPDATE SKIP LOCKED`, so with several instances each job runs once;
+ * schedules live in the database, so a cron job fires once per slot across instances.
+ * pg-boss 11+ needs Node 22; 10.4 is pinned.
+ */
+export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
+
+export interface JobInfo<T = unknown> {
+  id: string;
+  name: string;
+  state: JobState;
+  data: T;
+  retryCount: number;
+  retryLimit: number;
+  output: unknown;
+  createdOn: Date;
+  completedOn: Date | null;
+}
+
+export interface QueueOptions {
+  /** Attempts after the first (default 5). */
+  retryLimit?: number;
+  /** Seconds before the first retry; doubled (with jitter) each time when retryBackoff (default 5 s, backoff on). */
+  retryDelaySeconds?: number;
+  retryBackoff?: boolean;
+  /** A running job taking longer than this is failed and retried (default 5 min). */
+  expireInSeconds?: number;
+  /** Workers of this queue in this process (default 2). */
+  concurrency?: number;
+  /** Seconds between polls for new work (default 1). */
+  pollingIntervalSeconds?: number;
+}
+
+export interface JobContext {
+  id: string;
+  retryCount: number;
+}
+
+export type JobHandler<T> = (data: T, job: JobContext) => Promise<unknown>;
+
+export interface EnqueueOptions {
+  /** Enqueue inside this transaction: the job exists only if the transaction commits. */
+  tx?: DbHandle;
+  startAfterSeconds?: number;
+  /** At most one queued job per key. */
+  singletonKey?: string;
+}
+
+export interface Jobs {
+  /** Declares a queue and its handler. Call before start(). A failed job after its last retry moves to `<name>__dead`. */
+  define<T extends object>(name: string, handler: JobHandler<T>, options?: QueueOptions): void;
+  /** Runs `name` on a cron schedule (5 fields, UTC) from any one instance. Call before start(). */
+  schedule(name: string, cron: string, data?: object): void;
+  enqueue<T extends object>(name: string, data: T, options?: EnqueueOptions): Promise<string>;
+  get<T = unknown>(name: string, id: string): Promise<JobInfo<T> | null>;
+  /** The cron schedules stored in the database. */
+  schedules(): Promise<{ name: string; cron: string }[]>;
+  /** Jobs per queue and state, for metrics and the admin. */
+  counts(): Promise<{ queue: string; state: JobState; count: number }[]>;
+  /** Creates queues and schedules, starts the workers (unless workers: false). */
+  start(options?: { workers?: boolean }): Promise<void>;
+  /** Stops fetching and waits for running jobs, up to timeoutMs. */
+  stop(timeoutMs?: number): Promise<void>;
+  ping(): Promise<void>;
+  onError(listener: (error: Error) => void): void;
+}
+
+export const DEAD_LETTER_SUFFIX = '__dead';
+
+interface QueueDefinition {
+  name: string;
+  handler: JobHandler<object>;
+  options: Required<QueueOptions>;
+}
+
+const DEFAULTS: Required<QueueOptions> = {
+  retryLimit: 5,
+  retryDelaySeconds: 5,
+  retryBackoff: true,
+  expireInSeconds: 300,
+  concurrency: 2,
+  pollingIntervalSeconds: 1,
+};
+
+function bossDb(handle: { sql: DbHandle['sql'] }, script?: Database['execScript']): PgBoss.Db {
+  return {
+    // pg-boss sends its schema scripts as several statements without parameters.
+    executeSql: (text, values) =>
+      script && (!values || values.length === 0) ? script(text) : handle.sql.query(text, values ?? []),
+  };
+}
+
+export function createJobs(db: Database, options: { schema?: string } = {}): Jobs {
+  const schema = options.schema ?? 'pgboss';
+  const boss = new PgBoss({
+    db: bossDb(db, db.execScript),
+    schema,
+    // Finished jobs are archived after a day and deleted after two weeks.
+    archiveCompletedAfterSeconds: 24 * 3600,
+    deleteAfterDays: 14,
+    cronMonitorIntervalSeconds: 30,
+  });
+  const errorListeners: ((error: Error) => void)[] = [];
+  boss.on('error', (error) => {
+    for (const listener of errorListeners) listener(error);
+  });
+  const queues = new Map<string, QueueDefinition>();
+  const schedules: { name: string; cron: string; data: object }[] = [];
+  let started = false;
+
+  return {
+    define(name, handler, queueOptions) {
+      if (started) throw new Error(`jobs: define(${name}) after start()`);
+      if (queues.has(name)) throw new Error(`jobs: queue ${name} defined twice`);
+      queues.set(name, { name, handler: handler as JobHandler<object>, options: { ...DEFAULTS, ...queueOptions } });
+    },
+    schedule(name, cron, data = {}) {
+      if (started) throw new Error(`jobs: schedule(${name}) after start()`);
+      schedules.push({ name, cron, data });
+    },
+    async enqueue(name, data, enqueueOptions = {}) {
+      if (!queues.has(name)) throw new Error(`jobs: unknown queue ${name}`);
+      const sendOptions: PgBoss.SendOptions = {};
+      if (enqueueOptions.tx) sendOptions.db = bossDb(enqueueOptions.tx);
+      if (enqueueOptions.startAfterSeconds) sendOptions.startAfter = enqueueOptions.startAfterSeconds;
+      if (enqueueOptions.singletonKey) sendOptions.singletonKey = enqueueOptions.singletonKey;
+      const id = await boss.send(name, data, sendOptions);
+      if (!id) throw new Error(`jobs: ${name} not enqueued (singleton already queued)`);
+      return id;
+    },
+    async get<T>(name: string, id: string): Promise<JobInfo<T> | null> {
+      const job = await boss.getJobById<T>(name, id);
+      if (!job) return null;
+      return {
+        id: job.id,
+        name: job.name,
+        state: job.state as JobState,
+        data: job.data,
+        retryCount: job.retryCount,
+        retryLimit: job.retryLimit,
+        output: job.output ?? null,
+        createdOn: job.createdOn,
+        completedOn: job.completedOn ?? null,
+      };
+    },
+    async schedules() {
+      return (await boss.getSchedules()).map((entry) => ({ name: entry.name, cron: entry.cron }));
+    },
+    async counts() {
+      const { rows } = await db.sql.query<{ queue: string; state: JobState; count: string }>(
+        `SELECT name AS queue, state, count(*)::text AS count FROM ${schema}.job GROUP BY name, state`,
+      );
+      return rows.map((row) => ({ queue: row.queue, state: row.state, count: Number(row.count) }));
+    },
+    async start(startOptions = {}) {
+      if (started) return;
+      started = true;
+      await boss.start();
+      for (const queue of queues.values()) {
+        const deadLetter = `${queue.name}${DEAD_LETTER_SUFFIX}`;
+        await boss.createQueue(deadLetter);
+        const settings: PgBoss.Queue = {
+          name: queue.name,
+          retryLimit: queue.options.retryLimit,
+          retryDelay: queue.options.retryDelaySeconds,
+          retryBackoff: queue.options.retryBackoff,
+          expireInSeconds: queue.options.expireInSeconds,
+          deadLetter,
+        };
+        // createQueue is a no-op for an existing queue; updateQueue carries changed settings over.
+        await boss.createQueue(queue.name, settings);
+        await boss.updateQueue(queue.name, settings);
+      }
+      for (const { name, cron, data } of schedules) await boss.schedule(name, cron, data, { tz: 'UTC' });
+      if (startOptions.workers === false) return;
+      for (const queue of queues.values()) {
+        for (let i = 0; i < queue.options.concurrency; i++) {
+          await boss.work<object>(
+            queue.name,
+            { batchSize: 1, pollingIntervalSeconds: queue.options.pollingIntervalSeconds, includeMetadata: true },
+            async ([job]) => {
+              if (!job) return undefined;
+              return queue.handler(job.data, { id: job.id, retryCount: job.retryCount });
+            },
+          );
+        }
+      }
+    },
+    async stop(timeoutMs = 8_000) {
+      if (!started) return;
+      started = false;
+      await boss.stop({ graceful: true, wait: true, close: true, timeout: timeoutMs });
+    },
+    async ping() {
+      await db.sql.query(`SELECT 1 FROM ${schema}.version LIMIT 1`);
+    },
+    onError(listener) {
+      errorListeners.push(listener);
+    },
+  };
+}
