@@ -105,7 +105,7 @@ export function createPostgresDatabase(options: PostgresOptions): Database {
       await pool.query('SELECT 1');
     },
     async close() {
-      await pool.end();
+      if (!pool.ended) await pool.end();
     },
   };
 }

@@ -2,3 +2,4 @@
 export * from '../../modules/accounts/accounts.tables.js';
 export * from '../events/events.tables.js';
 export * from '../mail/mail.tables.js';
+export * from '../crypto/keys.tables.js';

@@ -161,22 +161,31 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       if (started) return;
       started = true;
       await boss.start();
-      for (const queue of queues.values()) {
-        const deadLetter = `${queue.name}${DEAD_LETTER_SUFFIX}`;
-        await boss.createQueue(deadLetter);
-        const settings: PgBoss.Queue = {
-          name: queue.name,
-          retryLimit: queue.options.retryLimit,
-          retryDelay: queue.options.retryDelaySeconds,
-          retryBackoff: queue.options.retryBackoff,
-          expireInSeconds: queue.options.expireInSeconds,
-          deadLetter,
-        };
-        // createQueue is a no-op for an existing queue; updateQueue carries changed settings over.
-        await boss.createQueue(queue.name, settings);
-        await boss.updateQueue(queue.name, settings);
-      }
-      for (const { name, cron, data } of schedules) await boss.schedule(name, cron, data, { tz: 'UTC' });
+      // pg-boss's create_queue inserts the queue row, then adds a foreign key to the queue table and
+      // attaches a partition: two instances creating queues at once deadlock (seen with two instances
+      // starting together). So all queue and schedule set-up runs in one transaction that first takes
+      // an advisory lock: instances set up one after another, and a failed start leaves nothing half-made.
+      // A throw-away PgBoss on the transaction runs pg-boss's own createQueue/updateQueue/schedule SQL.
+      await db.transaction(async (tx) => {
+        await tx.sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera.jobs.${schema}.setup`]);
+        const setup = new PgBoss({ db: bossDb(tx), schema });
+        for (const queue of queues.values()) {
+          const deadLetter = `${queue.name}${DEAD_LETTER_SUFFIX}`;
+          await setup.createQueue(deadLetter);
+          const settings: PgBoss.Queue = {
+            name: queue.name,
+            retryLimit: queue.options.retryLimit,
+            retryDelay: queue.options.retryDelaySeconds,
+            retryBackoff: queue.options.retryBackoff,
+            expireInSeconds: queue.options.expireInSeconds,
+            deadLetter,
+          };
+          // createQueue is a no-op for an existing queue; updateQueue carries changed settings over.
+          await setup.createQueue(queue.name, settings);
+          await setup.updateQueue(queue.name, settings);
+        }
+        for (const { name, cron, data } of schedules) await setup.schedule(name, cron, data, { tz: 'UTC' });
+      });
       if (startOptions.workers === false) return;
       for (const queue of queues.values()) {
         for (let i = 0; i < queue.options.concurrency; i++) {

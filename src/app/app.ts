@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import type { DestinationStream } from 'pino';
+import type { Config } from '../config/index.js';
+import { createLogger } from '../platform/http/logger.js';
+import { createHttpServer, type HttpServer } from '../platform/http/server.js';
+import { installRateLimit } from '../platform/http/rate-limit.js';
+import { createGuards } from '../platform/http/auth.js';
+import { healthRoutes } from '../modules/health/index.js';
+import { adminRoutes } from '../modules/admin/index.js';
+import { createContext, type Context, type ContextOverrides } from './context.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface App {
+  server: HttpServer;
+  context: Context;
+  /** Stops accepting, finishes in-flight requests and running jobs, closes pools and connections. */
+  close(): Promise<void>;
+}
+
+export interface BuildOptions extends ContextOverrides {
+  /** Where log lines go (tests capture them); default stdout. */
+  logDestination?: DestinationStream;
+  /** Run job workers in this process (default true). */
+  workers?: boolean;
+  /** Registers more routes before the server is sealed (tests, embedding). */
+  extraRoutes?: (server: HttpServer, context: Context) => void;
+}
+
+/**
+ * Builds the whole server: ports and services (context), then the HTTP edge, module by module in a
+ * fixed order. Migrates the database and starts the job queue; does not listen.
+ */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const context = await createContext(config, logger, options);
+  const { db, cache, jobs, metrics, mail } = context;
+  try {
+    await db.migrate();
+    const server = await createHttpServer({
+      logger,
+      bodyLimitBytes: config.bodyLimitBytes,
+      trustedProxies: config.trustedProxies,
+      corsOrigins: config.corsOrigins,
+      publicUrl: config.publicUrl,
+      version: VERSION,
+      exposeInternals: config.nodeEnv === 'development',
+    });
+    server.addHook('onResponse', async (request, reply) => {
+      metrics.observeRequest(
+        { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode },
+        reply.elapsedTime / 1000,
+      );
+    });
+    if (config.rateLimit.enabled) installRateLimit(server, { cache, groups: config.rateLimit.groups });
+    const guards = createGuards(server, { keys: context.keys, isPlatformAdmin: context.accounts.isPlatformAdmin });
+
+    healthRoutes(server, {
+      version: VERSION,
+      startedAt: Date.now(),
+      metrics,
+      ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
+      checks: {
+        database: { kind: db.kind, required: true, check: () => db.ping() },
+        cache: { kind: cache.kind, required: true, check: () => cache.ping() },
+        queue: { kind: 'pg-boss', required: true, check: () => jobs.ping() },
+        // Mail waits in the queue and is retried while the transport is down: reported, not required.
+        mail: { kind: mail.transport.kind, required: false, check: () => mail.transport.verify() },
+      },
+    });
+    adminRoutes(server, { db, guards });
+    options.extraRoutes?.(server, context);
+
+    await server.ready();
+    await jobs.start({ workers: options.workers ?? true });
+    const admin = await context.accounts.bootstrapAdmin(config.bootstrapAdmin);
+    if (admin) logger.info({ user_id: admin.id }, 'created the bootstrap platform admin');
+
+    let closing: Promise<void> | undefined;
+    return {
+      server,
+      context,
+      close() {
+        closing ??= (async () => {
+          await server.close();
+          await jobs.stop(Math.max(1_000, config.shutdownTimeoutMs - 2_000));
+          await Promise.allSettled([cache.close(), mail.transport.close()]);
+          await db.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await jobs.stop().catch(() => undefined);
+    await Promise.allSettled([cache.close(), db.close()]);
+    throw error;
+  }
+}

@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { createPgliteDatabase, createPostgresDatabase, type Database } from '../platform/db/database.js';
+import { createCache, type Cache } from '../platform/cache/index.js';
+import { createJobs, type Jobs } from '../platform/jobs/jobs.js';
+import { createSecretBox, type SecretBox } from '../platform/crypto/secret-box.js';
+import { createKeyStore, type KeyStore } from '../platform/crypto/keys.js';
+import { createAudit, createEvents, type Audit, type Events } from '../platform/events/index.js';
+import { createMail, createOutboxTransport, createSmtpTransport, type Mail } from '../platform/mail/index.js';
+import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
+import { createAccountsService, type AccountsService } from '../modules/accounts/index.js';
+import { resolveSecret } from './secret.js';
+
+/** Everything a module may be given: ports first, then services built on them. No container. */
+export interface Context {
+  config: Config;
+  logger: Logger;
+  db: Database;
+  cache: Cache;
+  jobs: Jobs;
+  box: SecretBox;
+  keys: KeyStore;
+  audit: Audit;
+  events: Events;
+  mail: Mail;
+  metrics: Metrics;
+  accounts: AccountsService;
+}
+
+export interface ContextOverrides {
+  /** An already open database (tests pass a clone of a migrated template). */
+  db?: Database;
+  cache?: Cache;
+}
+
+export async function openDatabase(config: Config): Promise<Database> {
+  return config.databaseUrl
+    ? createPostgresDatabase({ url: config.databaseUrl })
+    : createPgliteDatabase({ dataDir: join(config.dataDir, 'pglite') });
+}
+
+/** Opens the ports and builds the services, in dependency order. */
+export async function createContext(config: Config, logger: Logger, overrides: ContextOverrides = {}): Promise<Context> {
+  const { secret, generated } = await resolveSecret(config);
+  if (generated) logger.warn({ file: join(config.dataDir, 'secret') }, 'generated TESSERA_SECRET into DATA_DIR; set TESSERA_SECRET when running several instances');
+  const db = overrides.db ?? (await openDatabase(config));
+  const cache = overrides.cache ?? (await createCache(config.redisUrl, { onError: (error: unknown) => logger.warn({ err: error }, 'cache error') }));
+  const jobs = createJobs(db);
+  jobs.onError((error) => logger.error({ err: error }, 'job queue error'));
+  const box = createSecretBox(secret);
+  const keys = createKeyStore({ db, box, issuer: config.publicUrl });
+  const audit = createAudit();
+  const events = createEvents();
+  const transport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
+  const mail = createMail({ jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' } });
+  const metrics = createMetrics({ jobs });
+  const accounts = createAccountsService({ db, audit, events });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, accounts };
+}

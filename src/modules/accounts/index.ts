@@ -1,0 +1,3 @@
+export { createAccountsService, type AccountsService } from './accounts.service.js';
+export { accountErrors } from './accounts.errors.js';
+export { users } from './accounts.tables.js';

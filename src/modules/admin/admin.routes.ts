@@ -1,0 +1,51 @@
+import { Type } from '@sinclair/typebox';
+import type { HttpServer } from '../../platform/http/server.js';
+import type { Guards } from '../../platform/http/auth.js';
+import type { Database } from '../../platform/db/database.js';
+import { listOutbox } from '../../platform/mail/index.js';
+
+const OutboxMessage = Type.Object({
+  id: Type.String(),
+  template: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  subject: Type.String(),
+  text: Type.String(),
+  html: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() }, { additionalProperties: true });
+
+export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Guards }): void {
+  server.get(
+    '/v1/admin/outbox',
+    {
+      config: { rateLimit: 'admin' },
+      preHandler: deps.guards.requirePlatformAdmin,
+      schema: {
+        tags: ['admin'],
+        summary: 'Mail kept by the development outbox (no SMTP_URL), newest first',
+        security: [{ bearer: [] }],
+        querystring: Type.Object(
+          { limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ pattern: '^msg_[0-9a-z]{26}$' })) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ data: Type.Array(OutboxMessage), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          401: Problem,
+          403: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const rows = await listOutbox(deps.db, { limit: limit + 1, ...(cursor ? { before: cursor } : {}) });
+      const page = rows.slice(0, limit);
+      return {
+        data: page.map((row) => ({ ...row, created_at: row.createdAt.toISOString() })),
+        next_cursor: rows.length > limit ? page[page.length - 1]!.id : null,
+      };
+    },
+  );
+}

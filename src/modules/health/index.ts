@@ -1,0 +1,1 @@
+export { healthRoutes, type DependencyCheck } from './health.routes.js';

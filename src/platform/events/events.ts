@@ -1,0 +1,79 @@
+import type { DbHandle } from '../db/database.js';
+import { newId } from '../crypto/ids.js';
+import { auditEvents, outboxEvents } from './events.tables.js';
+
+export interface RequestContext {
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface AuditEntry {
+  actor: { type: 'user' | 'api_key' | 'system'; id?: string | null; display?: string | null };
+  action: string;
+  orgId?: string | null;
+  target?: { type: string; id: string } | null;
+  result?: 'success' | 'failure';
+  reason?: string | null;
+  context?: RequestContext;
+  /** Fields that changed: `{ name: { before, after } }`. Secret-looking fields are dropped. */
+  changes?: Record<string, { before?: unknown; after?: unknown }> | null;
+}
+
+export interface Audit {
+  /** Writes the entry in the caller's transaction, so it exists exactly when the change does. */
+  record(tx: DbHandle, entry: AuditEntry): Promise<string>;
+}
+
+export interface DomainEvent {
+  type: string;
+  orgId?: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface Events {
+  /** Writes the event to the outbox in the caller's transaction; dispatchers read it after commit. */
+  publish(tx: DbHandle, event: DomainEvent): Promise<string>;
+}
+
+const SECRET_FIELD = /(password|secret|token|hash|code|private|otp|key_material)/i;
+
+function withoutSecrets(changes: AuditEntry['changes']): AuditEntry['changes'] {
+  if (!changes) return null;
+  return Object.fromEntries(Object.entries(changes).filter(([field]) => !SECRET_FIELD.test(field)));
+}
+
+export function createAudit(): Audit {
+  return {
+    async record(tx, entry) {
+      const id = newId('aud');
+      await tx.orm.insert(auditEvents).values({
+        id,
+        orgId: entry.orgId ?? null,
+        actorType: entry.actor.type,
+        actorId: entry.actor.id ?? null,
+        actorDisplay: entry.actor.display ?? null,
+        action: entry.action,
+        targetType: entry.target?.type ?? null,
+        targetId: entry.target?.id ?? null,
+        result: entry.result ?? 'success',
+        reason: entry.reason ?? null,
+        ip: entry.context?.ip ?? null,
+        userAgent: entry.context?.userAgent ?? null,
+        requestId: entry.context?.requestId ?? null,
+        changes: withoutSecrets(entry.changes),
+      });
+      return id;
+    },
+  };
+}
+
+export function createEvents(): Events {
+  return {
+    async publish(tx, event) {
+      const id = newId('evt');
+      await tx.orm.insert(outboxEvents).values({ id, type: event.type, orgId: event.orgId ?? null, payload: event.data });
+      return id;
+    },
+  };
+}
