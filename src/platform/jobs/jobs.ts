@@ -44,7 +44,11 @@ export interface JobContext {
 export type JobHandler<T> = (data: T, job: JobContext) => Promise<unknown>;
 
 export interface EnqueueOptions {
-  /** Enqueue inside this transaction: the job exists only if the transaction commits. */
+  /**
+   * Enqueue inside this transaction: the job exists only if the transaction commits. Inside a
+   * transaction always pass it: on PGlite (one connection) an enqueue outside it would wait for the
+   * transaction, which waits for the enqueue.
+   */
   tx?: DbHandle;
   startAfterSeconds?: number;
   /** At most one queued job per key. */
@@ -160,7 +164,12 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     async start(startOptions = {}) {
       if (started) return;
       started = true;
-      await boss.start();
+      try {
+        await boss.start();
+      } catch (error) {
+        started = false;
+        throw error;
+      }
       // pg-boss's create_queue inserts the queue row, then adds a foreign key to the queue table and
       // attaches a partition: two instances creating queues at once deadlock (seen with two instances
       // starting together). So all queue and schedule set-up runs in one transaction that first takes
