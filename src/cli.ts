@@ -4,7 +4,7 @@ import { openDatabase } from './app/context.js';
 import { createAudit, createEvents } from './platform/events/index.js';
 import { createJobs } from './platform/jobs/jobs.js';
 import { listOutbox } from './platform/mail/index.js';
-import { createAccountsService } from './modules/accounts/index.js';
+import { createAdminService } from './modules/accounts/index.js';
 import type { Database } from './platform/db/database.js';
 
 const USAGE = `Usage: tessera <command>
@@ -67,8 +67,8 @@ async function run(argv: string[]): Promise<void> {
       if (!password) fail('admin create needs --password or TESSERA_ADMIN_PASSWORD');
       const db = await migratedDatabase(config());
       try {
-        const accounts = createAccountsService({ db, audit: createAudit(), events: createEvents() });
-        const { user, created } = await accounts.createPlatformAdmin({ email, password });
+        const admins = createAdminService({ db, audit: createAudit(), events: createEvents() });
+        const { user, created } = await admins.createPlatformAdmin({ email, password });
         process.stdout.write(`${created ? 'created' : 'promoted existing user'} ${user.email} (${user.id}) as platform admin\n`);
       } finally {
         await db.close();

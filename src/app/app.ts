@@ -7,6 +7,7 @@ import { installRateLimit } from '../platform/http/rate-limit.js';
 import { createGuards } from '../platform/http/auth.js';
 import { healthRoutes } from '../modules/health/index.js';
 import { adminRoutes } from '../modules/admin/index.js';
+import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -37,6 +38,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { db, cache, jobs, metrics, mail } = context;
   try {
     await db.migrate();
+    // Load (or create) the signing keys now: from here on signing never waits on the database.
+    await context.keys.jwks();
     const server = await createHttpServer({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -53,7 +56,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       );
     });
     if (config.rateLimit.enabled) installRateLimit(server, { cache, groups: config.rateLimit.groups });
-    const guards = createGuards(server, { keys: context.keys, isPlatformAdmin: context.accounts.isPlatformAdmin });
+    const guards = createGuards(server, {
+      keys: context.keys,
+      audience: config.auth.audience,
+      isPlatformAdmin: context.admins.isPlatformAdmin,
+      isSessionRevoked: context.sessions.isRevoked,
+      csrfMatches: context.sessions.csrfMatches,
+    });
 
     healthRoutes(server, {
       version: VERSION,
@@ -68,12 +77,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         mail: { kind: mail.transport.kind, required: false, check: () => mail.transport.verify() },
       },
     });
+    const { accounts, sessions, keys } = context;
+    const idle = config.auth.refreshIdleTimeoutSeconds;
+    accountRoutes(server, { accounts, sessions, guards, keys, publicUrl: config.publicUrl, refreshIdleTimeoutSeconds: idle });
+    meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
     adminRoutes(server, { db, guards });
     options.extraRoutes?.(server, context);
 
     await server.ready();
     await jobs.start({ workers: options.workers ?? true });
-    const admin = await context.accounts.bootstrapAdmin(config.bootstrapAdmin);
+    const admin = await context.admins.bootstrapAdmin(config.bootstrapAdmin);
     if (admin) logger.info({ user_id: admin.id }, 'created the bootstrap platform admin');
 
     let closing: Promise<void> | undefined;

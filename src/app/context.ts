@@ -9,7 +9,10 @@ import { createKeyStore, type KeyStore } from '../platform/crypto/keys.js';
 import { createAudit, createEvents, type Audit, type Events } from '../platform/events/index.js';
 import { createMail, createOutboxTransport, createSmtpTransport, type Mail } from '../platform/mail/index.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
-import { createAccountsService, type AccountsService } from '../modules/accounts/index.js';
+import {
+  createAccountsService, createAdminService, createSessionService, registerAccountMails,
+  type AccountsService, type AdminService, type SessionService,
+} from '../modules/accounts/index.js';
 import { resolveSecret } from './secret.js';
 
 /** Everything a module may be given: ports first, then services built on them. No container. */
@@ -25,7 +28,9 @@ export interface Context {
   events: Events;
   mail: Mail;
   metrics: Metrics;
+  sessions: SessionService;
   accounts: AccountsService;
+  admins: AdminService;
 }
 
 export interface ContextOverrides {
@@ -49,12 +54,29 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const jobs = createJobs(db);
   jobs.onError((error) => logger.error({ err: error }, 'job queue error'));
   const box = createSecretBox(secret);
-  const keys = createKeyStore({ db, box, issuer: config.publicUrl });
+  // Retired keys stay published while tokens they signed may live, plus a minute of clock skew.
+  const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: config.auth.accessTokenTtlSeconds + 60 });
   const audit = createAudit();
   const events = createEvents();
   const transport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
   const mail = createMail({ jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' } });
   const metrics = createMetrics({ jobs });
-  const accounts = createAccountsService({ db, audit, events });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, accounts };
+  registerAccountMails(mail);
+  const sessions = createSessionService({
+    db, cache, keys, audit, events,
+    csrfKey: box.deriveKey('csrf'),
+    settings: config.auth,
+    onRefreshReuse: (session) => logger.warn({ session_id: session.id, user_id: session.userId }, 'refresh token reuse: session revoked'),
+  });
+  const accounts = createAccountsService({
+    db, cache, audit, events, mail, sessions,
+    settings: {
+      lockoutThreshold: config.auth.lockoutThreshold,
+      lockoutDurationSeconds: config.auth.lockoutDurationSeconds,
+      allowUnverifiedLogin: config.auth.allowUnverifiedLogin,
+      passwordPolicy: { minLength: 8, maxLength: 128, requireComplexity: config.auth.passwordRequireComplexity },
+    },
+  });
+  const admins = createAdminService({ db, audit, events });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins };
 }

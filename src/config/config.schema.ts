@@ -51,6 +51,16 @@ export interface Config {
     readonly groups: Readonly<Record<string, RateLimitRule>>;
   };
   readonly shutdownTimeoutMs: number;
+  readonly auth: {
+    readonly accessTokenTtlSeconds: number;
+    readonly audience: string;
+    readonly refreshIdleTimeoutSeconds: number;
+    readonly sessionMaxLifetimeSeconds: number;
+    readonly lockoutThreshold: number;
+    readonly lockoutDurationSeconds: number;
+    readonly allowUnverifiedLogin: boolean;
+    readonly passwordRequireComplexity: boolean;
+  };
 }
 
 /** Limits per route group when RATE_LIMITS does not override them (JSON field names). */
@@ -442,6 +452,54 @@ export const variables = {
     secret: false,
     schema: rateLimits,
   } satisfies VariableSpec<RateLimitsJson | undefined>,
+  ACCESS_TOKEN_TTL_SECONDS: variable({
+    title: 'Access-token lifetime',
+    description: 'Seconds an access token is valid (60 to 86400). A revoked session stops its tokens at once anyway.',
+    default: '900',
+    parse: integerIn(60, 86_400),
+  }),
+  TOKEN_AUDIENCE: optionalVariable({
+    title: 'Access-token audience',
+    description: 'The `aud` claim of access tokens, which resource servers check.',
+    whenAbsent: 'PUBLIC_URL',
+    parse: minLength(1, 'an audience'),
+  }),
+  REFRESH_IDLE_TIMEOUT_SECONDS: variable({
+    title: 'Session idle timeout',
+    description: 'A session whose refresh token is not used for this many seconds ends (default 7 days).',
+    default: '604800',
+    parse: integerIn(300, 31_536_000),
+  }),
+  SESSION_MAX_LIFETIME_SECONDS: variable({
+    title: 'Session absolute lifetime',
+    description: 'A session ends this many seconds after sign-in, however active (default 30 days).',
+    default: '2592000',
+    parse: integerIn(300, 31_536_000),
+  }),
+  LOCKOUT_THRESHOLD: variable({
+    title: 'Lockout threshold',
+    description: 'Consecutive failed sign-ins that lock an account.',
+    default: '5',
+    parse: integerIn(1, 1000),
+  }),
+  LOCKOUT_DURATION_SECONDS: variable({
+    title: 'Lockout duration',
+    description: 'Seconds a locked account stays locked (default 30 minutes).',
+    default: '1800',
+    parse: integerIn(1, 31_536_000),
+  }),
+  ALLOW_UNVERIFIED_LOGIN: variable({
+    title: 'Sign-in before verification',
+    description: 'Whether users may sign in before verifying their email (their tokens then say `email_verified: false`).',
+    default: 'true',
+    parse: boolean,
+  }),
+  PASSWORD_REQUIRE_COMPLEXITY: variable({
+    title: 'Password complexity',
+    description: 'Also require an upper-case letter, a lower-case letter, a digit and a symbol in passwords (length, the common-password list and the email check always apply).',
+    default: 'false',
+    parse: boolean,
+  }),
   SHUTDOWN_TIMEOUT_MS: variable({
     title: 'Shutdown timeout',
     description: 'How long a graceful shutdown waits for in-flight work before the process exits, in milliseconds.',
@@ -514,6 +572,16 @@ function toConfig(env: Env): Config {
     metricsToken: env.METRICS_TOKEN,
     rateLimit: { enabled: env.RATE_LIMIT_ENABLED, groups },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    auth: {
+      accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
+      audience: env.TOKEN_AUDIENCE ?? env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
+      refreshIdleTimeoutSeconds: env.REFRESH_IDLE_TIMEOUT_SECONDS,
+      sessionMaxLifetimeSeconds: env.SESSION_MAX_LIFETIME_SECONDS,
+      lockoutThreshold: env.LOCKOUT_THRESHOLD,
+      lockoutDurationSeconds: env.LOCKOUT_DURATION_SECONDS,
+      allowUnverifiedLogin: env.ALLOW_UNVERIFIED_LOGIN,
+      passwordRequireComplexity: env.PASSWORD_REQUIRE_COMPLEXITY,
+    },
   };
 }
 

@@ -56,6 +56,16 @@ describe('loadConfig defaults', () => {
         },
       },
       shutdownTimeoutMs: 10000,
+      auth: {
+        accessTokenTtlSeconds: 900,
+        audience: 'http://localhost:8080',
+        refreshIdleTimeoutSeconds: 604800,
+        sessionMaxLifetimeSeconds: 2592000,
+        lockoutThreshold: 5,
+        lockoutDurationSeconds: 1800,
+        allowUnverifiedLogin: true,
+        passwordRequireComplexity: false,
+      },
     });
   });
 

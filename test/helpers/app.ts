@@ -68,7 +68,15 @@ export async function createTestApp(
   };
 }
 
-/** An access token for a user, signed by the app's keys (the accounts module issues these on sign-in). */
+/**
+ * An access token for a user: a real session started by the session service, as a sign-in would.
+ * For an id with no user, a token signed by the app's keys for a made-up session.
+ */
 export async function accessTokenFor(app: App, userId: string): Promise<string> {
-  return app.context.keys.sign({}, { subject: userId, expiresInSeconds: 300, type: ACCESS_TOKEN_TYPE });
+  const user = await app.context.accounts.getUser(userId);
+  if (user) return (await app.context.sessions.start(user, { amr: ['pwd'], client: { ip: null, userAgent: null } })).accessToken;
+  return app.context.keys.sign(
+    { sid: 'ses_00000000000000000000000000' },
+    { subject: userId, expiresInSeconds: 300, type: ACCESS_TOKEN_TYPE, audience: app.context.config.auth.audience },
+  );
 }

@@ -1,9 +1,11 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
-import { users } from './accounts.tables.js';
+import { oneTimeTokens, userDevices, users } from './accounts.tables.js';
 
 export type UserRow = typeof users.$inferSelect;
 export type NewUserRow = typeof users.$inferInsert;
+export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
+export type TokenPurpose = 'verify_email' | 'email_change' | 'magic_link' | 'password_reset';
 
 export async function insertUser(db: DbHandle, row: NewUserRow): Promise<UserRow> {
   const [created] = await db.orm.insert(users).values(row).returning();
@@ -21,6 +23,28 @@ export async function findUserByEmail(db: DbHandle, email: string): Promise<User
   return row ?? null;
 }
 
+export async function updateUser(db: DbHandle, id: string, changes: Partial<NewUserRow>): Promise<UserRow | null> {
+  const [row] = await db.orm
+    .update(users)
+    .set({ ...changes, updatedAt: new Date() })
+    .where(eq(users.id, id))
+    .returning();
+  return row ?? null;
+}
+
+/** Counts a failed sign-in and locks the account when the count reaches `threshold`; returns the row after. */
+export async function recordFailedLogin(db: DbHandle, id: string, threshold: number, lockSeconds: number): Promise<UserRow | null> {
+  const [row] = await db.orm
+    .update(users)
+    .set({
+      failedLoginCount: sql`${users.failedLoginCount} + 1`,
+      lockedUntil: sql`CASE WHEN ${users.failedLoginCount} + 1 >= ${threshold} THEN now() + make_interval(secs => ${lockSeconds}) ELSE ${users.lockedUntil} END`,
+    })
+    .where(eq(users.id, id))
+    .returning();
+  return row ?? null;
+}
+
 export async function isPlatformAdmin(db: DbHandle, id: string): Promise<boolean> {
   const [row] = await db.orm.select({ id: users.id }).from(users).where(and(eq(users.id, id), eq(users.isPlatformAdmin, true))).limit(1);
   return Boolean(row);
@@ -33,4 +57,84 @@ export async function countPlatformAdmins(db: DbHandle): Promise<number> {
 
 export async function promoteToPlatformAdmin(db: DbHandle, id: string): Promise<void> {
   await db.orm.update(users).set({ isPlatformAdmin: true, updatedAt: new Date() }).where(eq(users.id, id));
+}
+
+export async function insertOneTimeToken(db: DbHandle, row: typeof oneTimeTokens.$inferInsert): Promise<void> {
+  await db.orm.insert(oneTimeTokens).values(row);
+}
+
+/** Retires every unused token of a purpose for a user (a new one supersedes them). */
+export async function retireOneTimeTokens(db: DbHandle, userId: string, purpose: TokenPurpose): Promise<void> {
+  await db.orm
+    .update(oneTimeTokens)
+    .set({ usedAt: new Date() })
+    .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
+}
+
+/**
+ * Consumes a one-time token atomically: marks it used and returns it only when it was unused,
+ * unexpired and of one of the purposes; two concurrent uses cannot both succeed.
+ */
+export async function consumeOneTimeToken(db: DbHandle, tokenHash: string, purposes: TokenPurpose[]): Promise<OneTimeTokenRow | null> {
+  const [row] = await db.orm
+    .update(oneTimeTokens)
+    .set({ usedAt: new Date() })
+    .where(
+      and(
+        eq(oneTimeTokens.tokenHash, tokenHash),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, new Date()),
+        sql`${oneTimeTokens.purpose} IN (${sql.join(purposes.map((p) => sql`${p}`), sql`, `)})`,
+      ),
+    )
+    .returning();
+  return row ?? null;
+}
+
+/** The newest unused, unexpired token of a purpose for a user. */
+export async function findActiveOneTimeToken(db: DbHandle, userId: string, purpose: TokenPurpose): Promise<OneTimeTokenRow | null> {
+  const [row] = await db.orm
+    .select()
+    .from(oneTimeTokens)
+    .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt), gt(oneTimeTokens.expiresAt, new Date())))
+    .orderBy(desc(oneTimeTokens.createdAt))
+    .limit(1);
+  return row ?? null;
+}
+
+/** Counts a wrong code; the token dies (used) when attempts reach `max`. */
+export async function recordCodeAttempt(db: DbHandle, id: string, max: number): Promise<void> {
+  await db.orm
+    .update(oneTimeTokens)
+    .set({
+      codeAttempts: sql`${oneTimeTokens.codeAttempts} + 1`,
+      usedAt: sql`CASE WHEN ${oneTimeTokens.codeAttempts} + 1 >= ${max} THEN now() ELSE ${oneTimeTokens.usedAt} END`,
+    })
+    .where(eq(oneTimeTokens.id, id));
+}
+
+/** Marks a token used when it still is unused; true when this call used it. */
+export async function useOneTimeToken(db: DbHandle, id: string): Promise<boolean> {
+  const rows = await db.orm
+    .update(oneTimeTokens)
+    .set({ usedAt: new Date() })
+    .where(and(eq(oneTimeTokens.id, id), isNull(oneTimeTokens.usedAt)))
+    .returning({ id: oneTimeTokens.id });
+  return rows.length === 1;
+}
+
+/** Records a device; true when the user had not signed in from it before. */
+export async function rememberDevice(db: DbHandle, userId: string, fingerprint: string): Promise<boolean> {
+  const rows = await db.orm
+    .insert(userDevices)
+    .values({ userId, fingerprint })
+    .onConflictDoUpdate({ target: [userDevices.userId, userDevices.fingerprint], set: { lastSeenAt: new Date() } })
+    .returning({ firstSeenAt: userDevices.firstSeenAt, lastSeenAt: userDevices.lastSeenAt });
+  const row = rows[0];
+  return Boolean(row && row.firstSeenAt.getTime() === row.lastSeenAt.getTime());
+}
+
+export async function countDevices(db: DbHandle, userId: string): Promise<number> {
+  const [row] = await db.orm.select({ n: sql<number>`count(*)::int` }).from(userDevices).where(eq(userDevices.userId, userId));
+  return row?.n ?? 0;
 }

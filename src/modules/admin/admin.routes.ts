@@ -22,7 +22,8 @@ export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Gu
     '/v1/admin/outbox',
     {
       config: { rateLimit: 'admin' },
-      preHandler: deps.guards.requirePlatformAdmin,
+      // preValidation: an anonymous caller learns nothing about the schema, only that it must sign in.
+      preValidation: deps.guards.requirePlatformAdmin,
       schema: {
         tags: ['admin'],
         summary: 'Mail kept by the development outbox (no SMTP_URL), newest first',

@@ -1,4 +1,4 @@
-import { desc, ne } from 'drizzle-orm';
+import { and, desc, eq, gt, or } from 'drizzle-orm';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, createLocalJWKSet, type JWK, type JWTPayload } from 'jose';
 import type { Database } from '../db/database.js';
 import { newId } from './ids.js';
@@ -9,6 +9,8 @@ const ALG = 'EdDSA';
 const PURPOSE = 'signing-key';
 /** How long a process trusts its copy of the key set before reading it again (rotation on other instances). */
 const REFRESH_MS = 60_000;
+/** A token with an unknown `kid` triggers a re-read at most this often (it may come from a rotation elsewhere). */
+const RELOAD_ON_UNKNOWN_KID_MS = 5_000;
 
 export interface SignOptions {
   subject: string;
@@ -23,6 +25,12 @@ export interface KeyStore {
   verify(token: string, options?: { audience?: string; type?: string }): Promise<JWTPayload>;
   /** The public keys as a JWK Set (`/.well-known/jwks.json`). */
   jwks(): Promise<{ keys: JWK[] }>;
+  /**
+   * Publishes a new key and signs with it from now on; the old key stays in the JWKS until every
+   * token it signed has expired (`retainRetiredSeconds`). Other instances pick the new key up within
+   * a minute, or at once when they meet a token with its `kid`.
+   */
+  rotate(): Promise<{ kid: string }>;
 }
 
 interface LoadedKeys {
@@ -36,24 +44,33 @@ interface LoadedKeys {
  * EdDSA (Ed25519) signing keys kept in the database, so every instance signs and verifies with the
  * same set. The first use creates a key when there is none.
  */
-export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: string }): KeyStore {
+export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: string; retainRetiredSeconds: number }): KeyStore {
   let loaded: LoadedKeys | undefined;
   let loading: Promise<LoadedKeys> | undefined;
 
+  async function newKeyRow(): Promise<typeof signingKeys.$inferInsert> {
+    const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
+    const id = newId('jwk');
+    const publicJwk = { ...(await exportJWK(publicKey)), kid: id, alg: ALG, use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid: id, alg: ALG };
+    return { id, alg: ALG, publicJwk, privateJwkSealed: deps.box.seal(JSON.stringify(privateJwk), PURPOSE) };
+  }
+
+  /** The active keys and the retired ones that may still have live tokens, newest first. */
+  function publishedKeys() {
+    const retainedSince = new Date(Date.now() - deps.retainRetiredSeconds * 1000);
+    return deps.db.orm
+      .select()
+      .from(signingKeys)
+      .where(or(eq(signingKeys.status, 'active'), and(eq(signingKeys.status, 'retired'), gt(signingKeys.retiredAt, retainedSince))))
+      .orderBy(desc(signingKeys.createdAt));
+  }
+
   async function readKeys(): Promise<LoadedKeys> {
-    let rows = await deps.db.orm.select().from(signingKeys).where(ne(signingKeys.status, 'revoked')).orderBy(desc(signingKeys.createdAt));
+    let rows = await publishedKeys();
     if (!rows.some((row) => row.status === 'active')) {
-      const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
-      const id = newId('jwk');
-      const publicJwk = { ...(await exportJWK(publicKey)), kid: id, alg: ALG, use: 'sig' };
-      const privateJwk = { ...(await exportJWK(privateKey)), kid: id, alg: ALG };
-      await deps.db.orm.insert(signingKeys).values({
-        id,
-        alg: ALG,
-        publicJwk,
-        privateJwkSealed: deps.box.seal(JSON.stringify(privateJwk), PURPOSE),
-      });
-      rows = await deps.db.orm.select().from(signingKeys).where(ne(signingKeys.status, 'revoked')).orderBy(desc(signingKeys.createdAt));
+      await deps.db.orm.insert(signingKeys).values(await newKeyRow());
+      rows = await publishedKeys();
     }
     const active = rows.find((row) => row.status === 'active')!;
     const privateJwk = JSON.parse(deps.box.open(active.privateJwkSealed, PURPOSE)) as JWK;
@@ -66,12 +83,25 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
     };
   }
 
-  async function keys(): Promise<LoadedKeys> {
-    if (loaded && Date.now() - loaded.at < REFRESH_MS) return loaded;
-    loading ??= readKeys().finally(() => {
-      loading = undefined;
-    });
-    loaded = await loading;
+  function reload(): Promise<LoadedKeys> {
+    loading ??= readKeys()
+      .then((keys) => (loaded = keys))
+      .finally(() => {
+        loading = undefined;
+      });
+    return loading;
+  }
+
+  /**
+   * The key set. Once loaded it is served from memory and re-read in the background when stale, so
+   * signing never waits on the database (and can run inside a transaction, even on PGlite's single
+   * connection). `fresh` waits for a re-read, at most every few seconds (an unknown `kid`).
+   */
+  async function keys(options: { fresh?: boolean } = {}): Promise<LoadedKeys> {
+    if (!loaded) return reload();
+    const age = Date.now() - loaded.at;
+    if (options.fresh && age >= RELOAD_ON_UNKNOWN_KID_MS) return reload();
+    if (age >= REFRESH_MS) reload().catch(() => undefined);
     return loaded;
   }
 
@@ -88,17 +118,30 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
       return jwt.sign(signing.key);
     },
     async verify(token, options = {}) {
-      const { verifier } = await keys();
-      const { payload } = await jwtVerify(token, verifier, {
+      const verifyOptions = {
         issuer: deps.issuer,
         algorithms: [ALG],
         ...(options.audience ? { audience: options.audience } : {}),
         ...(options.type ? { typ: options.type } : {}),
-      });
-      return payload;
+      };
+      try {
+        return (await jwtVerify(token, (await keys()).verifier, verifyOptions)).payload;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw error;
+        return (await jwtVerify(token, (await keys({ fresh: true })).verifier, verifyOptions)).payload;
+      }
     },
     async jwks() {
       return (await keys()).jwks;
+    },
+    async rotate() {
+      const row = await newKeyRow();
+      await deps.db.transaction(async (tx) => {
+        await tx.orm.update(signingKeys).set({ status: 'retired', retiredAt: new Date() }).where(eq(signingKeys.status, 'active'));
+        await tx.orm.insert(signingKeys).values(row);
+      });
+      await reload();
+      return { kid: row.id };
     },
   };
 }

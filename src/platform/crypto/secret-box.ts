@@ -10,12 +10,15 @@ export interface SecretBox {
   seal(plaintext: string, purpose: string): string;
   /** Throws when the value was altered, sealed under another secret, or for another purpose. */
   open(sealed: string, purpose: string): string;
+  /** A 32-byte key for another use (HMACs such as CSRF tokens), derived from TESSERA_SECRET for that purpose alone. */
+  deriveKey(purpose: string): Buffer;
 }
 
 export function createSecretBox(secret: string): SecretBox {
   if (secret.length < 32) throw new Error('TESSERA_SECRET must be at least 32 characters');
   const key = Buffer.from(hkdfSync('sha256', secret, 'tessera', 'secret-box v1', 32));
   return {
+    deriveKey: (purpose) => Buffer.from(hkdfSync('sha256', secret, 'tessera', `derived v1: ${purpose}`, 32)),
     seal(plaintext, purpose) {
       const nonce = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, nonce);

@@ -1,16 +1,27 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JWTPayload } from 'jose';
 import type { KeyStore } from '../crypto/keys.js';
+import { safeEqual } from '../crypto/tokens.js';
 import { httpErrors } from './errors.js';
 import type { HttpServer } from './server.js';
 
 /** The JWT `typ` of access tokens (RFC 9068), so no other token Tessera signs passes as one. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 
+/** Cookies of browser sessions (`use_cookie: true`). */
+export const COOKIES = {
+  access: 'tessera_access',
+  refresh: 'tessera_refresh',
+  csrf: 'tessera_csrf',
+} as const;
+export const CSRF_HEADER = 'x-csrf-token';
+
 export interface AuthContext {
   kind: 'user';
   userId: string;
   sessionId: string | null;
+  /** How the credential came: a bearer header, or the session cookie (then CSRF applies). */
+  via: 'bearer' | 'cookie';
   claims: JWTPayload;
 }
 
@@ -24,11 +35,15 @@ declare module 'fastify' {
 export type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
 export interface Guards {
-  /** Requires a valid bearer access token and sets `request.auth`. */
+  /** Requires a valid access token (bearer header or session cookie + CSRF) and sets `request.auth`. */
   authenticate: Guard;
   /** Requires a platform administrator (checked against the database, not only the token). */
   requirePlatformAdmin: Guard;
+  /** For cookie-authenticated state changes outside `authenticate` (refresh, logout by cookie). */
+  assertCsrf(request: FastifyRequest, sessionId: string): void;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
@@ -39,23 +54,47 @@ function bearerToken(request: FastifyRequest): string | null {
 
 export function createGuards(
   server: HttpServer,
-  deps: { keys: KeyStore; isPlatformAdmin(userId: string): Promise<boolean> },
+  deps: {
+    keys: KeyStore;
+    audience: string;
+    isPlatformAdmin(userId: string): Promise<boolean>;
+    isSessionRevoked(sessionId: string): Promise<boolean>;
+    csrfMatches(sessionId: string, token: string): boolean;
+  },
 ): Guards {
   server.decorateRequest('auth', null);
+  const invalid = (detail = 'The access token is invalid or expired') =>
+    httpErrors.invalid_token(detail, undefined, { 'www-authenticate': 'Bearer error="invalid_token"' });
+
+  function assertCsrf(request: FastifyRequest, sessionId: string): void {
+    const header = request.headers[CSRF_HEADER];
+    const cookie = request.cookies[COOKIES.csrf];
+    // Double submit, signed: the header must equal the cookie, and both be this session's token.
+    if (typeof header !== 'string' || !cookie || !safeEqual(header, cookie) || !deps.csrfMatches(sessionId, header)) {
+      throw httpErrors.csrf_failed(`Send this session's CSRF token (the ${COOKIES.csrf} cookie) in the ${CSRF_HEADER} header`);
+    }
+  }
+
   const authenticate: Guard = async (request) => {
-    const token = bearerToken(request);
+    const bearer = bearerToken(request);
+    const token = bearer ?? request.cookies[COOKIES.access] ?? null;
     if (!token) throw httpErrors.unauthorized('Send Authorization: Bearer <access token>', undefined, { 'www-authenticate': 'Bearer' });
     let claims: JWTPayload;
     try {
-      claims = await deps.keys.verify(token, { type: ACCESS_TOKEN_TYPE });
+      claims = await deps.keys.verify(token, { type: ACCESS_TOKEN_TYPE, audience: deps.audience });
     } catch {
-      throw httpErrors.invalid_token('The access token is invalid or expired', undefined, { 'www-authenticate': 'Bearer error="invalid_token"' });
+      throw invalid();
     }
-    if (!claims.sub) throw httpErrors.invalid_token('The access token has no subject');
-    request.auth = { kind: 'user', userId: claims.sub, sessionId: typeof claims.sid === 'string' ? claims.sid : null, claims };
+    if (!claims.sub || typeof claims.sid !== 'string') throw invalid('The access token lacks its subject or session');
+    if (await deps.isSessionRevoked(claims.sid)) throw invalid('The session of this access token has ended');
+    const via = bearer ? 'bearer' : 'cookie';
+    if (via === 'cookie' && !SAFE_METHODS.has(request.method)) assertCsrf(request, claims.sid);
+    request.auth = { kind: 'user', userId: claims.sub, sessionId: claims.sid, via, claims };
   };
+
   return {
     authenticate,
+    assertCsrf,
     async requirePlatformAdmin(request, reply) {
       if (!request.auth) await authenticate(request, reply);
       if (!(await deps.isPlatformAdmin(request.auth!.userId))) {

@@ -76,6 +76,7 @@ export const httpErrors = defineErrors({
   unauthorized: { status: 401, title: 'Authentication is required' },
   invalid_token: { status: 401, title: 'The access token is invalid or expired' },
   forbidden: { status: 403, title: 'Not allowed' },
+  csrf_failed: { status: 403, title: 'Missing or wrong CSRF token' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed on this resource' },
   conflict: { status: 409, title: 'Conflicts with the current state' },

@@ -7,11 +7,13 @@ import Fastify, {
 } from 'fastify';
 import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
+import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { installProblemHandlers } from './problem.js';
+import { httpErrors } from './errors.js';
 import { requestIdFrom } from './request-id.js';
 
 /** The server every module registers its routes on: Fastify with TypeBox schemas as types. */
@@ -45,15 +47,24 @@ export async function createHttpServer(options: HttpOptions): Promise<HttpServer
     requestIdHeader: false,
     bodyLimit: options.bodyLimitBytes,
     trustProxy: options.trustedProxies.length > 0 ? [...options.trustedProxies] : false,
-    return503OnClosing: true,
+    // Our own hook below answers during shutdown, as problem+json like every other error.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: {
       customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  let closing = false;
+  server.addHook('preClose', async () => {
+    closing = true;
+  });
   server.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw httpErrors.service_unavailable('The server is shutting down; retry on another instance');
+    }
   });
   installProblemHandlers(server, { exposeInternals: options.exposeInternals });
 
@@ -62,6 +73,7 @@ export async function createHttpServer(options: HttpOptions): Promise<HttpServer
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
+  await server.register(cookie);
   await server.register(cors, {
     origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false,
     credentials: true,

@@ -165,7 +165,21 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       if (started) return;
       started = true;
       try {
-        await boss.start();
+        // pg-boss installs its schema on first start under its own advisory lock, yet two instances
+        // starting together on an empty PostgreSQL still collide on CREATE SCHEMA ("duplicate key …
+        // pg_namespace_nspname_index", seen every time with two processes). So the whole of
+        // boss.start() runs while this instance holds a lock in a transaction of its own: the second
+        // instance starts after the first has installed, finds the schema and installs nothing.
+        // (PGlite is one process's own database: nothing to serialise, and a held transaction would
+        // block boss.start() on its single connection.)
+        if (db.kind === 'postgres') {
+          await db.transaction(async (tx) => {
+            await tx.sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera.jobs.${schema}.install`]);
+            await boss.start();
+          });
+        } else {
+          await boss.start();
+        }
       } catch (error) {
         started = false;
         throw error;

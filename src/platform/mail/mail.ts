@@ -1,7 +1,7 @@
 import nodemailer from 'nodemailer';
 import { desc, lt } from 'drizzle-orm';
 import type { Database, DbHandle } from '../db/database.js';
-import type { Jobs } from '../jobs/jobs.js';
+import type { Jobs, QueueOptions } from '../jobs/jobs.js';
 import type { SecretBox } from '../crypto/secret-box.js';
 import { newId } from '../crypto/ids.js';
 import { mailOutbox } from './mail.tables.js';
@@ -100,6 +100,8 @@ export function createMail(deps: {
   transport: MailTransport;
   from: string;
   context: TemplateContext;
+  /** Overrides of the mail queue's retry and polling settings (tests that must not wait 15 s for a retry). */
+  queue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds'>;
 }): Mail {
   const templates = new Map<string, MailTemplate<Record<string, unknown>>>();
   deps.jobs.define<MailJob>(
@@ -111,7 +113,7 @@ export function createMail(deps: {
       const rendered = template(data, deps.context);
       await deps.transport.deliver({ ...rendered, from: deps.from, to: job.to, template: job.template });
     },
-    { retryLimit: 8, retryDelaySeconds: 15, retryBackoff: true, concurrency: 4 },
+    { retryLimit: 8, retryDelaySeconds: 15, retryBackoff: true, concurrency: 4, ...deps.queue },
   );
   return {
     transport: deps.transport,

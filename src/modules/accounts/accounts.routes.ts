@@ -1,0 +1,227 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { HttpServer } from '../../platform/http/server.js';
+import { COOKIES, type Guards } from '../../platform/http/auth.js';
+import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
+import type { KeyStore } from '../../platform/crypto/keys.js';
+import type { AccountsService } from './accounts.service.js';
+import type { ClientInfo, IssuedTokens, SessionService } from './accounts.sessions.js';
+import { accountErrors } from './accounts.errors.js';
+import {
+  EmailBody, LoginBody, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
+} from './accounts.schema.js';
+
+export interface AccountRoutesDeps {
+  accounts: AccountsService;
+  sessions: SessionService;
+  guards: Guards;
+  keys: KeyStore;
+  publicUrl: string;
+  refreshIdleTimeoutSeconds: number;
+}
+
+export function clientOf(request: FastifyRequest): ClientInfo {
+  const userAgent = request.headers['user-agent'];
+  return { ip: request.ip ?? null, userAgent: userAgent ? userAgent.slice(0, 512) : null, requestId: String(request.id) };
+}
+
+/**
+ * Sets (or clears) the cookies of a browser session: the access token and the refresh token
+ * HttpOnly, the CSRF token readable by the page. Secure whenever the public URL is https, and on
+ * localhost, which browsers treat as a secure context.
+ */
+export function sessionCookies(publicUrl: string, refreshIdleTimeoutSeconds: number) {
+  const url = new URL(publicUrl);
+  const secure = url.protocol === 'https:' || url.hostname === 'localhost';
+  const base = { secure, sameSite: 'lax' as const, path: '/' };
+  return {
+    set(reply: FastifyReply, issued: IssuedTokens): void {
+      reply.setCookie(COOKIES.access, issued.accessToken, { ...base, httpOnly: true, maxAge: issued.expiresIn });
+      reply.setCookie(COOKIES.refresh, issued.refreshToken, { ...base, httpOnly: true, path: '/v1/auth', maxAge: refreshIdleTimeoutSeconds });
+      reply.setCookie(COOKIES.csrf, issued.csrfToken, { ...base, httpOnly: false, maxAge: refreshIdleTimeoutSeconds });
+    },
+    clear(reply: FastifyReply): void {
+      reply.clearCookie(COOKIES.access, base);
+      reply.clearCookie(COOKIES.refresh, { ...base, path: '/v1/auth' });
+      reply.clearCookie(COOKIES.csrf, base);
+    },
+  };
+}
+
+const AUTH = { rateLimit: 'auth' } as const;
+
+export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): void {
+  const { accounts, sessions, guards } = deps;
+  const cookies = sessionCookies(deps.publicUrl, deps.refreshIdleTimeoutSeconds);
+
+  function tokensReply(reply: FastifyReply, issued: IssuedTokens, useCookie: boolean | undefined) {
+    const common = { expires_in: issued.expiresIn, session_id: issued.session.id, user: userBody(issued.user) };
+    reply.header('cache-control', 'no-store');
+    if (useCookie) {
+      cookies.set(reply, issued);
+      return { token_type: 'cookie' as const, csrf_token: issued.csrfToken, ...common };
+    }
+    return { token_type: 'Bearer' as const, access_token: issued.accessToken, refresh_token: issued.refreshToken, ...common };
+  }
+
+  server.post(
+    '/v1/auth/signup',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account; a verification mail follows',
+        description: 'A taken address answers exactly like a new one (and its owner is mailed instead).',
+        body: SignupBody,
+        response: { 201: Type.Object({ user: User }), ...problems(400, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      const user = await accounts.signup(request.body, clientOf(request));
+      return reply.code(201).send({ user: userBody(user) });
+    },
+  );
+
+  server.post(
+    '/v1/auth/verify-email',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Verify an email address with the mailed link token, or with the address and the 6-digit code',
+        body: VerifyEmailBody,
+        response: { 200: Type.Object({ user: User }), ...problems(400, 409, 429) },
+      },
+    },
+    async (request) => ({ user: userBody(await accounts.verifyEmail(request.body, clientOf(request))) }),
+  );
+
+  server.post(
+    '/v1/auth/verify-email/resend',
+    {
+      config: AUTH,
+      schema: { tags: ['auth'], summary: 'Mail a new verification (at most one a minute per address)', body: EmailBody, response: { 202: Accepted, ...problems(400, 429) } },
+    },
+    async (request, reply) => {
+      await accounts.resendVerification(request.body.email);
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  server.post(
+    '/v1/auth/login',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign in with email and password',
+        description: 'A wrong email and a wrong password give the same 401 invalid_credentials. After too many failures the account is locked (423 with Retry-After).',
+        body: LoginBody,
+        response: { 200: Tokens, ...problems(400, 401, 403, 423, 429) },
+      },
+    },
+    async (request, reply) => tokensReply(reply, await accounts.login(request.body, clientOf(request)), request.body.use_cookie),
+  );
+
+  server.post(
+    '/v1/auth/magic-link',
+    {
+      config: AUTH,
+      schema: { tags: ['auth'], summary: 'Mail a one-time sign-in link (valid 15 minutes)', body: EmailBody, response: { 202: Accepted, ...problems(400, 429) } },
+    },
+    async (request, reply) => {
+      await accounts.requestMagicLink(request.body.email, clientOf(request));
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  server.post(
+    '/v1/auth/magic-link/verify',
+    {
+      config: AUTH,
+      schema: { tags: ['auth'], summary: 'Sign in with a magic-link token', body: TokenBody, response: { 200: Tokens, ...problems(400, 429) } },
+    },
+    async (request, reply) => tokensReply(reply, await accounts.signInWithMagicLink(request.body.token, clientOf(request)), request.body.use_cookie),
+  );
+
+  server.post(
+    '/v1/auth/refresh',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange a refresh token for a new pair (the old one dies)',
+        description: 'Presenting a refresh token that was already used ends its session (401 refresh_token_reused).',
+        body: RefreshBody,
+        response: { 200: Tokens, ...problems(400, 401, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const fromBody = request.body.refresh_token;
+      const token = fromBody ?? request.cookies[COOKIES.refresh];
+      if (!token) throw accountErrors.invalid_refresh_token('Send refresh_token, or the refresh cookie of a cookie session');
+      const issued = await sessions.refresh(token, clientOf(request), fromBody ? undefined : (sessionId) => guards.assertCsrf(request, sessionId));
+      return tokensReply(reply, issued, request.body.use_cookie ?? !fromBody);
+    },
+  );
+
+  server.post(
+    '/v1/auth/logout',
+    {
+      config: AUTH,
+      preValidation: guards.authenticate,
+      schema: { tags: ['auth'], summary: 'End the current session', security: [{ bearer: [] }], response: { 204: Type.Null(), ...problems(401, 403) } },
+    },
+    async (request, reply) => {
+      const auth = request.auth!;
+      await sessions.revoke(auth.sessionId!, 'logout', { type: 'user', id: auth.userId }, clientOf(request), { action: 'auth.logout', userId: auth.userId });
+      if (auth.via === 'cookie') cookies.clear(reply);
+      return reply.code(204).send(null);
+    },
+  );
+
+  server.post(
+    '/v1/auth/password/forgot',
+    {
+      config: AUTH,
+      schema: { tags: ['auth'], summary: 'Mail a password-reset link (valid 1 hour); always 202', body: EmailBody, response: { 202: Accepted, ...problems(400, 429) } },
+    },
+    async (request, reply) => {
+      await accounts.forgotPassword(request.body.email, clientOf(request));
+      return reply.code(202).send(ACCEPTED);
+    },
+  );
+
+  server.post(
+    '/v1/auth/password/reset',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Set a new password with a reset token; ends every session',
+        body: ResetBody,
+        response: { 204: Type.Null(), ...problems(400, 422, 429) },
+      },
+    },
+    async (request, reply) => {
+      await accounts.resetPassword(request.body.token, request.body.password, clientOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+
+  server.get(
+    '/.well-known/jwks.json',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['auth'],
+        summary: 'Public keys that sign access tokens (JWK Set)',
+        response: { 200: Type.Object({ keys: Type.Array(Type.Object({}, { additionalProperties: true })) }) },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return deps.keys.jwks();
+    },
+  );
+}

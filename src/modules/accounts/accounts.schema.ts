@@ -1,0 +1,107 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Nullable, Timestamp } from '../../platform/http/schemas.js';
+import type { UserRow } from './accounts.queries.js';
+import type { SessionRow } from './accounts.sessions.queries.js';
+
+export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Trimmed; compared case-insensitively' });
+/** The policy (8–128 characters, not common, not the email) is checked by the service, rule by rule. */
+export const Password = Type.String({ minLength: 1, maxLength: 1024 });
+const OpaqueToken = Type.String({ minLength: 16, maxLength: 512 });
+
+export const User = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  email_verified: Type.Boolean(),
+  name: Nullable(Type.String()),
+  locale: Nullable(Type.String()),
+  timezone: Nullable(Type.String()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+export type UserBody = Static<typeof User>;
+
+export function userBody(user: UserRow): UserBody {
+  return {
+    id: user.id,
+    email: user.email,
+    email_verified: user.emailVerified,
+    name: user.name,
+    locale: user.locale,
+    timezone: user.timezone,
+    created_at: user.createdAt.toISOString(),
+    updated_at: user.updatedAt.toISOString(),
+  };
+}
+
+const UseCookie = Type.Optional(
+  Type.Boolean({ description: 'Browser clients: set HttpOnly session cookies instead of returning the tokens; state-changing requests then need the CSRF token' }),
+);
+
+export const SignupBody = Type.Object(
+  { email: Email, password: Password, name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))) },
+  { additionalProperties: false },
+);
+export const VerifyEmailBody = Type.Union([
+  Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
+  Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+]);
+export const EmailBody = Type.Object({ email: Email }, { additionalProperties: false });
+export const LoginBody = Type.Object({ email: Email, password: Password, use_cookie: UseCookie }, { additionalProperties: false });
+export const TokenBody = Type.Object({ token: OpaqueToken, use_cookie: UseCookie }, { additionalProperties: false });
+export const RefreshBody = Type.Object(
+  {
+    refresh_token: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'Absent: taken from the refresh cookie (then the CSRF header is required)' })),
+    use_cookie: UseCookie,
+  },
+  { additionalProperties: false },
+);
+export const ResetBody = Type.Object({ token: OpaqueToken, password: Password }, { additionalProperties: false });
+
+export const Tokens = Type.Object({
+  token_type: Type.Union([Type.Literal('Bearer'), Type.Literal('cookie')]),
+  access_token: Type.Optional(Type.String()),
+  refresh_token: Type.Optional(Type.String()),
+  expires_in: Type.Integer({ description: 'Seconds the access token lives' }),
+  session_id: Type.String(),
+  csrf_token: Type.Optional(Type.String({ description: 'Cookie sessions: send it in X-CSRF-Token on state-changing requests' })),
+  user: User,
+});
+
+export const ProfileBody = Type.Object(
+  {
+    name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+    locale: Type.Optional(Nullable(Type.String({ minLength: 2, maxLength: 35 }))),
+    timezone: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 64 }))),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const ChangePasswordBody = Type.Object({ current_password: Password, new_password: Password }, { additionalProperties: false });
+export const ChangeEmailBody = Type.Object({ new_email: Email, password: Password }, { additionalProperties: false });
+
+export const Session = Type.Object({
+  id: Type.String(),
+  current: Type.Boolean(),
+  ip: Nullable(Type.String()),
+  user_agent: Nullable(Type.String()),
+  device: Nullable(Type.String()),
+  created_at: Timestamp,
+  last_seen_at: Timestamp,
+  expires_at: Timestamp,
+});
+
+export function sessionBody(session: SessionRow, currentId: string | null, idleTimeoutSeconds: number): Static<typeof Session> {
+  const idleEnd = session.lastSeenAt.getTime() + idleTimeoutSeconds * 1000;
+  return {
+    id: session.id,
+    current: session.id === currentId,
+    ip: session.ip,
+    user_agent: session.userAgent,
+    device: session.device,
+    created_at: session.createdAt.toISOString(),
+    last_seen_at: session.lastSeenAt.toISOString(),
+    // The earlier of the absolute end and the idle end.
+    expires_at: new Date(Math.min(session.expiresAt.getTime(), idleEnd)).toISOString(),
+  };
+}
+
+export const SessionParams = Type.Object({ id: Type.String({ pattern: '^ses_[0-9a-z]{26}$' }) });

@@ -1,0 +1,211 @@
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedisCache } from '../../src/platform/cache/index.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { cleanupProcesses, freePort, spawnTracked, tempDir, type SpawnedProcess } from '../helpers/process.js';
+
+const PROBLEM = 'application/problem+json';
+const REDIS_SERVER = '/usr/bin/redis-server';
+const { postgresUrl, redisUrl } = inject('services');
+
+interface CheckBody {
+  status: 'up' | 'down';
+  kind: string;
+  required: boolean;
+  latency_ms: number;
+  error?: string;
+}
+interface ReadyBody {
+  status: 'ready' | 'unavailable';
+  version: string;
+  uptime_seconds: number;
+  checks: { database: CheckBody; cache: CheckBody; queue: CheckBody; mail: CheckBody };
+}
+
+const check = (kind: string) => ({ status: 'up', kind, required: expect.any(Boolean), latency_ms: expect.any(Number) });
+
+async function ready(app: TestApp): Promise<{ statusCode: number; body: ReadyBody }> {
+  const res = await app.server.inject({ method: 'GET', url: '/health/ready' });
+  return { statusCode: res.statusCode, body: res.json<ReadyBody>() };
+}
+
+/** Polls /health/ready until it answers `status` (dependencies reconnect in the background). */
+async function readyBecomes(app: TestApp, status: number, deadlineMs = 6_000): Promise<{ statusCode: number; body: ReadyBody }> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const res = await ready(app);
+    if (res.statusCode === status || Date.now() > deadline) return res;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('health on PGlite + in-process cache', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp({ build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('live answers 200 {status: ok}', async () => {
+    const res = await app.server.inject({ method: 'GET', url: '/health/live' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('ready reports every dependency with its kind and latency, the version and the uptime', async () => {
+    const res = await app.server.inject({ method: 'GET', url: '/health/ready' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const body = res.json();
+    expect(body).toEqual({
+      status: 'ready',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      uptime_seconds: expect.any(Number),
+      checks: {
+        database: { ...check('pglite'), required: true },
+        cache: { ...check('memory'), required: true },
+        queue: { ...check('pg-boss'), required: true },
+        mail: { ...check('outbox'), required: false },
+      },
+    });
+    expect(body.uptime_seconds).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe.skipIf(!postgresUrl || !redisUrl)('health on PostgreSQL + Redis', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
+    app = await createTestApp({ engine: 'postgres', build: { workers: false, cache } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('ready reports postgres and redis', async () => {
+    const res = await ready(app);
+    expect(res.statusCode).toBe(200);
+    expect(res.body.status).toBe('ready');
+    expect(res.body.checks.database).toEqual({ ...check('postgres'), required: true });
+    expect(res.body.checks.cache).toEqual({ ...check('redis'), required: true });
+    expect(res.body.checks.queue.status).toBe('up');
+  });
+});
+
+describe.skipIf(!existsSync(REDIS_SERVER))('health when Redis stops and comes back', () => {
+  let app: TestApp | undefined;
+  let redis: SpawnedProcess | undefined;
+  let port: number;
+  let dir: string;
+
+  async function startRedis(): Promise<SpawnedProcess> {
+    const child = spawnTracked(REDIS_SERVER, ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    const deadline = Date.now() + 10_000;
+    while (!child.stdout().includes('Ready to accept connections')) {
+      if (child.exit() || Date.now() > deadline) throw new Error(`redis-server did not start:\n${child.stdout()}\n${child.stderr()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return child;
+  }
+
+  beforeAll(async () => {
+    port = await freePort();
+    dir = await tempDir('tessera-redis-');
+    redis = await startRedis();
+    const cache = await createRedisCache(`redis://127.0.0.1:${port}`, { prefix: 'test:' });
+    app = await createTestApp({ build: { workers: false, cache } });
+  });
+  afterAll(async () => {
+    try {
+      await app?.destroy();
+    } finally {
+      await cleanupProcesses(); // the redis-server, whatever state the test left it in
+    }
+  });
+
+  it('ready turns 503 with the cache down while live stays 200, and recovers when Redis is back', async () => {
+    const before = await ready(app!);
+    expect(before.statusCode).toBe(200);
+    expect(before.body.checks.cache).toMatchObject({ status: 'up', kind: 'redis' });
+
+    await redis!.stop('SIGKILL');
+    const down = await readyBecomes(app!, 503);
+    expect(down.statusCode).toBe(503);
+    expect(down.body.status).toBe('unavailable');
+    expect(down.body.checks.cache).toMatchObject({ status: 'down', kind: 'redis', required: true, latency_ms: expect.any(Number) });
+    expect(['unreachable', 'timeout']).toContain(down.body.checks.cache.error);
+    // Nothing about where Redis lives leaks into the public report.
+    expect(JSON.stringify(down.body)).not.toContain(String(port));
+    expect(down.body.checks.database.status).toBe('up');
+    const live = await app!.server.inject({ method: 'GET', url: '/health/live' });
+    expect(live.statusCode).toBe(200);
+
+    redis = await startRedis();
+    const back = await readyBecomes(app!, 200, 6_000);
+    expect(back.statusCode).toBe(200);
+    expect(back.body.checks.cache.status).toBe('up');
+  }, 30_000);
+});
+
+describe('/metrics', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp({ build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('exposes request, latency, job and process metrics in Prometheus text', async () => {
+    expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    // A queued job (no workers here, so it stays queued) for the job gauge to count.
+    app.context.mail.register('health-test', () => ({ subject: 'Hello', text: 'Hello' }));
+    await app.context.mail.send({ to: 'someone@example.com', template: 'health-test' });
+
+    const res = await app.server.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.body;
+    expect(text).toMatch(/^tessera_http_requests_total\{[^}]*route="\/health\/live"[^}]*\} 1$/m);
+    expect(text).toMatch(/^tessera_http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*\} \d+$/m);
+    expect(text).toContain('# HELP tessera_jobs ');
+    expect(text).toMatch(/^tessera_jobs\{queue="mail\.send",state="created"\} 1$/m);
+    expect(text).toMatch(/^tessera_process_cpu_user_seconds_total \d/m);
+  });
+});
+
+describe('/metrics with METRICS_TOKEN', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await createTestApp({ env: { METRICS_TOKEN: 'm-token-1234' }, build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('refuses without a token with a 401 problem', async () => {
+    const res = await app.server.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['content-type']).toContain(PROBLEM);
+    expect(res.headers['www-authenticate']).toBe('Bearer');
+    expect(res.json()).toMatchObject({ status: 401, code: 'unauthorized' });
+    expect(res.body).not.toContain('tessera_');
+  });
+
+  it('refuses a wrong token, and a right token sent another way than Bearer', async () => {
+    for (const authorization of ['Bearer m-token-1235', 'Bearer m-token-123', 'Bearer ', 'Basic m-token-1234', 'm-token-1234']) {
+      const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
+      expect(res.statusCode, authorization).toBe(401);
+      expect(res.json().code).toBe('unauthorized');
+    }
+  });
+
+  it('answers the right bearer token', async () => {
+    const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer m-token-1234' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('tessera_http_requests_total');
+  });
+
+  it('keeps health checks open', async () => {
+    expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    expect((await app.server.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});
