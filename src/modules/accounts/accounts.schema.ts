@@ -3,7 +3,8 @@ import { Nullable, Timestamp } from '../../platform/http/schemas.js';
 import type { UserRow } from './accounts.queries.js';
 import type { SessionRow } from './accounts.sessions.queries.js';
 
-export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Trimmed; compared case-insensitively' });
+/** Checked by the service after trimming (so ` a@b.co ` is accepted as `a@b.co`). */
+export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'An email address; trimmed, compared case-insensitively' });
 /** The policy (8–128 characters, not common, not the email) is checked by the service, rule by rule. */
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
 const OpaqueToken = Type.String({ minLength: 16, maxLength: 512 });
