@@ -58,6 +58,9 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: config.auth.accessTokenTtlSeconds + 60 });
   const audit = createAudit();
   const events = createEvents();
+  if (!config.smtpUrl && config.nodeEnv === 'production') {
+    logger.warn('SMTP_URL is not set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
+  }
   const transport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
   const mail = createMail({ jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' } });
   const metrics = createMetrics({ jobs });
