@@ -196,6 +196,31 @@ export function createAccountsService(deps: {
     return issued;
   }
 
+  /**
+   * Mails a one-time link (magic link, password reset) to an existing account, at most once a minute
+   * per account; an unknown address gets nothing, and the caller answers 202 either way.
+   */
+  async function mailOneTimeLink(
+    email: string,
+    link: { purpose: 'magic_link' | 'password_reset'; minutes: number; template: string; action: string },
+    client: ClientInfo,
+  ): Promise<void> {
+    const user = await findUserByEmail(db, email.trim());
+    if (!user || !(await firstInWindow(`${link.purpose}:${user.id}`))) return;
+    await db.transaction(async (tx) => {
+      const token = await issueToken(tx, user, link.purpose, link.minutes * 60);
+      await mail.send({ to: user.email, template: link.template, data: { token, expires_minutes: link.minutes } }, { tx });
+      await audit.record(tx, auditEntry({ actor: { type: 'user', id: user.id, display: user.email }, action: link.action, target: { type: 'user', id: user.id } }, client));
+    });
+  }
+
+  /** The user, when `password` is theirs; otherwise 401 invalid_credentials with `detail`. */
+  async function userWithPassword(userId: string, password: string, detail: string): Promise<UserRow> {
+    const user = await findUserById(db, userId);
+    if (!user?.passwordHash || !(await verifyPassword(user.passwordHash, password))) throw accountErrors.invalid_credentials(detail);
+    return user;
+  }
+
   const service: AccountsService = {
     async signup(input, client) {
       const email = normaliseEmail(input.email);
@@ -299,15 +324,8 @@ export function createAccountsService(deps: {
       return completeSignIn(user, input.password, ['pwd'], client, 'auth.login');
     },
 
-    async requestMagicLink(email, client) {
-      const user = await findUserByEmail(db, email.trim());
-      if (!user || !(await firstInWindow(`magic:${user.id}`))) return;
-      await db.transaction(async (tx) => {
-        const token = await issueToken(tx, user, 'magic_link', MAGIC_LINK_TTL_MINUTES * 60);
-        await mail.send({ to: user.email, template: 'accounts.magic_link', data: { token, expires_minutes: MAGIC_LINK_TTL_MINUTES } }, { tx });
-        await audit.record(tx, auditEntry({ actor: { type: 'user', id: user.id, display: user.email }, action: 'auth.magic_link_requested', target: { type: 'user', id: user.id } }, client));
-      });
-    },
+    requestMagicLink: (email, client) =>
+      mailOneTimeLink(email, { purpose: 'magic_link', minutes: MAGIC_LINK_TTL_MINUTES, template: 'accounts.magic_link', action: 'auth.magic_link_requested' }, client),
 
     async signInWithMagicLink(token, client) {
       const user = await db.transaction(async (tx) => {
@@ -321,15 +339,8 @@ export function createAccountsService(deps: {
       return completeSignIn(user, null, ['email'], client, 'auth.login_magic_link');
     },
 
-    async forgotPassword(email, client) {
-      const user = await findUserByEmail(db, email.trim());
-      if (!user || !(await firstInWindow(`reset:${user.id}`))) return;
-      await db.transaction(async (tx) => {
-        const token = await issueToken(tx, user, 'password_reset', RESET_TTL_MINUTES * 60);
-        await mail.send({ to: user.email, template: 'accounts.password_reset', data: { token, expires_minutes: RESET_TTL_MINUTES } }, { tx });
-        await audit.record(tx, auditEntry({ actor: { type: 'user', id: user.id, display: user.email }, action: 'user.password_reset_requested', target: { type: 'user', id: user.id } }, client));
-      });
-    },
+    forgotPassword: (email, client) =>
+      mailOneTimeLink(email, { purpose: 'password_reset', minutes: RESET_TTL_MINUTES, template: 'accounts.password_reset', action: 'user.password_reset_requested' }, client),
 
     async resetPassword(token, password, client) {
       const tokenHash = sha256(token);
@@ -373,10 +384,7 @@ export function createAccountsService(deps: {
     },
 
     async changePassword(userId, sessionId, input, client) {
-      const user = await findUserById(db, userId);
-      if (!user?.passwordHash || !(await verifyPassword(user.passwordHash, input.currentPassword))) {
-        throw accountErrors.invalid_credentials('The current password is wrong');
-      }
+      const user = await userWithPassword(userId, input.currentPassword, 'The current password is wrong');
       assertPasswordPolicy(input.newPassword, user.email);
       const passwordHash = await hashPassword(input.newPassword);
       await db.transaction(async (tx) => {
@@ -389,10 +397,7 @@ export function createAccountsService(deps: {
 
     async requestEmailChange(userId, input, client) {
       const newEmail = normaliseEmail(input.newEmail);
-      const user = await findUserById(db, userId);
-      if (!user?.passwordHash || !(await verifyPassword(user.passwordHash, input.password))) {
-        throw accountErrors.invalid_credentials('The password is wrong');
-      }
+      const user = await userWithPassword(userId, input.password, 'The password is wrong');
       if (newEmail.toLowerCase() === user.email.toLowerCase()) return;
       // A taken address gets no mail and the same answer: the endpoint must not reveal accounts.
       if (await findUserByEmail(db, newEmail)) return;
