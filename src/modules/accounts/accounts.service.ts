@@ -348,7 +348,8 @@ export function createAccountsService(deps: {
         const row = await consumeOneTimeToken(tx, tokenHash, ['password_reset']);
         if (!row) throw accountErrors.invalid_token();
         const found = await findUserById(tx, row.userId);
-        if (!found) throw accountErrors.invalid_token();
+        // A link mailed to an address the account no longer has (changed since) proves nothing.
+        if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_token();
         assertPasswordPolicy(password, found.email);
         const passwordHash = await hashPassword(password);
         // A reset proves the mailbox and clears a lockout.
