@@ -40,6 +40,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await db.migrate();
     // Load (or create) the signing keys now: from here on signing never waits on the database.
     await context.keys.jwks();
+    await context.sessions.restoreRevocations();
     const server = await createHttpServer({
       logger,
       bodyLimitBytes: config.bodyLimitBytes,

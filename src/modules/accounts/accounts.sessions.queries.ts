@@ -65,3 +65,12 @@ export async function markRefreshTokenUsed(db: DbHandle, id: string): Promise<bo
     .returning({ id: refreshTokens.id });
   return rows.length === 1;
 }
+
+/** Sessions revoked since `since` (their access tokens may still be alive). */
+export async function listRevokedSince(db: DbHandle, since: Date): Promise<{ id: string; revokedAt: Date }[]> {
+  const rows = await db.orm
+    .select({ id: sessions.id, revokedAt: sessions.revokedAt })
+    .from(sessions)
+    .where(gt(sessions.revokedAt, since));
+  return rows.map((row) => ({ id: row.id, revokedAt: row.revokedAt! }));
+}

@@ -9,7 +9,7 @@ import { ACCESS_TOKEN_TYPE } from '../../platform/http/auth.js';
 import { accountErrors } from './accounts.errors.js';
 import { findUserById, type UserRow } from './accounts.queries.js';
 import {
-  findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, markRefreshTokenUsed, revokeSession, revokeUserSessions,
+  findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markRefreshTokenUsed, revokeSession, revokeUserSessions,
   touchSession, type SessionRow,
 } from './accounts.sessions.queries.js';
 import { deviceName } from './device.js';
@@ -60,6 +60,11 @@ export interface SessionService {
   /** Whether an access token's session was revoked: the cache's revocation list, or the database when the cache is down. */
   isRevoked(sessionId: string): Promise<boolean>;
   csrfMatches(sessionId: string, token: string): boolean;
+  /**
+   * Puts every session revoked within the access-token lifetime back on the revocation list: run at
+   * start, so a restarted in-process cache or a flushed Redis does not forget a recent revocation.
+   */
+  restoreRevocations(): Promise<number>;
 }
 
 const REFRESH_PREFIX = 'rt_';
@@ -95,9 +100,9 @@ export function createSessionService(deps: {
   }
 
   /** Puts the session on the revocation list for as long as any of its access tokens may live. */
-  async function announceRevoked(sessionId: string): Promise<void> {
+  async function announceRevoked(sessionId: string, ttlSeconds = settings.accessTokenTtlSeconds + 60): Promise<void> {
     try {
-      await cache.set(revokedKey(sessionId), '1', { ttlSeconds: settings.accessTokenTtlSeconds + 60 });
+      await cache.set(revokedKey(sessionId), '1', { ttlSeconds });
     } catch {
       // isRevoked() falls back to the database while the cache is down.
     }
@@ -202,6 +207,14 @@ export function createSessionService(deps: {
         const session = await findSession(db, sessionId);
         return !session || session.revokedAt !== null;
       }
+    },
+
+    async restoreRevocations() {
+      const window = (settings.accessTokenTtlSeconds + 60) * 1000;
+      const now = Date.now();
+      const recent = await listRevokedSince(db, new Date(now - window));
+      await Promise.all(recent.map((row) => announceRevoked(row.id, Math.max(1, Math.ceil((row.revokedAt.getTime() + window - now) / 1000)))));
+      return recent.length;
     },
 
     csrfMatches(sessionId, token) {
