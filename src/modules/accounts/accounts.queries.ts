@@ -102,6 +102,24 @@ export async function findActiveOneTimeToken(db: DbHandle, userId: string, purpo
   return row ?? null;
 }
 
+/** The newest pending email change to `email` (the new address), unused and unexpired. */
+export async function findActiveEmailChangeToken(db: DbHandle, email: string): Promise<OneTimeTokenRow | null> {
+  const [row] = await db.orm
+    .select()
+    .from(oneTimeTokens)
+    .where(
+      and(
+        eq(oneTimeTokens.purpose, 'email_change'),
+        sql`lower(${oneTimeTokens.email}) = lower(${email})`,
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, new Date()),
+      ),
+    )
+    .orderBy(desc(oneTimeTokens.createdAt))
+    .limit(1);
+  return row ?? null;
+}
+
 /** Counts a wrong code; the token dies (used) when attempts reach `max`. */
 export async function recordCodeAttempt(db: DbHandle, id: string, max: number): Promise<void> {
   await db.orm

@@ -6,9 +6,10 @@ import type { Mail } from '../../platform/mail/index.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../platform/crypto/passwords.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, safeEqual, sha256 } from '../../platform/crypto/tokens.js';
+import type { AppError } from '../../platform/http/errors.js';
 import { accountErrors } from './accounts.errors.js';
 import {
-  consumeOneTimeToken, countDevices, findActiveOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken,
+  consumeOneTimeToken, countDevices, findActiveEmailChangeToken, findActiveOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken,
   insertUser, recordCodeAttempt, recordFailedLogin, rememberDevice, retireOneTimeTokens,
   updateUser, useOneTimeToken, type TokenPurpose, type UserRow,
 } from './accounts.queries.js';
@@ -214,10 +215,51 @@ export function createAccountsService(deps: {
     });
   }
 
-  /** The user, when `password` is theirs; otherwise 401 invalid_credentials with `detail`. */
-  async function userWithPassword(userId: string, password: string, detail: string): Promise<UserRow> {
+  function isLocked(user: UserRow): boolean {
+    return user.lockedUntil !== null && user.lockedUntil.getTime() > Date.now();
+  }
+
+  function lockedError(until: Date): AppError {
+    const retryAfter = Math.max(1, Math.ceil((until.getTime() - Date.now()) / 1000));
+    return accountErrors.account_locked(
+      `Too many failed password attempts; try again in ${Math.ceil(retryAfter / 60)} min or reset your password`,
+      { retry_after: retryAfter },
+      { 'retry-after': String(retryAfter) },
+    );
+  }
+
+  /**
+   * Counts a wrong password (at sign-in, or when confirming one for a sensitive change). The
+   * attempt that reaches the threshold locks the account, mails the owner, and throws 423.
+   */
+  async function countFailure(user: UserRow, client: ClientInfo): Promise<void> {
+    // A lock that has run out starts the count again.
+    if (user.lockedUntil && !isLocked(user)) await updateUser(db, user.id, { failedLoginCount: 0, lockedUntil: null });
+    const after = await recordFailedLogin(db, user.id, settings.lockoutThreshold, settings.lockoutDurationSeconds);
+    if (!after?.lockedUntil || !isLocked(after) || after.failedLoginCount !== settings.lockoutThreshold) return;
+    await db.transaction(async (tx) => {
+      await audit.record(tx, auditEntry({ actor: { type: 'system' }, action: 'auth.lockout', target: { type: 'user', id: user.id }, reason: `${settings.lockoutThreshold} failed password attempts` }, client));
+      await mail.send({
+        to: user.email,
+        template: 'accounts.account_locked',
+        data: { minutes: Math.ceil(settings.lockoutDurationSeconds / 60), until: after.lockedUntil!.toISOString() },
+      }, { tx });
+    });
+    throw lockedError(after.lockedUntil);
+  }
+
+  /**
+   * The user, when `password` is theirs; otherwise 401 invalid_credentials with `detail`. Wrong
+   * passwords count toward the lockout, so a stolen access token is no way to guess the password.
+   */
+  async function userWithPassword(userId: string, password: string, detail: string, client: ClientInfo): Promise<UserRow> {
     const user = await findUserById(db, userId);
-    if (!user?.passwordHash || !(await verifyPassword(user.passwordHash, password))) throw accountErrors.invalid_credentials(detail);
+    if (!user?.passwordHash) throw accountErrors.invalid_credentials(detail);
+    if (isLocked(user)) throw lockedError(user.lockedUntil!);
+    if (!(await verifyPassword(user.passwordHash, password))) {
+      await countFailure(user, client);
+      throw accountErrors.invalid_credentials(detail);
+    }
     return user;
   }
 
@@ -257,16 +299,20 @@ export function createAccountsService(deps: {
           return markVerified(tx, user, client);
         });
       }
-      const user = await findUserByEmail(db, input.email.trim());
-      const row = user ? await findActiveOneTimeToken(db, user.id, 'verify_email') : null;
-      if (!user || !row || !row.codeHash) throw accountErrors.invalid_code();
+      // The code confirms either an account's own address or the new address of an email change.
+      const email = input.email.trim();
+      const owner = await findUserByEmail(db, email);
+      const row =
+        (owner ? await findActiveOneTimeToken(db, owner.id, 'verify_email') : null) ?? (await findActiveEmailChangeToken(db, email));
+      const user = row ? (owner?.id === row.userId ? owner : await findUserById(db, row.userId)) : null;
+      if (!user || !row?.codeHash) throw accountErrors.invalid_code();
       if (!safeEqual(row.codeHash, sha256(`${row.id}:${input.code}`))) {
         await recordCodeAttempt(db, row.id, MAX_CODE_ATTEMPTS);
         throw accountErrors.invalid_code();
       }
       return db.transaction(async (tx) => {
         if (!(await useOneTimeToken(tx, row.id))) throw accountErrors.invalid_code();
-        return markVerified(tx, user, client);
+        return row.purpose === 'email_change' ? applyEmailChange(tx, user, row.email!, client) : markVerified(tx, user, client);
       });
     },
 
@@ -292,29 +338,13 @@ export function createAccountsService(deps: {
         await fail(user ? 'no_password' : 'unknown_email', user?.id ?? null);
         throw accountErrors.invalid_credentials();
       }
-      const now = Date.now();
-      if (user.lockedUntil && user.lockedUntil.getTime() > now) {
+      if (isLocked(user)) {
         await fail('locked', user.id);
-        const retryAfter = Math.ceil((user.lockedUntil.getTime() - now) / 1000);
-        throw accountErrors.account_locked(`Too many failed sign-ins; try again in ${Math.ceil(retryAfter / 60)} min or reset your password`, { retry_after: retryAfter }, { 'retry-after': String(retryAfter) });
+        throw lockedError(user.lockedUntil!);
       }
       if (!(await verifyPassword(user.passwordHash, input.password))) {
-        const lockExpired = user.lockedUntil !== null && user.lockedUntil.getTime() <= now;
-        if (lockExpired) await updateUser(db, user.id, { failedLoginCount: 0, lockedUntil: null });
-        const after = await recordFailedLogin(db, user.id, settings.lockoutThreshold, settings.lockoutDurationSeconds);
         await fail('wrong_password', user.id);
-        if (after?.lockedUntil && after.lockedUntil.getTime() > now && after.failedLoginCount === settings.lockoutThreshold) {
-          await db.transaction(async (tx) => {
-            await audit.record(tx, auditEntry({ actor: { type: 'system' }, action: 'auth.lockout', target: { type: 'user', id: user.id }, reason: `${settings.lockoutThreshold} failed sign-ins` }, client));
-            await mail.send({
-              to: user.email,
-              template: 'accounts.account_locked',
-              data: { minutes: Math.ceil(settings.lockoutDurationSeconds / 60), until: after.lockedUntil!.toISOString() },
-            }, { tx });
-          });
-          const retryAfter = settings.lockoutDurationSeconds;
-          throw accountErrors.account_locked(undefined, { retry_after: retryAfter }, { 'retry-after': String(retryAfter) });
-        }
+        await countFailure(user, client);
         throw accountErrors.invalid_credentials();
       }
       if (!user.emailVerified && !settings.allowUnverifiedLogin) {
@@ -385,7 +415,7 @@ export function createAccountsService(deps: {
     },
 
     async changePassword(userId, sessionId, input, client) {
-      const user = await userWithPassword(userId, input.currentPassword, 'The current password is wrong');
+      const user = await userWithPassword(userId, input.currentPassword, 'The current password is wrong', client);
       assertPasswordPolicy(input.newPassword, user.email);
       const passwordHash = await hashPassword(input.newPassword);
       await db.transaction(async (tx) => {
@@ -398,7 +428,7 @@ export function createAccountsService(deps: {
 
     async requestEmailChange(userId, input, client) {
       const newEmail = normaliseEmail(input.newEmail);
-      const user = await userWithPassword(userId, input.password, 'The password is wrong');
+      const user = await userWithPassword(userId, input.password, 'The password is wrong', client);
       if (newEmail.toLowerCase() === user.email.toLowerCase()) return;
       // A taken address gets no mail and the same answer: the endpoint must not reveal accounts.
       if (await findUserByEmail(db, newEmail)) return;

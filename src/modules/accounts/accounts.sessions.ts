@@ -191,7 +191,7 @@ export function createSessionService(deps: {
         }
         return revoked;
       });
-      await Promise.all(ids.map(announceRevoked));
+      await Promise.all(ids.map((id) => announceRevoked(id)));
       return ids.length;
     },
 
