@@ -1,11 +1,26 @@
 /**
  * `npm run bench`: starts the server as a child process on 127.0.0.1 with a fresh embedded
- * database, load-tests each scenario with autocannon, prints one summary line per scenario and
- * writes the results as JSON to bench/results/ (`<scenario>-<timestamp>.json` and `latest.json`).
+ * database (rate limiting off), load-tests each scenario at each of its connection counts, prints
+ * one summary line per run and writes them all as one JSON array to
+ * `bench/results/run-<timestamp>.json` and `bench/results/latest.json` (baseline.json is never
+ * touched).
  *
- * Environment: BENCH_DURATION (seconds, default 10), BENCH_CONNECTIONS (default 50).
- * Exits non-zero when the server does not start, or when a scenario saw errors, non-2xx
- * responses or no response at all (its results are still written).
+ * Scenarios:
+ * - `GET /health/live`: the floor (autocannon, BENCH_CONNECTIONS connections, default 50).
+ * - `POST /v1/auth/login`: bound by argon2id; also measures the mean time of one `hashPassword()`
+ *   in this process (`argon2_ms_per_hash`), with the server idle.
+ * - `POST /v1/auth/refresh`: refresh-token rotation. Every request must present the token the
+ *   previous response of its chain returned (a reused one revokes the session), which autocannon's
+ *   per-connection context cannot carry across requests (it resets it after each pass over
+ *   `requests`), so this one runs on N hand-written keep-alive workers, one session each.
+ * - `GET /v1/me` with a bearer token.
+ * The last three run at 1, 10 and 100 connections.
+ *
+ * Environment: BENCH_DURATION (seconds per run; default 10 for /health/live, 5 for the others),
+ * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated parts of
+ * scenario names, e.g. `refresh,me`, to run only those).
+ * Exits non-zero when the server does not start, or when a run saw errors, non-2xx responses or
+ * no response at all (the results are still written).
  *
  * Only ever targets 127.0.0.1: the server it starts itself, bound to that address.
  */
@@ -13,38 +28,58 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { configDocs } from '../src/config/index.js';
+import { hashPassword } from '../src/platform/crypto/passwords.js';
 
-interface Scenario {
-  /** Shown in output and stored as `name`. */
-  readonly name: string;
-  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-  /** Absolute path on the server, starting with a single `/`. */
-  readonly path: string;
-}
-
-/** Add endpoints here. */
-const SCENARIOS: readonly Scenario[] = [{ name: 'GET /health/live', method: 'GET', path: '/health/live' }];
-
-interface BenchResult {
-  name: string;
-  date: string;
-  node: string;
-  connections: number;
+/** What one run measured, whichever client drove it. */
+interface Measurement {
   duration_seconds: number;
   requests_total: number;
-  requests_per_second: { average: number; stddev: number; min: number; p2_5: number; p50: number; p97_5: number; max: number };
+  /** Mean completed requests per second over the run. */
+  requests_per_second: number;
   latency_ms: { average: number; p50: number; p90: number; p99: number; max: number };
   errors: number;
   timeouts: number;
   non_2xx: number;
+  /** `autocannon`, or `workers` (hand-written keep-alive loops, for request chains). */
+  client: 'autocannon' | 'workers';
+}
+
+interface BenchResult extends Measurement {
+  name: string;
+  connections: number;
+  date: string;
+  node: string;
   git_commit: string | null;
+  /** Login only: mean milliseconds of one `hashPassword()` in the bench process, server idle. */
+  argon2_ms_per_hash?: number;
+}
+
+/** A scenario once its fixtures exist on the server: runs it at a given number of connections. */
+interface Prepared {
+  run(connections: number, duration: number): Promise<Measurement>;
+  extra?: Pick<BenchResult, 'argon2_ms_per_hash'>;
+}
+
+interface Scenario {
+  /** Shown in output and stored as `name`. */
+  readonly name: string;
+  /** One run per entry. */
+  readonly connections: readonly number[];
+  /** Seconds per run unless BENCH_DURATION says otherwise. */
+  readonly duration: number;
+  /** `GET /health/live` -> `health`; used by BENCH_ONLY. */
+  readonly key: string;
+  /** Creates what the runs need (users, sessions) through the API. */
+  prepare(server: BenchServer): Promise<Prepared>;
 }
 
 const HOST = '127.0.0.1';
@@ -161,34 +196,74 @@ async function stopServer(server: RunningServer): Promise<void> {
   if (how !== 'exited with code 0' && how !== 'was killed by SIGTERM') console.warn(`bench: the server ${how} on SIGTERM`);
 }
 
-async function runScenario(
-  scenario: Scenario,
-  port: number,
-  options: { connections: number; duration: number; gitCommit: string | null },
-): Promise<BenchResult> {
-  const date = new Date();
-  const result = await autocannon({
-    url: localUrl(port, scenario.path),
-    method: scenario.method,
-    connections: options.connections,
-    duration: options.duration,
-  });
+/** The started server, for preparing fixtures through its API. */
+interface BenchServer {
+  readonly port: number;
+  url(path: string): string;
+  /** One JSON POST; throws unless the status is `expect`. */
+  postJson<T = Record<string, unknown>>(path: string, body: unknown, expect: number): Promise<T>;
+}
+
+function benchServer(port: number): BenchServer {
   return {
-    name: scenario.name,
-    date: date.toISOString(),
-    node: process.version,
-    connections: options.connections,
+    port,
+    url: (path) => localUrl(port, path),
+    async postJson(path, body, expect) {
+      const response = await fetch(localUrl(port, path), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      });
+      const text = await response.text();
+      if (response.status !== expect) throw new Error(`POST ${path}: expected ${expect}, got ${response.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text) as never;
+    },
+  };
+}
+
+interface Tokens {
+  access_token: string;
+  refresh_token: string;
+}
+
+/** Signs a new user up through the API and returns its credentials. */
+async function signUp(server: BenchServer, label: string): Promise<{ email: string; password: string }> {
+  const credentials = { email: `bench-${label}@example.com`, password: `bench ${randomBytes(12).toString('base64url')}` };
+  await server.postJson('/v1/auth/signup', credentials, 201);
+  return credentials;
+}
+
+/** `count` sign-ins (each a new session), `parallel` at a time. */
+async function logIn(server: BenchServer, credentials: { email: string; password: string }, count = 1, parallel = 8): Promise<Tokens[]> {
+  const sessions: Tokens[] = [];
+  for (let done = 0; done < count; done += parallel) {
+    const batch = Array.from({ length: Math.min(parallel, count - done) }, () => server.postJson<Tokens>('/v1/auth/login', credentials, 200));
+    sessions.push(...(await Promise.all(batch)));
+  }
+  return sessions;
+}
+
+const round2 = (value: number): number => Math.round(value * 100) / 100;
+
+/** Mean milliseconds of one `hashPassword()` over `count` calls, after one to warm up. */
+async function argon2MsPerHash(count = 20): Promise<number> {
+  await hashPassword('warm-up password');
+  const started = performance.now();
+  for (let i = 0; i < count; i++) await hashPassword(`bench password ${i}`);
+  return round2((performance.now() - started) / count);
+}
+
+async function autocannonRun(
+  options: { url: string; method: 'GET' | 'POST'; headers?: Record<string, string>; body?: string },
+  connections: number,
+  duration: number,
+): Promise<Measurement> {
+  const result = await autocannon({ ...options, connections, duration });
+  return {
     duration_seconds: result.duration,
     requests_total: result.requests.total,
-    requests_per_second: {
-      average: result.requests.average,
-      stddev: result.requests.stddev,
-      min: result.requests.min,
-      p2_5: result.requests.p2_5,
-      p50: result.requests.p50,
-      p97_5: result.requests.p97_5,
-      max: result.requests.max,
-    },
+    requests_per_second: result.requests.average,
     latency_ms: {
       average: result.latency.average,
       p50: result.latency.p50,
@@ -199,14 +274,144 @@ async function runScenario(
     errors: result.errors,
     timeouts: result.timeouts,
     non_2xx: result.non2xx,
-    git_commit: options.gitCommit,
+    client: 'autocannon',
   };
 }
 
-/** `GET /health/live` -> `health-live`; other methods are prefixed: `post-v1-sessions`. */
-function fileSlug(scenario: Scenario): string {
-  const path = scenario.path.replace(/\?.*$/, '').replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'root';
-  return scenario.method === 'GET' ? path : `${scenario.method.toLowerCase()}-${path}`;
+/** The value at quantile `q` of ascending `sorted` (nearest rank). */
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+const REQUEST_TIMEOUT_MS = 10_000; // autocannon's default
+
+/** One POST on `agent`; resolves with the status and the body, rejects on network errors and timeouts. */
+function post(agent: Agent, url: string, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: REQUEST_TIMEOUT_MS },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'BENCH_TIMEOUT' })));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/**
+ * Refresh rotation on `connections` keep-alive connections for `duration` seconds: worker i sends
+ * chain i's current refresh token and keeps the one the answer returns, so no token is ever
+ * presented twice (the chains carry over to the next run). A chain that breaks (non-2xx, error)
+ * stops its worker: the counts say so.
+ */
+async function refreshChains(server: BenchServer, chains: string[], connections: number, duration: number): Promise<Measurement> {
+  if (chains.length < connections) throw new Error(`refresh: ${connections} connections need as many sessions, there are ${chains.length}`);
+  const url = server.url('/v1/auth/refresh');
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  let errors = 0;
+  let timeouts = 0;
+  let non2xx = 0;
+  const started = performance.now();
+  const deadline = started + duration * 1000;
+  const worker = async (index: number): Promise<void> => {
+    while (performance.now() < deadline) {
+      const sent = performance.now();
+      let answer: { status: number; body: string };
+      try {
+        answer = await post(agent, url, JSON.stringify({ refresh_token: chains[index] }));
+      } catch (error) {
+        errors++;
+        if ((error as { code?: string }).code === 'BENCH_TIMEOUT') timeouts++;
+        return;
+      }
+      latencies.push(performance.now() - sent);
+      if (answer.status < 200 || answer.status > 299) {
+        non2xx++;
+        console.error(`bench: refresh chain ${index} broke: ${answer.status} ${answer.body.slice(0, 200)}`);
+        return;
+      }
+      chains[index] = (JSON.parse(answer.body) as Tokens).refresh_token;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, (_, index) => worker(index)));
+  } finally {
+    agent.destroy();
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    duration_seconds: round2(elapsed),
+    requests_total: sorted.length,
+    requests_per_second: round2(sorted.length / elapsed),
+    latency_ms: {
+      average: round2(sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length)),
+      p50: round2(quantile(sorted, 0.5)),
+      p90: round2(quantile(sorted, 0.9)),
+      p99: round2(quantile(sorted, 0.99)),
+      max: round2(sorted.at(-1) ?? 0),
+    },
+    errors,
+    timeouts,
+    non_2xx: non2xx,
+    client: 'workers',
+  };
+}
+
+const LEVELS = [1, 10, 100] as const;
+
+function scenarios(options: { healthConnections: number; argon2MsPerHash: () => number }): Scenario[] {
+  return [
+    {
+      name: 'GET /health/live',
+      key: 'health',
+      connections: [options.healthConnections],
+      duration: 10,
+      prepare: async (server) => ({ run: (connections, duration) => autocannonRun({ url: server.url('/health/live'), method: 'GET' }, connections, duration) }),
+    },
+    {
+      name: 'POST /v1/auth/login',
+      key: 'login',
+      connections: LEVELS,
+      duration: 5,
+      async prepare(server) {
+        const credentials = await signUp(server, 'login');
+        await logIn(server, credentials); // fails here, clearly, if the flow is broken
+        const target = { url: server.url('/v1/auth/login'), method: 'POST' as const, headers: { 'content-type': 'application/json' }, body: JSON.stringify(credentials) };
+        return { run: (connections, duration) => autocannonRun(target, connections, duration), extra: { argon2_ms_per_hash: options.argon2MsPerHash() } };
+      },
+    },
+    {
+      name: 'POST /v1/auth/refresh',
+      key: 'refresh',
+      connections: LEVELS,
+      duration: 5,
+      async prepare(server) {
+        // One session per connection of the largest run; each later run carries the chains on.
+        const chains = (await logIn(server, await signUp(server, 'refresh'), Math.max(...LEVELS))).map((tokens) => tokens.refresh_token);
+        return { run: (connections, duration) => refreshChains(server, chains, connections, duration) };
+      },
+    },
+    {
+      name: 'GET /v1/me',
+      key: 'me',
+      connections: LEVELS,
+      duration: 5,
+      async prepare(server) {
+        const [tokens] = await logIn(server, await signUp(server, 'me'));
+        const target = { url: server.url('/v1/me'), method: 'GET' as const, headers: { authorization: `Bearer ${tokens!.access_token}` } };
+        return { run: (connections, duration) => autocannonRun(target, connections, duration) };
+      },
+    },
+  ];
 }
 
 function problems(result: BenchResult): string[] {
@@ -217,9 +422,31 @@ function problems(result: BenchResult): string[] {
   return found;
 }
 
+function summary(result: BenchResult): string {
+  const unit = result.name === 'POST /v1/auth/login' ? 'logins/s' : 'req/s';
+  const { latency_ms: latency } = result;
+  const argon2 = result.argon2_ms_per_hash === undefined ? '' : `, argon2 ${result.argon2_ms_per_hash} ms/hash`;
+  return (
+    `${result.name.padEnd(22)} ${String(result.connections).padStart(3)} conn: ${result.requests_per_second.toFixed(0).padStart(6)} ${unit}, ` +
+    `p50 ${latency.p50} ms, p99 ${latency.p99} ms, ${result.non_2xx} non-2xx, ${result.errors} errors${argon2}`
+  );
+}
+
 async function main(): Promise<number> {
-  const duration = positiveIntegerFromEnv('BENCH_DURATION', 10);
-  const connections = positiveIntegerFromEnv('BENCH_CONNECTIONS', 50);
+  const durationOverride = process.env.BENCH_DURATION ? positiveIntegerFromEnv('BENCH_DURATION', 10) : undefined;
+  const healthConnections = positiveIntegerFromEnv('BENCH_CONNECTIONS', 50);
+  const only = (process.env.BENCH_ONLY ?? '').split(',').map((part) => part.trim().toLowerCase()).filter(Boolean);
+  let argon2 = Number.NaN;
+  const selected = scenarios({ healthConnections, argon2MsPerHash: () => argon2 }).filter(
+    (scenario) => only.length === 0 || only.some((part) => scenario.key === part || scenario.name.toLowerCase().includes(part)),
+  );
+  if (selected.length === 0) throw new Error(`BENCH_ONLY=${JSON.stringify(process.env.BENCH_ONLY)} matches no scenario`);
+  // Measured before the server starts, so nothing else competes for the CPU.
+  if (selected.some((scenario) => scenario.key === 'login')) {
+    argon2 = await argon2MsPerHash();
+    console.log(`bench: argon2id hashPassword(): ${argon2} ms a hash (mean of 20, this process)`);
+  }
+
   const commit = gitCommit();
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
@@ -233,42 +460,52 @@ async function main(): Promise<number> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
+  const results: BenchResult[] = [];
+  const started = new Date();
+  let failed = false;
   try {
     console.log(`bench: starting the server on ${HOST}:${port} (data in ${dataDir})`);
     server = startServer(port, dataDir);
     await waitUntilReady(port, server);
+    const api = benchServer(port);
 
-    const results: BenchResult[] = [];
-    for (const scenario of SCENARIOS) {
-      console.log(`bench: ${scenario.name}: ${connections} connections for ${duration} s`);
-      results.push(await runScenario(scenario, port, { connections, duration, gitCommit: commit }));
-    }
-
-    await mkdir(RESULTS_DIR, { recursive: true });
-    let failed = false;
-    for (const [index, result] of results.entries()) {
-      const scenario = SCENARIOS[index]!;
-      const file = join(RESULTS_DIR, `${fileSlug(scenario)}-${result.date.replace(/:/g, '-')}.json`);
-      await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-      const { requests_per_second: rps, latency_ms: latency } = result;
-      console.log(
-        `${result.name}: ${rps.average.toFixed(0)} req/s average, latency p50 ${latency.p50} ms, p99 ${latency.p99} ms, ` +
-          `${result.errors} errors, ${result.non_2xx} non-2xx -> ${file}`,
-      );
-      const found = problems(result);
-      if (found.length > 0) {
-        failed = true;
-        console.error(`bench: ${result.name} failed: ${found.join(', ')}`);
+    for (const scenario of selected) {
+      const prepared = await scenario.prepare(api);
+      for (const connections of scenario.connections) {
+        const duration = durationOverride ?? scenario.duration;
+        const date = new Date();
+        const measured = await prepared.run(connections, duration);
+        const result: BenchResult = {
+          name: scenario.name,
+          connections,
+          date: date.toISOString(),
+          node: process.version,
+          git_commit: commit,
+          ...measured,
+          ...prepared.extra,
+        };
+        results.push(result);
+        console.log(summary(result));
+        const found = problems(result);
+        if (found.length > 0) {
+          failed = true;
+          console.error(`bench: ${result.name} at ${connections} connections failed: ${found.join(', ')}`);
+        }
       }
     }
-    // One scenario: latest.json is its result; several: the list of them.
-    const latest = results.length === 1 ? results[0] : results;
-    await writeFile(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(latest, null, 2)}\n`);
-    return failed ? 1 : 0;
   } finally {
     if (server) await stopServer(server);
     await rm(dataDir, { recursive: true, force: true });
+    if (results.length > 0) {
+      await mkdir(RESULTS_DIR, { recursive: true });
+      const file = join(RESULTS_DIR, `run-${started.toISOString().replace(/:/g, '-')}.json`);
+      const json = `${JSON.stringify(results, null, 2)}\n`;
+      await writeFile(file, json);
+      await writeFile(join(RESULTS_DIR, 'latest.json'), json);
+      console.log(`bench: ${results.length} results -> ${file} (and latest.json)`);
+    }
   }
+  return failed ? 1 : 0;
 }
 
 main().then(

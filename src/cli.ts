@@ -1,6 +1,13 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { desc } from 'drizzle-orm';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { openDatabase } from './app/context.js';
+import { resolveSecret } from './app/secret.js';
+import { createKeyStore, retiredKeyRetentionSeconds } from './platform/crypto/keys.js';
+import { signingKeys } from './platform/crypto/keys.tables.js';
+import { createSecretBox } from './platform/crypto/secret-box.js';
 import { createAudit, createEvents } from './platform/events/index.js';
 import { createJobs } from './platform/jobs/jobs.js';
 import { listOutbox } from './platform/mail/index.js';
@@ -15,8 +22,13 @@ Commands:
   admin create --email E [--password P]   create a platform admin (or promote an existing user);
                                           without --password, TESSERA_ADMIN_PASSWORD is used
   outbox [--limit N]                      print the newest mail of the development outbox
+  keys rotate                             sign tokens with a new key from now on; the old key stays
+                                          published until the tokens it signed have expired
+  keys list                               the signing keys: kid, status, created_at, retired_at
 
-Configuration comes from the environment, as for the server (see README).`;
+Configuration comes from the environment, as for the server (see README). With the embedded
+database (no DATABASE_URL), run these while the server is stopped: only one process at a time may
+open DATA_DIR/pglite.`;
 
 function fail(message: string): never {
   process.stderr.write(`tessera: ${message}\n`);
@@ -40,6 +52,62 @@ async function migratedDatabase(cfg: Config): Promise<Database> {
   await jobs.start({ workers: false });
   await jobs.stop();
   return db;
+}
+
+/**
+ * TESSERA_SECRET, or the one a previous start generated into DATA_DIR. Never generates one: a key
+ * sealed under a secret the servers do not know would stop them from signing.
+ */
+async function existingSecret(cfg: Config): Promise<string> {
+  if (!cfg.secret && !existsSync(join(cfg.dataDir, 'secret'))) {
+    fail(`no TESSERA_SECRET is set and ${join(cfg.dataDir, 'secret')} does not exist: give the secret the server runs with`);
+  }
+  return (await resolveSecret(cfg)).secret;
+}
+
+async function keysCommand(args: string[]): Promise<void> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const sub = positionals[0];
+  if (sub !== 'rotate' && sub !== 'list') fail(`unknown keys command ${JSON.stringify(sub ?? '')}\n\n${USAGE}`);
+  const cfg = config();
+  const secret = sub === 'rotate' ? await existingSecret(cfg) : undefined;
+  const db = await migratedDatabase(cfg);
+  try {
+    const retain = retiredKeyRetentionSeconds(cfg.auth.accessTokenTtlSeconds);
+    if (sub === 'rotate') {
+      const keys = createKeyStore({ db, box: createSecretBox(secret!), issuer: cfg.publicUrl, retainRetiredSeconds: retain });
+      const before = await db.orm.select({ id: signingKeys.id, status: signingKeys.status }).from(signingKeys);
+      const { kid } = await keys.rotate();
+      const retired = before.filter((row) => row.status === 'active').map((row) => row.id);
+      process.stdout.write(`new signing key ${kid} is active\n`);
+      if (retired.length > 0) {
+        const until = new Date(Date.now() + retain * 1000).toISOString();
+        process.stdout.write(
+          `retired ${retired.join(', ')}: still published in the JWKS until ${until} (${retain} s), so the tokens it signed keep verifying until they expire\n` +
+            'running servers sign with the new key within a minute\n',
+        );
+      }
+      return;
+    }
+    const rows = await db.orm.select().from(signingKeys).orderBy(desc(signingKeys.createdAt));
+    if (rows.length === 0) {
+      process.stdout.write('no signing keys yet (the server creates one on first use)\n');
+      return;
+    }
+    const now = Date.now();
+    const table = [
+      ['KID', 'STATUS', 'CREATED_AT', 'RETIRED_AT', 'IN_JWKS'],
+      ...rows.map((row) => {
+        const until = row.retiredAt ? row.retiredAt.getTime() + retain * 1000 : undefined;
+        const published = row.status === 'active' ? 'yes' : until !== undefined && until > now ? `until ${new Date(until).toISOString()}` : 'no';
+        return [row.id, row.status, row.createdAt.toISOString(), row.retiredAt?.toISOString() ?? '-', published];
+      }),
+    ];
+    const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
+    for (const line of table) process.stdout.write(`${line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
+  } finally {
+    await db.close();
+  }
 }
 
 async function run(argv: string[]): Promise<void> {
@@ -93,6 +161,9 @@ async function run(argv: string[]): Promise<void> {
       }
       return;
     }
+    case 'keys':
+      await keysCommand(rest);
+      return;
     case undefined:
     case 'help':
     case '--help':

@@ -5,7 +5,7 @@ import { createPgliteDatabase, createPostgresDatabase, type Database } from '../
 import { createCache, type Cache } from '../platform/cache/index.js';
 import { createJobs, type Jobs } from '../platform/jobs/jobs.js';
 import { createSecretBox, type SecretBox } from '../platform/crypto/secret-box.js';
-import { createKeyStore, type KeyStore } from '../platform/crypto/keys.js';
+import { createKeyStore, retiredKeyRetentionSeconds, type KeyStore } from '../platform/crypto/keys.js';
 import { createAudit, createEvents, type Audit, type Events } from '../platform/events/index.js';
 import { createMail, createOutboxTransport, createSmtpTransport, type Mail } from '../platform/mail/index.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
@@ -54,8 +54,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const jobs = createJobs(db);
   jobs.onError((error) => logger.error({ err: error }, 'job queue error'));
   const box = createSecretBox(secret);
-  // Retired keys stay published while tokens they signed may live, plus a minute of clock skew.
-  const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: config.auth.accessTokenTtlSeconds + 60 });
+  const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: retiredKeyRetentionSeconds(config.auth.accessTokenTtlSeconds) });
   const audit = createAudit();
   const events = createEvents();
   if (!config.smtpUrl && config.nodeEnv === 'production') {

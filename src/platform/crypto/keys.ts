@@ -10,7 +10,15 @@ const PURPOSE = 'signing-key';
 /** How long a process trusts its copy of the key set before reading it again (rotation on other instances). */
 const REFRESH_MS = 60_000;
 /** A token with an unknown `kid` triggers a re-read at most this often (it may come from a rotation elsewhere). */
-const RELOAD_ON_UNKNOWN_KID_MS = 5_000;
+const RELOAD_ON_UNKNOWN_KID_MS = 1_000;
+
+/**
+ * How long a retired key stays published: the longest a token it signed can live, after the last
+ * instance stopped signing with it (up to one refresh interval after the rotation), plus clock skew.
+ */
+export function retiredKeyRetentionSeconds(accessTokenTtlSeconds: number): number {
+  return accessTokenTtlSeconds + REFRESH_MS / 1000 + 120;
+}
 
 export interface SignOptions {
   subject: string;

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childEnv, cleanupProcesses, REPO_ROOT, spawnTracked, tempDir, type Exit } from '../helpers/process.js';
+
+// Each call is a real `npx tessera …`: node + tsx + PGlite, a few seconds apiece.
+const SECRET = 'cli-test-secret-0123456789-abcdefghijklmn'; // 40 characters
+
+interface CliRun {
+  exit: Exit;
+  stdout: string;
+  stderr: string;
+}
+
+async function tessera(args: string[], env: Record<string, string>): Promise<CliRun> {
+  const child = spawnTracked(process.execPath, ['bin/tessera.js', ...args], { cwd: REPO_ROOT, env: childEnv(env) });
+  const exit = await child.exited;
+  return { exit, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+const OK: Exit = { code: 0, signal: null };
+const FAILED: Exit = { code: 1, signal: null };
+
+afterAll(cleanupProcesses);
+
+describe('npx tessera', () => {
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    env = { DATA_DIR: await tempDir('tessera-cli-'), TESSERA_SECRET: SECRET, LOG_LEVEL: 'warn' };
+  });
+
+  // One data directory, commands in order: each builds on the state the previous one left.
+  it('migrates, creates an admin (twice), rotates and lists keys, and reads the outbox', async () => {
+    const migrate = await tessera(['migrate'], env);
+    expect(migrate.exit, migrate.stderr).toEqual(OK);
+    expect(migrate.stdout).toContain('database is up to date');
+
+    const admin = ['admin', 'create', '--email', 'a@example.com', '--password', 'long password 1'];
+    const created = await tessera(admin, env);
+    expect(created.exit, created.stderr).toEqual(OK);
+    expect(created.stdout).toMatch(/^created a@example\.com \(usr_[0-9a-z]+\) as platform admin\n$/);
+    const id = /\((usr_[0-9a-z]+)\)/.exec(created.stdout)![1];
+
+    const again = await tessera(admin, env);
+    expect(again.exit, again.stderr).toEqual(OK);
+    expect(again.stdout).toBe(`promoted existing user a@example.com (${id}) as platform admin\n`);
+
+    // No server ever ran here, so there is no key yet: the first rotation creates one, the second retires it.
+    const first = await tessera(['keys', 'rotate'], env);
+    expect(first.exit, first.stderr).toEqual(OK);
+    const firstKid = /new signing key (jwk_[0-9a-z]+) is active/.exec(first.stdout)?.[1];
+    expect(firstKid, first.stdout).toBeDefined();
+    const second = await tessera(['keys', 'rotate'], env);
+    expect(second.exit, second.stderr).toEqual(OK);
+    const secondKid = /new signing key (jwk_[0-9a-z]+) is active/.exec(second.stdout)?.[1];
+    expect(secondKid, second.stdout).toBeDefined();
+    expect(secondKid).not.toBe(firstKid);
+    expect(second.stdout).toContain(`retired ${firstKid}: still published in the JWKS until`);
+
+    const list = await tessera(['keys', 'list'], env);
+    expect(list.exit, list.stderr).toEqual(OK);
+    const [header, ...rows] = list.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^KID\s+STATUS\s+CREATED_AT\s+RETIRED_AT/);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(new RegExp(`^${secondKid}\\s+active\\s+\\S+Z\\s+-\\s+yes$`));
+    expect(rows[1]).toMatch(new RegExp(`^${firstKid}\\s+retired\\s+\\S+Z\\s+\\S+Z\\s+until \\S+Z$`));
+
+    const outbox = await tessera(['outbox'], env);
+    expect(outbox.exit, outbox.stderr).toEqual(OK);
+    expect(outbox.stdout).toBe('the outbox is empty\n');
+  }, 120_000); // about 20 s on an idle machine; seven sequential processes under load take longer
+
+  it('exits 1 with the usage on an unknown command', async () => {
+    const run = await tessera(['frobnicate'], env);
+    expect(run.exit).toEqual(FAILED);
+    expect(run.stderr).toContain('unknown command "frobnicate"');
+    expect(run.stderr).toContain('Usage: tessera <command>');
+    expect(run.stderr).toContain('keys rotate');
+  });
+
+  it('keys rotate refuses to run without the server\'s secret rather than seal a key under a new one', async () => {
+    const dataDir = await tempDir('tessera-cli-');
+    const run = await tessera(['keys', 'rotate'], { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+    expect(run.exit).toEqual(FAILED);
+    expect(run.stderr).toContain('no TESSERA_SECRET is set');
+    expect(run.stdout).toBe('');
+  });
+
+  it('exits 1 with one line naming PORT when PORT is not a port', async () => {
+    const run = await tessera(['migrate'], { ...env, PORT: 'abc' });
+    expect(run.exit).toEqual(FAILED);
+    const lines = run.stderr.split('\n').slice(0, -1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('PORT');
+    expect(run.stderr).not.toContain('    at ');
+    expect(run.stdout).toBe('');
+  });
+});
