@@ -63,6 +63,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       isPlatformAdmin: context.admins.isPlatformAdmin,
       isSessionRevoked: context.sessions.isRevoked,
       csrfMatches: context.sessions.csrfMatches,
+      authenticatedAt: context.sessions.authenticatedAt,
     });
 
     healthRoutes(server, {

@@ -60,6 +60,9 @@ export interface Config {
     readonly lockoutDurationSeconds: number;
     readonly allowUnverifiedLogin: boolean;
     readonly passwordRequireComplexity: boolean;
+    readonly mfaRequired: 'off' | 'all' | 'admins';
+    readonly webauthnRpName: string;
+    readonly webauthnOrigins: string[];
   };
 }
 
@@ -500,6 +503,28 @@ export const variables = {
     default: 'false',
     parse: boolean,
   }),
+  MFA_REQUIRED: variable({
+    title: 'Second factor required',
+    description: 'Who must enrol a second factor (TOTP or a passkey) before using the API: `off`, `all` users, or platform `admins` only. Until they enrol they get `mfa_enrollment_required` from everything but the enrolment endpoints.',
+    default: 'off',
+    parse: oneOf(['off', 'all', 'admins'] as const),
+  }),
+  WEBAUTHN_RP_NAME: variable({
+    title: 'Passkey relying-party name',
+    description: 'The name authenticators show when a passkey is created. The relying-party id is the host name of PUBLIC_URL.',
+    default: 'Tessera',
+    parse: minLength(1, 'a name'),
+  }),
+  WEBAUTHN_EXTRA_ORIGINS: optionalVariable({
+    title: 'Extra passkey origins',
+    description: 'Comma-separated origins, besides PUBLIC_URL, allowed to use passkeys (e.g. a front end on another port of the same site).',
+    whenAbsent: 'only the origin of PUBLIC_URL',
+    parse: list((item, report) => {
+      const url = tryUrl(item);
+      if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) report(`expected http(s) origins, got ${show(item)}`);
+      return url ? url.origin : item;
+    }),
+  }),
   SHUTDOWN_TIMEOUT_MS: variable({
     title: 'Shutdown timeout',
     description: 'How long a graceful shutdown waits for in-flight work before the process exits, in milliseconds.',
@@ -581,6 +606,9 @@ function toConfig(env: Env): Config {
       lockoutDurationSeconds: env.LOCKOUT_DURATION_SECONDS,
       allowUnverifiedLogin: env.ALLOW_UNVERIFIED_LOGIN,
       passwordRequireComplexity: env.PASSWORD_REQUIRE_COMPLEXITY,
+      mfaRequired: env.MFA_REQUIRED,
+      webauthnRpName: env.WEBAUTHN_RP_NAME,
+      webauthnOrigins: [new URL(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).origin, ...(env.WEBAUTHN_EXTRA_ORIGINS ?? [])],
     },
   };
 }

@@ -65,6 +65,9 @@ describe('loadConfig defaults', () => {
         lockoutDurationSeconds: 1800,
         allowUnverifiedLogin: true,
         passwordRequireComplexity: false,
+        mfaRequired: 'off',
+        webauthnRpName: 'Tessera',
+        webauthnOrigins: ['http://localhost:8080'],
       },
     });
   });

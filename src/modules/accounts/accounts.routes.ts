@@ -4,11 +4,11 @@ import type { HttpServer } from '../../platform/http/server.js';
 import { COOKIES, type Guards } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
-import type { AccountsService } from './accounts.service.js';
+import type { AccountsService, MfaChallenge } from './accounts.service.js';
 import type { ClientInfo, IssuedTokens, SessionService } from './accounts.sessions.js';
 import { accountErrors } from './accounts.errors.js';
 import {
-  EmailBody, LoginBody, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
+  EmailBody, LoginBody, MfaRequired, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
 } from './accounts.schema.js';
 
 export interface AccountRoutesDeps {
@@ -50,9 +50,23 @@ export function sessionCookies(publicUrl: string, refreshIdleTimeoutSeconds: num
 
 const AUTH = { rateLimit: 'auth' } as const;
 
-export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): void {
+/** Routes of other modules that sign users in answer like these. */
+export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { tokensReply: (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown } {
   const { accounts, sessions, guards } = deps;
   const cookies = sessionCookies(deps.publicUrl, deps.refreshIdleTimeoutSeconds);
+
+  function signInReply(reply: FastifyReply, result: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) {
+    if ('mfaRequired' in result) {
+      reply.header('cache-control', 'no-store');
+      return {
+        mfa_required: true as const,
+        mfa_token: result.mfaToken,
+        methods: result.methods,
+        ...(result.passkeyOptions ? { passkey_options: result.passkeyOptions } : {}),
+      };
+    }
+    return tokensReply(reply, result, useCookie);
+  }
 
   function tokensReply(reply: FastifyReply, issued: IssuedTokens, useCookie: boolean | undefined) {
     const common = { expires_in: issued.expiresIn, session_id: issued.session.id, user: userBody(issued.user) };
@@ -117,10 +131,10 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): void
         summary: 'Sign in with email and password',
         description: 'A wrong email and a wrong password give the same 401 invalid_credentials. After too many failures the account is locked (423 with Retry-After).',
         body: LoginBody,
-        response: { 200: Tokens, ...problems(400, 401, 403, 423, 429) },
+        response: { 200: Type.Union([Tokens, MfaRequired]), ...problems(400, 401, 403, 423, 429) },
       },
     },
-    async (request, reply) => tokensReply(reply, await accounts.login(request.body, clientOf(request)), request.body.use_cookie),
+    async (request, reply) => signInReply(reply, await accounts.login(request.body, clientOf(request)), request.body.use_cookie),
   );
 
   server.post(
@@ -139,9 +153,9 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): void
     '/v1/auth/magic-link/verify',
     {
       config: AUTH,
-      schema: { tags: ['auth'], summary: 'Sign in with a magic-link token', body: TokenBody, response: { 200: Tokens, ...problems(400, 429) } },
+      schema: { tags: ['auth'], summary: 'Sign in with a magic-link token', body: TokenBody, response: { 200: Type.Union([Tokens, MfaRequired]), ...problems(400, 429) } },
     },
-    async (request, reply) => tokensReply(reply, await accounts.signInWithMagicLink(request.body.token, clientOf(request)), request.body.use_cookie),
+    async (request, reply) => signInReply(reply, await accounts.signInWithMagicLink(request.body.token, clientOf(request)), request.body.use_cookie),
   );
 
   server.post(
@@ -224,4 +238,5 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): void
       return deps.keys.jwks();
     },
   );
+  return { tokensReply: signInReply };
 }

@@ -68,6 +68,13 @@ export const Tokens = Type.Object({
   user: User,
 });
 
+export const MfaRequired = Type.Object({
+  mfa_required: Type.Literal(true),
+  mfa_token: Type.String({ description: 'Send it to POST /v1/auth/mfa/verify within 5 minutes' }),
+  methods: Type.Array(Type.String(), { description: 'totp, backup_code, passkey' }),
+  passkey_options: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'PublicKeyCredentialRequestOptionsJSON' })),
+});
+
 export const ProfileBody = Type.Object(
   {
     name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),

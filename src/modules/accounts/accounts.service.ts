@@ -36,14 +36,33 @@ export interface ProfileChanges {
   timezone?: string | null;
 }
 
+/** What a sign-in answers when the account has a second factor: the first step only. */
+export interface MfaChallenge {
+  mfaRequired: true;
+  /** Short-lived (5 min), single-purpose: useless as an access token. */
+  mfaToken: string;
+  methods: string[];
+  /** When the user has passkeys: request options for `navigator.credentials.get`. */
+  passkeyOptions?: Record<string, unknown>;
+}
+
+/** The MFA module plugs in here: given a user who passed the first factor, is a second one due? */
+export interface SecondFactorGate {
+  challenge(user: UserRow, client: ClientInfo): Promise<MfaChallenge | null>;
+}
+
 export interface AccountsService {
   /** Creates the account and mails a verification; for a taken address answers the same and mails the owner. */
   signup(input: SignupInput, client: ClientInfo): Promise<UserRow>;
   verifyEmail(input: { token: string } | { email: string; code: string }, client: ClientInfo): Promise<UserRow>;
   resendVerification(email: string): Promise<void>;
-  login(input: { email: string; password: string }, client: ClientInfo): Promise<IssuedTokens>;
+  login(input: { email: string; password: string }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge>;
   requestMagicLink(email: string, client: ClientInfo): Promise<void>;
-  signInWithMagicLink(token: string, client: ClientInfo): Promise<IssuedTokens>;
+  signInWithMagicLink(token: string, client: ClientInfo): Promise<IssuedTokens | MfaChallenge>;
+  /** Completes a sign-in whose factors were checked elsewhere (MFA, passkeys): starts the session. */
+  signIn(user: UserRow, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens>;
+  /** Installs the second-factor check of sign-ins (the MFA module). */
+  setSecondFactorGate(gate: SecondFactorGate): void;
   forgotPassword(email: string, client: ClientInfo): Promise<void>;
   resetPassword(token: string, password: string, client: ClientInfo): Promise<void>;
   getUser(userId: string): Promise<UserRow | null>;
@@ -100,6 +119,18 @@ export function createAccountsService(deps: {
 }): AccountsService {
   const { db, cache, audit, events, mail, sessions, settings } = deps;
   let dummyHash: Promise<string> | undefined;
+  let gate: SecondFactorGate | undefined;
+
+  /** After the first factor: the MFA challenge when one is due, else the session. */
+  async function firstFactorPassed(user: UserRow, password: string | null, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens | MfaChallenge> {
+    const challenge = gate ? await gate.challenge(user, client) : null;
+    if (!challenge) return completeSignIn(user, password, amr, client, action);
+    await db.transaction(async (tx) => {
+      await updateUser(tx, user.id, { failedLoginCount: 0, lockedUntil: null });
+      await audit.record(tx, auditEntry({ actor: { type: 'user', id: user.id, display: user.email }, action: 'auth.first_factor', target: { type: 'user', id: user.id }, reason: `${amr.join('+')}; second factor due` }, client));
+    });
+    return challenge;
+  }
 
   function assertPasswordPolicy(password: string, email: string): void {
     const problems = checkPassword(password, { email, policy: settings.passwordPolicy });
@@ -351,7 +382,13 @@ export function createAccountsService(deps: {
         await fail('email_not_verified', user.id);
         throw accountErrors.email_not_verified();
       }
-      return completeSignIn(user, input.password, ['pwd'], client, 'auth.login');
+      return firstFactorPassed(user, input.password, ['pwd'], client, 'auth.login');
+    },
+
+    signIn: (user, amr, client, action) => completeSignIn(user, null, amr, client, action),
+
+    setSecondFactorGate(installed) {
+      gate = installed;
     },
 
     requestMagicLink: (email, client) =>
@@ -366,7 +403,7 @@ export function createAccountsService(deps: {
         // Following the link proves the mailbox.
         return markVerified(tx, found, client);
       });
-      return completeSignIn(user, null, ['email'], client, 'auth.login_magic_link');
+      return firstFactorPassed(user, null, ['email'], client, 'auth.login_magic_link');
     },
 
     forgotPassword: (email, client) =>

@@ -74,3 +74,7 @@ export async function listRevokedSince(db: DbHandle, since: Date): Promise<{ id:
     .where(gt(sessions.revokedAt, since));
   return rows.map((row) => ({ id: row.id, revokedAt: row.revokedAt! }));
 }
+
+export async function markReauthenticated(db: DbHandle, id: string): Promise<void> {
+  await db.orm.update(sessions).set({ reauthenticatedAt: new Date() }).where(eq(sessions.id, id));
+}

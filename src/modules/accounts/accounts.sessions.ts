@@ -9,7 +9,7 @@ import { ACCESS_TOKEN_TYPE } from '../../platform/http/auth.js';
 import { accountErrors } from './accounts.errors.js';
 import { findUserById, type UserRow } from './accounts.queries.js';
 import {
-  findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markRefreshTokenUsed, revokeSession, revokeUserSessions,
+  findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markReauthenticated, markRefreshTokenUsed, revokeSession, revokeUserSessions,
   touchSession, type SessionRow,
 } from './accounts.sessions.queries.js';
 import { deviceName } from './device.js';
@@ -65,6 +65,10 @@ export interface SessionService {
    * start, so a restarted in-process cache or a flushed Redis does not forget a recent revocation.
    */
   restoreRevocations(): Promise<number>;
+  /** When the session last proved its user (sign-in or step-up); null for an ended session. */
+  authenticatedAt(sessionId: string): Promise<Date | null>;
+  /** Records a step-up: the session proved its user just now. */
+  markReauthenticated(sessionId: string): Promise<void>;
 }
 
 const REFRESH_PREFIX = 'rt_';
@@ -120,6 +124,7 @@ export function createSessionService(deps: {
           userAgent: input.client.userAgent,
           device: deviceName(input.client.userAgent),
           amr: input.amr,
+          reauthenticatedAt: new Date(now),
         });
         const refreshToken = await newRefreshToken(handle, session.id);
         await events.publish(handle, { type: 'session.created', data: { id: session.id, user_id: user.id, device: session.device } });
@@ -208,6 +213,13 @@ export function createSessionService(deps: {
         return !session || session.revokedAt !== null;
       }
     },
+
+    async authenticatedAt(sessionId) {
+      const session = await findSession(db, sessionId);
+      return session && !session.revokedAt ? session.reauthenticatedAt : null;
+    },
+
+    markReauthenticated: (sessionId) => markReauthenticated(db, sessionId),
 
     async restoreRevocations() {
       const window = (settings.accessTokenTtlSeconds + 60) * 1000;

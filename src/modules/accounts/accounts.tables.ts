@@ -19,6 +19,8 @@ export const users = pgTable(
     lockedUntil: ts('locked_until'),
     passwordChangedAt: ts('password_changed_at'),
     lastLoginAt: ts('last_login_at'),
+    /** Set by an MFA recovery: the user must enrol a second factor again before anything else. */
+    mfaReenrollRequired: boolean('mfa_reenroll_required').notNull().default(false),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
@@ -47,6 +49,8 @@ export const sessions = pgTable(
     device: text('device'),
     /** Authentication methods used to start it (`pwd`, `email`, `otp`, `hwk`…). */
     amr: jsonb('amr').$type<string[]>().notNull().default([]),
+    /** Last time the user proved who they are in this session (sign-in or step-up). */
+    reauthenticatedAt: ts('reauthenticated_at'),
   },
   (t) => [index('sessions_user_idx').on(t.userId, t.createdAt)],
 );

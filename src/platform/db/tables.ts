@@ -3,3 +3,5 @@ export * from '../../modules/accounts/accounts.tables.js';
 export * from '../events/events.tables.js';
 export * from '../mail/mail.tables.js';
 export * from '../crypto/keys.tables.js';
+export * from '../../modules/mfa/mfa.tables.js';
+export * from '../../modules/passkeys/passkeys.tables.js';

@@ -39,9 +39,17 @@ export interface Guards {
   authenticate: Guard;
   /** Requires a platform administrator (checked against the database, not only the token). */
   requirePlatformAdmin: Guard;
+  /**
+   * Step-up: after `authenticate`, requires that the session proved its user recently (sign-in or
+   * POST /v1/auth/reauthenticate within the last 5 minutes); else 403 reauthentication_required.
+   */
+  requireRecentAuth: Guard;
   /** For cookie-authenticated state changes outside `authenticate` (refresh, logout by cookie). */
   assertCsrf(request: FastifyRequest, sessionId: string): void;
 }
+
+/** How long a sign-in or step-up counts as recent for sensitive operations. */
+export const RECENT_AUTH_SECONDS = 300;
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -60,6 +68,8 @@ export function createGuards(
     isPlatformAdmin(userId: string): Promise<boolean>;
     isSessionRevoked(sessionId: string): Promise<boolean>;
     csrfMatches(sessionId: string, token: string): boolean;
+    /** When the session last proved its user (sign-in or step-up), or null. */
+    authenticatedAt(sessionId: string): Promise<Date | null>;
   },
 ): Guards {
   server.decorateRequest('auth', null);
@@ -95,6 +105,16 @@ export function createGuards(
   return {
     authenticate,
     assertCsrf,
+    async requireRecentAuth(request, reply) {
+      if (!request.auth) await authenticate(request, reply);
+      const sessionId = request.auth!.sessionId;
+      const at = sessionId ? await deps.authenticatedAt(sessionId) : null;
+      if (!at || Date.now() - at.getTime() > RECENT_AUTH_SECONDS * 1000) {
+        throw httpErrors.reauthentication_required(
+          `Confirm who you are first: POST /v1/auth/reauthenticate (valid ${RECENT_AUTH_SECONDS / 60} minutes)`,
+        );
+      }
+    },
     async requirePlatformAdmin(request, reply) {
       if (!request.auth) await authenticate(request, reply);
       if (!(await deps.isPlatformAdmin(request.auth!.userId))) {

@@ -77,6 +77,8 @@ export const httpErrors = defineErrors({
   invalid_token: { status: 401, title: 'The access token is invalid or expired' },
   forbidden: { status: 403, title: 'Not allowed' },
   csrf_failed: { status: 403, title: 'Missing or wrong CSRF token' },
+  reauthentication_required: { status: 403, title: 'This operation needs a recent sign-in' },
+  mfa_enrollment_required: { status: 403, title: 'Enrol a second factor first' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed on this resource' },
   conflict: { status: 409, title: 'Conflicts with the current state' },
