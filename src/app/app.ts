@@ -8,6 +8,8 @@ import { createGuards } from '../platform/http/auth.js';
 import { healthRoutes } from '../modules/health/index.js';
 import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
+import { passkeyRoutes } from '../modules/passkeys/index.js';
+import { mfaRoutes } from '../modules/mfa/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -64,6 +66,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       isSessionRevoked: context.sessions.isRevoked,
       csrfMatches: context.sessions.csrfMatches,
       authenticatedAt: context.sessions.authenticatedAt,
+      async stillMustEnrol(userId) {
+        const user = await context.accounts.getUser(userId);
+        return user ? context.mfa.enrollmentRequired(user) : false;
+      },
     });
 
     healthRoutes(server, {
@@ -81,8 +87,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     const { accounts, sessions, keys } = context;
     const idle = config.auth.refreshIdleTimeoutSeconds;
-    accountRoutes(server, { accounts, sessions, guards, keys, publicUrl: config.publicUrl, refreshIdleTimeoutSeconds: idle });
+    const { tokensReply } = accountRoutes(server, { accounts, sessions, guards, keys, publicUrl: config.publicUrl, refreshIdleTimeoutSeconds: idle });
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
+    passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
+    mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
     adminRoutes(server, { db, guards });
     options.extraRoutes?.(server, context);
 

@@ -13,6 +13,8 @@ import {
   createAccountsService, createAdminService, createSessionService, registerAccountMails,
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
+import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
+import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { resolveSecret } from './secret.js';
 
 /** Everything a module may be given: ports first, then services built on them. No container. */
@@ -31,6 +33,8 @@ export interface Context {
   sessions: SessionService;
   accounts: AccountsService;
   admins: AdminService;
+  passkeys: PasskeyService;
+  mfa: MfaService;
 }
 
 export interface ContextOverrides {
@@ -80,5 +84,31 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     },
   });
   const admins = createAdminService({ db, audit, events });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins };
+  const passkeys = createPasskeyService({
+    db, cache, audit, events,
+    settings: { rpId: new URL(config.publicUrl).hostname, rpName: config.auth.webauthnRpName, origins: config.auth.webauthnOrigins },
+  });
+  registerMfaMails(mail);
+  const passkeyVerifier: PasskeyVerifier = {
+    countFor: (userId) => passkeys.countFor(userId),
+    async authenticationOptions(input) {
+      const { options, challengeId } = await passkeys.authenticationOptions(input);
+      return { options: { ...options }, challengeId };
+    },
+    verifyAuthentication: (challengeId, response, client, options) => passkeys.verifyAuthentication(challengeId, response, client, options),
+    async removeAll(userId) {
+      const rows = await passkeys.list(userId);
+      for (const row of rows) await passkeys.remove(userId, row.id, { ip: null, userAgent: null });
+      return rows.length;
+    },
+  };
+  const mfa = createMfaService({
+    db, cache, keys, box, audit, events, mail, accounts, sessions,
+    passkeys: passkeyVerifier,
+    settings: { issuer: 'Tessera', policy: config.auth.mfaRequired },
+    isPlatformAdmin: admins.isPlatformAdmin,
+  });
+  accounts.setSecondFactorGate(mfa);
+  sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa };
 }

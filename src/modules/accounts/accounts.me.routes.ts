@@ -14,11 +14,13 @@ export function meRoutes(
 ): void {
   const { accounts, sessions, guards } = deps;
   const secured = { preValidation: guards.authenticate };
+  /** Changing the password or the address needs a recent sign-in or step-up (POST /v1/auth/reauthenticate). */
+  const stepUp = { preValidation: guards.requireRecentAuth };
   const security = [{ bearer: [] }];
 
   server.get(
     '/v1/me',
-    { ...secured, schema: { tags: ['me'], summary: 'The signed-in user', security, response: { 200: User, ...problems(401) } } },
+    { ...secured, config: { duringMfaEnrollment: true }, schema: { tags: ['me'], summary: 'The signed-in user', security, response: { 200: User, ...problems(401) } } },
     async (request) => {
       const user = await accounts.getUser(request.auth!.userId);
       if (!user) throw accountErrors.invalid_credentials('The account no longer exists');
@@ -38,7 +40,7 @@ export function meRoutes(
   server.post(
     '/v1/me/password',
     {
-      ...secured,
+      ...stepUp,
       schema: {
         tags: ['me'],
         summary: 'Change the password; ends the other sessions',
@@ -57,7 +59,7 @@ export function meRoutes(
   server.post(
     '/v1/me/email',
     {
-      ...secured,
+      ...stepUp,
       schema: {
         tags: ['me'],
         summary: 'Change the email address: a link and code go to the new address, confirmed at /v1/auth/verify-email',

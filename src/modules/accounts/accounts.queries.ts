@@ -5,7 +5,7 @@ import { oneTimeTokens, userDevices, users } from './accounts.tables.js';
 export type UserRow = typeof users.$inferSelect;
 export type NewUserRow = typeof users.$inferInsert;
 export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
-export type TokenPurpose = 'verify_email' | 'email_change' | 'magic_link' | 'password_reset';
+export type TokenPurpose = 'verify_email' | 'email_change' | 'magic_link' | 'password_reset' | 'mfa_recovery';
 
 export async function insertUser(db: DbHandle, row: NewUserRow): Promise<UserRow> {
   const [created] = await db.orm.insert(users).values(row).returning();

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import { COOKIES, type Guards } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
@@ -51,11 +51,13 @@ export function sessionCookies(publicUrl: string, refreshIdleTimeoutSeconds: num
 const AUTH = { rateLimit: 'auth' } as const;
 
 /** Routes of other modules that sign users in answer like these. */
-export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { tokensReply: (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown } {
+export type SignInBody = Static<typeof Tokens> | Static<typeof MfaRequired>;
+
+export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { tokensReply: (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => SignInBody } {
   const { accounts, sessions, guards } = deps;
   const cookies = sessionCookies(deps.publicUrl, deps.refreshIdleTimeoutSeconds);
 
-  function signInReply(reply: FastifyReply, result: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) {
+  function signInReply(reply: FastifyReply, result: IssuedTokens | MfaChallenge, useCookie: boolean | undefined): SignInBody {
     if ('mfaRequired' in result) {
       reply.header('cache-control', 'no-store');
       return {
@@ -182,7 +184,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
   server.post(
     '/v1/auth/logout',
     {
-      config: AUTH,
+      config: { ...AUTH, duringMfaEnrollment: true },
       preValidation: guards.authenticate,
       schema: { tags: ['auth'], summary: 'End the current session', security: [{ bearer: [] }], response: { 204: Type.Null(), ...problems(401, 403) } },
     },

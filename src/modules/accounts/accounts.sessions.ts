@@ -69,6 +69,11 @@ export interface SessionService {
   authenticatedAt(sessionId: string): Promise<Date | null>;
   /** Records a step-up: the session proved its user just now. */
   markReauthenticated(sessionId: string): Promise<void>;
+  /**
+   * Installs the check behind the `mfa_enroll` claim: access tokens of a user who must enrol a
+   * second factor carry it, and the guard then allows only the enrolment endpoints.
+   */
+  setEnrollmentCheck(check: (user: UserRow) => Promise<boolean>): void;
 }
 
 const REFRESH_PREFIX = 'rt_';
@@ -85,14 +90,16 @@ export function createSessionService(deps: {
   onRefreshReuse?: (session: SessionRow) => void;
 }): SessionService {
   const { db, cache, keys, audit, events, settings } = deps;
+  let enrollmentRequired: ((user: UserRow) => Promise<boolean>) | undefined;
 
   function csrfFor(sessionId: string): string {
     return createHmac('sha256', deps.csrfKey).update(sessionId).digest('base64url');
   }
 
   async function accessToken(user: UserRow, session: SessionRow): Promise<string> {
+    const mustEnrol = enrollmentRequired ? await enrollmentRequired(user) : false;
     return keys.sign(
-      { sid: session.id, jti: randomToken(12), email_verified: user.emailVerified, amr: session.amr },
+      { sid: session.id, jti: randomToken(12), email_verified: user.emailVerified, amr: session.amr, ...(mustEnrol ? { mfa_enroll: true } : {}) },
       { subject: user.id, audience: settings.audience, expiresInSeconds: settings.accessTokenTtlSeconds, type: ACCESS_TOKEN_TYPE },
     );
   }
@@ -220,6 +227,10 @@ export function createSessionService(deps: {
     },
 
     markReauthenticated: (sessionId) => markReauthenticated(db, sessionId),
+
+    setEnrollmentCheck(check) {
+      enrollmentRequired = check;
+    },
 
     async restoreRevocations() {
       const window = (settings.accessTokenTtlSeconds + 60) * 1000;

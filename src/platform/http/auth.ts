@@ -26,6 +26,10 @@ export interface AuthContext {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Reachable by a user who must enrol a second factor and has not (the enrolment endpoints). */
+    duringMfaEnrollment?: boolean;
+  }
   interface FastifyRequest {
     /** Who is calling, set by the `authenticate` guard; null on public routes. */
     auth: AuthContext | null;
@@ -70,6 +74,8 @@ export function createGuards(
     csrfMatches(sessionId: string, token: string): boolean;
     /** When the session last proved its user (sign-in or step-up), or null. */
     authenticatedAt(sessionId: string): Promise<Date | null>;
+    /** Asked only for tokens carrying `mfa_enroll`: whether the user still has to enrol. */
+    stillMustEnrol(userId: string): Promise<boolean>;
   },
 ): Guards {
   server.decorateRequest('auth', null);
@@ -99,6 +105,10 @@ export function createGuards(
     if (await deps.isSessionRevoked(claims.sid)) throw invalid('The session of this access token has ended');
     const via = bearer ? 'bearer' : 'cookie';
     if (via === 'cookie' && !SAFE_METHODS.has(request.method)) assertCsrf(request, claims.sid);
+    // The token says so when it was issued; the user may have enrolled since, so ask again.
+    if (claims.mfa_enroll === true && !request.routeOptions.config?.duringMfaEnrollment && (await deps.stillMustEnrol(claims.sub))) {
+      throw httpErrors.mfa_enrollment_required('Enrol a second factor (POST /v1/me/mfa/totp or POST /v1/me/passkeys/options) before anything else');
+    }
     request.auth = { kind: 'user', userId: claims.sub, sessionId: claims.sid, via, claims };
   };
 

@@ -1,0 +1,12 @@
+import { defineErrors } from '../../platform/http/errors.js';
+
+export const mfaErrors = defineErrors({
+  invalid_mfa_token: { status: 401, title: 'The MFA token is invalid, expired or used up' },
+  invalid_mfa_code: { status: 401, title: 'The code is wrong or was already used' },
+  totp_already_enabled: { status: 409, title: 'An authenticator app is already enrolled' },
+  totp_not_started: { status: 409, title: 'Start the enrolment first (POST /v1/me/mfa/totp)' },
+  totp_not_enabled: { status: 404, title: 'No authenticator app is enrolled' },
+  no_second_factor: { status: 409, title: 'Enrol a second factor first' },
+  recovery_invalid: { status: 400, title: 'The recovery link is invalid, expired or already used' },
+  reauthentication_failed: { status: 401, title: 'That did not prove who you are' },
+});

@@ -1,0 +1,330 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import QRCode from 'qrcode';
+import type { Cache } from '../../platform/cache/cache.js';
+import type { Database } from '../../platform/db/database.js';
+import type { KeyStore } from '../../platform/crypto/keys.js';
+import type { SecretBox } from '../../platform/crypto/secret-box.js';
+import type { Audit, Events } from '../../platform/events/index.js';
+import type { Mail } from '../../platform/mail/index.js';
+import { newId } from '../../platform/crypto/ids.js';
+import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
+import {
+  consumeOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser,
+  type AccountsService, type ClientInfo, type IssuedTokens, type MfaChallenge, type SessionService, type UserRow,
+} from '../accounts/index.js';
+import { mfaErrors } from './mfa.errors.js';
+import {
+  confirmTotp, countUnusedBackupCodes, deleteBackupCodes, deleteTotp, findTotp, replaceBackupCodes, saveTotpSecret, useBackupCode, useTotpStep,
+} from './mfa.queries.js';
+import { matchingStep, newTotpSecret, otpauthUri } from './totp.js';
+
+/** What MFA needs of the passkeys module (kept structural, so neither module imports the other's internals). */
+export interface PasskeyVerifier {
+  countFor(userId: string): Promise<number>;
+  authenticationOptions(input: { userId?: string }): Promise<{ options: Record<string, unknown>; challengeId: string }>;
+  verifyAuthentication(
+    challengeId: string,
+    response: Record<string, unknown>,
+    client: ClientInfo,
+    options?: { expectedUserId?: string },
+  ): Promise<{ userId: string; passkeyId: string; userVerified: boolean }>;
+  removeAll(userId: string): Promise<number>;
+}
+
+export type SecondFactorInput = { code: string } | { backup_code: string } | { passkey_response: Record<string, unknown>; challenge_id?: string };
+
+export interface MfaStatus {
+  totp: boolean;
+  passkeys: number;
+  backup_codes_remaining: number;
+  enrollment_required: boolean;
+}
+
+export interface MfaService {
+  status(userId: string): Promise<MfaStatus>;
+  startTotp(user: UserRow): Promise<{ secret: string; otpauthUri: string; qrSvg: string }>;
+  confirmTotp(user: UserRow, code: string, client: ClientInfo): Promise<string[]>;
+  disableTotp(user: UserRow, client: ClientInfo): Promise<void>;
+  regenerateBackupCodes(user: UserRow, client: ClientInfo): Promise<string[]>;
+  /** The gate of sign-ins: a challenge when the user has a second factor. */
+  challenge(user: UserRow, client: ClientInfo, firstFactorAmr?: string[]): Promise<MfaChallenge | null>;
+  verify(mfaToken: string, input: SecondFactorInput, client: ClientInfo): Promise<IssuedTokens>;
+  requestRecovery(input: { mfaToken: string } | { email: string }, client: ClientInfo): Promise<void>;
+  completeRecovery(token: string, password: string, client: ClientInfo): Promise<IssuedTokens>;
+  /** Step-up: proves the user again with a password, a code or a passkey; marks the session. */
+  reauthenticate(user: UserRow, sessionId: string, input: { password: string } | SecondFactorInput, client: ClientInfo): Promise<Date>;
+  /** Whether the user must enrol a second factor before anything else (policy or a recovery). */
+  enrollmentRequired(user: UserRow): Promise<boolean>;
+}
+
+export interface MfaSettings {
+  issuer: string;
+  policy: 'off' | 'all' | 'admins';
+}
+
+const MFA_TOKEN_TYPE = 'mfa+jwt';
+const MFA_AUDIENCE = 'urn:tessera:mfa';
+const MFA_TOKEN_TTL = 300;
+const MAX_ATTEMPTS = 5;
+const BACKUP_CODE_COUNT = 10;
+const RECOVERY_TTL_MINUTES = 60;
+const SECRET_PURPOSE = 'totp-secret';
+/** Crockford-style alphabet without look-alikes: codes are typed by hand. */
+const CODE_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';
+
+function newBackupCode(): string {
+  const bytes = randomBytes(10);
+  const chars = [...bytes].map((b) => CODE_ALPHABET[b % CODE_ALPHABET.length]).join('');
+  return `${chars.slice(0, 5)}-${chars.slice(5)}`;
+}
+
+function normaliseBackupCode(code: string): string {
+  return code.trim().toLowerCase().replace(/[\s-]/g, '');
+}
+
+export function createMfaService(deps: {
+  db: Database;
+  cache: Cache;
+  keys: KeyStore;
+  box: SecretBox;
+  audit: Audit;
+  events: Events;
+  mail: Mail;
+  accounts: AccountsService;
+  sessions: SessionService;
+  passkeys: PasskeyVerifier;
+  settings: MfaSettings;
+  isPlatformAdmin(userId: string): Promise<boolean>;
+}): MfaService {
+  const { db, cache, keys, box, audit, events, mail, accounts, passkeys, settings } = deps;
+  const backupKey = box.deriveKey('backup-codes');
+  const hashBackupCode = (code: string): string => createHmac('sha256', backupKey).update(normaliseBackupCode(code)).digest('hex');
+
+  async function record(user: UserRow, action: string, client: ClientInfo, extra: { result?: 'success' | 'failure'; reason?: string; event?: Record<string, unknown> } = {}): Promise<void> {
+    await db.transaction(async (tx) => {
+      await audit.record(tx, {
+        actor: { type: 'user', id: user.id, display: user.email },
+        action,
+        target: { type: 'user', id: user.id },
+        result: extra.result ?? 'success',
+        reason: extra.reason ?? null,
+        context: client,
+      });
+      if (extra.event) await events.publish(tx, { type: action, data: { user_id: user.id, ...extra.event } });
+    });
+  }
+
+  async function newBackupCodes(user: UserRow): Promise<string[]> {
+    const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
+    await db.transaction((tx) => replaceBackupCodes(tx, user.id, codes.map((code) => ({ id: newId('ott'), codeHash: hashBackupCode(code) }))));
+    return codes;
+  }
+
+  async function hasSecondFactor(userId: string): Promise<{ totp: boolean; passkeys: number; backupCodes: number }> {
+    const [totp, passkeyCount, backupCount] = await Promise.all([findTotp(db, userId), passkeys.countFor(userId), countUnusedBackupCodes(db, userId)]);
+    return { totp: Boolean(totp?.confirmedAt), passkeys: passkeyCount, backupCodes: backupCount };
+  }
+
+  async function checkTotp(userId: string, code: string): Promise<boolean> {
+    const totp = await findTotp(db, userId);
+    if (!totp?.confirmedAt) return false;
+    const step = matchingStep(box.open(totp.secretSealed, SECRET_PURPOSE), code);
+    return step !== null && (await useTotpStep(db, userId, step));
+  }
+
+  async function checkBackupCode(user: UserRow, code: string, client: ClientInfo): Promise<boolean> {
+    if (!(await useBackupCode(db, user.id, hashBackupCode(code)))) return false;
+    const remaining = await countUnusedBackupCodes(db, user.id);
+    await db.transaction(async (tx) => {
+      await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.backup_code_used', target: { type: 'user', id: user.id }, reason: `${remaining} left`, context: client });
+      await events.publish(tx, { type: 'mfa.backup_code_used', data: { user_id: user.id, remaining } });
+      await mail.send({ to: user.email, template: 'mfa.backup_code_used', data: { at: new Date().toISOString(), remaining, ip: client.ip } }, { tx });
+    });
+    return true;
+  }
+
+  /** Checks one second factor; returns the amr value it stands for, or null when it failed. */
+  async function checkFactor(user: UserRow, input: SecondFactorInput, client: ClientInfo, passkeyChallenge?: string): Promise<string[] | null> {
+    if ('code' in input) return (await checkTotp(user.id, input.code)) ? ['otp'] : null;
+    if ('backup_code' in input) return (await checkBackupCode(user, input.backup_code, client)) ? ['backup_code'] : null;
+    const challengeId = input.challenge_id ?? passkeyChallenge;
+    if (!challengeId) return null;
+    const result = await passkeys.verifyAuthentication(challengeId, input.passkey_response, client, { expectedUserId: user.id });
+    return result.userVerified ? ['hwk', 'user'] : ['hwk'];
+  }
+
+  const service: MfaService = {
+    async status(userId) {
+      const user = await findUserById(db, userId);
+      const factors = await hasSecondFactor(userId);
+      return {
+        totp: factors.totp,
+        passkeys: factors.passkeys,
+        backup_codes_remaining: factors.backupCodes,
+        enrollment_required: user ? await service.enrollmentRequired(user) : false,
+      };
+    },
+
+    async startTotp(user) {
+      const secret = newTotpSecret();
+      if (!(await saveTotpSecret(db, user.id, box.seal(secret, SECRET_PURPOSE)))) throw mfaErrors.totp_already_enabled();
+      const uri = otpauthUri(secret, settings.issuer, user.email);
+      return { secret, otpauthUri: uri, qrSvg: await QRCode.toString(uri, { type: 'svg', margin: 1 }) };
+    },
+
+    async confirmTotp(user, code, client) {
+      const totp = await findTotp(db, user.id);
+      if (!totp) throw mfaErrors.totp_not_started();
+      if (totp.confirmedAt) throw mfaErrors.totp_already_enabled();
+      const step = matchingStep(box.open(totp.secretSealed, SECRET_PURPOSE), code);
+      if (step === null || !(await confirmTotp(db, user.id, step))) {
+        await record(user, 'mfa.verification_failed', client, { result: 'failure', reason: 'wrong code at TOTP enrolment' });
+        throw mfaErrors.invalid_mfa_code();
+      }
+      const codes = await newBackupCodes(user);
+      await record(user, 'mfa.enabled', client, { event: { factor: 'totp' } });
+      return codes;
+    },
+
+    async disableTotp(user, client) {
+      if (!(await deleteTotp(db, user.id))) throw mfaErrors.totp_not_enabled();
+      if ((await passkeys.countFor(user.id)) === 0) await deleteBackupCodes(db, user.id);
+      await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } });
+    },
+
+    async regenerateBackupCodes(user, client) {
+      const factors = await hasSecondFactor(user.id);
+      if (!factors.totp && factors.passkeys === 0) throw mfaErrors.no_second_factor();
+      const codes = await newBackupCodes(user);
+      await record(user, 'mfa.backup_codes_regenerated', client);
+      return codes;
+    },
+
+    async challenge(user, _client, firstFactorAmr = ['pwd']) {
+      const factors = await hasSecondFactor(user.id);
+      const methods: string[] = [];
+      if (factors.totp) methods.push('totp');
+      if (factors.passkeys > 0) methods.push('passkey');
+      if (methods.length === 0) return null;
+      if (factors.backupCodes > 0) methods.push('backup_code');
+      const passkey = factors.passkeys > 0 ? await passkeys.authenticationOptions({ userId: user.id }) : null;
+      const mfaToken = await keys.sign(
+        { jti: randomToken(16), amr: firstFactorAmr, ...(passkey ? { pkc: passkey.challengeId } : {}) },
+        { subject: user.id, audience: MFA_AUDIENCE, expiresInSeconds: MFA_TOKEN_TTL, type: MFA_TOKEN_TYPE },
+      );
+      return { mfaRequired: true, mfaToken, methods, ...(passkey ? { passkeyOptions: { ...passkey.options, challenge_id: passkey.challengeId } } : {}) };
+    },
+
+    async verify(mfaToken, input, client) {
+      let claims;
+      try {
+        claims = await keys.verify(mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE });
+      } catch {
+        throw mfaErrors.invalid_mfa_token();
+      }
+      const jti = String(claims.jti);
+      if (await cache.get(`mfa:dead:${jti}`)) throw mfaErrors.invalid_mfa_token('Too many wrong codes or already used: sign in again');
+      const user = claims.sub ? await findUserById(db, claims.sub) : null;
+      if (!user) throw mfaErrors.invalid_mfa_token();
+      let factor: string[] | null;
+      try {
+        factor = await checkFactor(user, input, client, typeof claims.pkc === 'string' ? claims.pkc : undefined);
+      } catch (error) {
+        factor = null;
+        if (!('passkey_response' in input)) throw error;
+      }
+      if (!factor) {
+        const { value } = await cache.incr(`mfa:attempts:${jti}`, MFA_TOKEN_TTL);
+        await record(user, 'mfa.verification_failed', client, { result: 'failure', reason: `attempt ${value} of ${MAX_ATTEMPTS}` });
+        if (value >= MAX_ATTEMPTS) {
+          await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL });
+          throw mfaErrors.invalid_mfa_token('Too many wrong codes: sign in again');
+        }
+        throw mfaErrors.invalid_mfa_code();
+      }
+      // Single use: of two requests with one mfa_token, one signs in.
+      if (!(await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL, onlyIfAbsent: true }))) throw mfaErrors.invalid_mfa_token();
+      const firstFactor = Array.isArray(claims.amr) ? claims.amr.map(String) : ['pwd'];
+      return accounts.signIn(user, [...new Set([...firstFactor, ...factor, 'mfa'])], client, 'auth.login_mfa');
+    },
+
+    async requestRecovery(input, client) {
+      let user: UserRow | null = null;
+      if ('mfaToken' in input) {
+        try {
+          const claims = await keys.verify(input.mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE });
+          user = claims.sub ? await findUserById(db, claims.sub) : null;
+        } catch {
+          throw mfaErrors.invalid_mfa_token();
+        }
+      } else {
+        user = await findUserByEmail(db, input.email.trim());
+      }
+      // Nothing for an unknown address or an account without a second factor: the answer is 202 anyway.
+      if (!user) return;
+      const factors = await hasSecondFactor(user.id);
+      if (!factors.totp && factors.passkeys === 0) return;
+      if (!(await cache.set(`mail-throttle:mfa_recovery:${user.id}`, '1', { ttlSeconds: 60, onlyIfAbsent: true }))) return;
+      const found = user;
+      await db.transaction(async (tx) => {
+        await retireOneTimeTokens(tx, found.id, 'mfa_recovery');
+        const token = randomToken(32);
+        await insertOneTimeToken(tx, {
+          id: newId('ott'),
+          userId: found.id,
+          purpose: 'mfa_recovery',
+          tokenHash: sha256(token),
+          email: found.email,
+          expiresAt: new Date(Date.now() + RECOVERY_TTL_MINUTES * 60_000),
+        });
+        await mail.send({ to: found.email, template: 'mfa.recovery', data: { token, expires_minutes: RECOVERY_TTL_MINUTES } }, { tx });
+        await audit.record(tx, { actor: { type: 'user', id: found.id, display: found.email }, action: 'mfa.recovery_requested', target: { type: 'user', id: found.id }, context: client });
+      });
+    },
+
+    async completeRecovery(token, password, client) {
+      const row = await db.transaction((tx) => consumeOneTimeToken(tx, sha256(token), ['mfa_recovery']));
+      if (!row) throw mfaErrors.recovery_invalid();
+      const user = await accounts.confirmPassword(row.userId, password, client);
+      if (row.email?.toLowerCase() !== user.email.toLowerCase()) throw mfaErrors.recovery_invalid();
+      await deleteTotp(db, user.id);
+      await deleteBackupCodes(db, user.id);
+      const removedPasskeys = await passkeys.removeAll(user.id);
+      await db.transaction(async (tx) => {
+        await updateUser(tx, user.id, { mfaReenrollRequired: true });
+        await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.recovery_used', target: { type: 'user', id: user.id }, reason: `second factors removed (${removedPasskeys} passkeys)`, context: client });
+        await events.publish(tx, { type: 'mfa.recovery_used', data: { user_id: user.id } });
+        await mail.send({ to: user.email, template: 'mfa.recovery_used', data: { at: new Date().toISOString(), ip: client.ip } }, { tx });
+      });
+      return accounts.signIn({ ...user, mfaReenrollRequired: true }, ['pwd', 'recovery'], client, 'auth.login_recovery');
+    },
+
+    async reauthenticate(user, sessionId, input, client) {
+      let ok: boolean;
+      if ('password' in input) {
+        await accounts.confirmPassword(user.id, input.password, client);
+        ok = true;
+      } else {
+        ok = (await checkFactor(user, input, client)) !== null;
+      }
+      if (!ok) {
+        await record(user, 'auth.reauthentication_failed', client, { result: 'failure' });
+        throw mfaErrors.reauthentication_failed();
+      }
+      await deps.sessions.markReauthenticated(sessionId);
+      await record(user, 'auth.reauthenticated', client);
+      return new Date();
+    },
+
+    async enrollmentRequired(user) {
+      const required = user.mfaReenrollRequired || settings.policy === 'all' || (settings.policy === 'admins' && (await deps.isPlatformAdmin(user.id)));
+      if (!required) return false;
+      const factors = await hasSecondFactor(user.id);
+      const enrolled = factors.totp || factors.passkeys > 0;
+      // A recovered account that enrolled again is done with its recovery.
+      if (enrolled && user.mfaReenrollRequired) await updateUser(db, user.id, { mfaReenrollRequired: false });
+      return !enrolled;
+    },
+  };
+  return service;
+}
