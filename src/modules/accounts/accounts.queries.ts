@@ -91,6 +91,23 @@ export async function consumeOneTimeToken(db: DbHandle, tokenHash: string, purpo
   return row ?? null;
 }
 
+/** A usable (unused, unexpired) token of one of the purposes, without using it. */
+export async function findUsableOneTimeToken(db: DbHandle, tokenHash: string, purposes: TokenPurpose[]): Promise<OneTimeTokenRow | null> {
+  const [row] = await db.orm
+    .select()
+    .from(oneTimeTokens)
+    .where(
+      and(
+        eq(oneTimeTokens.tokenHash, tokenHash),
+        isNull(oneTimeTokens.usedAt),
+        gt(oneTimeTokens.expiresAt, new Date()),
+        sql`${oneTimeTokens.purpose} IN (${sql.join(purposes.map((p) => sql`${p}`), sql`, `)})`,
+      ),
+    )
+    .limit(1);
+  return row ?? null;
+}
+
 /** The newest unused, unexpired token of a purpose for a user. */
 export async function findActiveOneTimeToken(db: DbHandle, userId: string, purpose: TokenPurpose): Promise<OneTimeTokenRow | null> {
   const [row] = await db.orm

@@ -4,7 +4,7 @@ export { createSessionService, type SessionService, type ClientInfo, type Issued
 export { registerAccountMails } from './accounts.mails.js';
 export { accountErrors } from './accounts.errors.js';
 export { users, sessions } from './accounts.tables.js';
-export { findUserById, findUserByEmail, updateUser, insertOneTimeToken, consumeOneTimeToken, retireOneTimeTokens, type UserRow } from './accounts.queries.js';
+export { findUserById, findUserByEmail, updateUser, insertOneTimeToken, consumeOneTimeToken, findUsableOneTimeToken, retireOneTimeTokens, type UserRow } from './accounts.queries.js';
 export { accountRoutes, clientOf } from './accounts.routes.js';
 export { meRoutes } from './accounts.me.routes.js';
 export { Tokens, MfaRequired, userBody } from './accounts.schema.js';

@@ -9,7 +9,7 @@ import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
 import {
-  consumeOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser,
+  consumeOneTimeToken, findUsableOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser,
   type AccountsService, type ClientInfo, type IssuedTokens, type MfaChallenge, type SessionService, type UserRow,
 } from '../accounts/index.js';
 import { mfaErrors } from './mfa.errors.js';
@@ -283,10 +283,13 @@ export function createMfaService(deps: {
     },
 
     async completeRecovery(token, password, client) {
-      const row = await db.transaction((tx) => consumeOneTimeToken(tx, sha256(token), ['mfa_recovery']));
-      if (!row) throw mfaErrors.recovery_invalid();
-      const user = await accounts.confirmPassword(row.userId, password, client);
-      if (row.email?.toLowerCase() !== user.email.toLowerCase()) throw mfaErrors.recovery_invalid();
+      // The password first (wrong ones count toward the lockout), so a typo does not burn the link.
+      const pending = await findUsableOneTimeToken(db, sha256(token), ['mfa_recovery']);
+      if (!pending) throw mfaErrors.recovery_invalid();
+      const user = await accounts.confirmPassword(pending.userId, password, client);
+      if (pending.email?.toLowerCase() !== user.email.toLowerCase()) throw mfaErrors.recovery_invalid();
+      // Of two uses of one link, one wins.
+      if (!(await db.transaction((tx) => consumeOneTimeToken(tx, sha256(token), ['mfa_recovery'])))) throw mfaErrors.recovery_invalid();
       await deleteTotp(db, user.id);
       await deleteBackupCodes(db, user.id);
       const removedPasskeys = await passkeys.removeAll(user.id);
