@@ -61,6 +61,8 @@ export interface AccountsService {
   signInWithMagicLink(token: string, client: ClientInfo): Promise<IssuedTokens | MfaChallenge>;
   /** Completes a sign-in whose factors were checked elsewhere (MFA, passkeys): starts the session. */
   signIn(user: UserRow, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens>;
+  /** A sign-in whose one factor was checked elsewhere: the MFA challenge when one is due, else the session. */
+  signInFirstFactor(user: UserRow, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens | MfaChallenge>;
   /** The user when the password is theirs (wrong ones count toward the lockout); else 401 or 423. */
   confirmPassword(userId: string, password: string, client: ClientInfo): Promise<UserRow>;
   /** Installs the second-factor check of sign-ins (the MFA module). */
@@ -388,6 +390,8 @@ export function createAccountsService(deps: {
     },
 
     signIn: (user, amr, client, action) => completeSignIn(user, null, amr, client, action),
+
+    signInFirstFactor: (user, amr, client, action) => firstFactorPassed(user, null, amr, client, action),
 
     confirmPassword: (userId, password, client) => userWithPassword(userId, password, 'The password is wrong', client),
 
