@@ -206,6 +206,8 @@ export function createAccountsService(deps: {
   /** After a successful first factor: clears the failure count, upgrades the hash, notes the device. */
   async function completeSignIn(user: UserRow, password: string | null, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens> {
     const rehash = password && user.passwordHash && needsRehash(user.passwordHash) ? await hashPassword(password) : null;
+    // Outside the transaction: the enrolment check reads through `db` (on PGlite it would wait for the transaction forever).
+    const mustEnrol = await sessions.mustEnrol(user);
     const issued = await db.transaction(async (tx) => {
       const fresh = (await updateUser(tx, user.id, {
         failedLoginCount: 0,
@@ -213,7 +215,7 @@ export function createAccountsService(deps: {
         lastLoginAt: new Date(),
         ...(rehash ? { passwordHash: rehash } : {}),
       }))!;
-      const tokens = await sessions.start(fresh, { amr, client }, tx);
+      const tokens = await sessions.start(fresh, { amr, client, mustEnrol }, tx);
       await audit.record(tx, auditEntry({
         actor: { type: 'user', id: user.id, display: user.email },
         action,

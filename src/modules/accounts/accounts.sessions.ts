@@ -37,8 +37,15 @@ export interface IssuedTokens {
 }
 
 export interface SessionService {
-  /** Starts a session for the user (inside tx when given) and issues its first token pair. */
-  start(user: UserRow, input: { amr: string[]; client: ClientInfo }, tx?: DbHandle): Promise<IssuedTokens>;
+  /**
+   * Starts a session for the user (inside tx when given) and issues its first token pair.
+   * `mustEnrol` (the `mfa_enroll` claim) is asked of the enrolment check when left out; a caller
+   * passing its own tx asks first (`mustEnrol(user)`), because the check reads outside that tx and
+   * PGlite's one connection would wait for the tx forever.
+   */
+  start(user: UserRow, input: { amr: string[]; client: ClientInfo; mustEnrol?: boolean }, tx?: DbHandle): Promise<IssuedTokens>;
+  /** Whether the user's new access tokens carry `mfa_enroll` (the installed enrolment check). Not inside a transaction. */
+  mustEnrol(user: UserRow): Promise<boolean>;
   /**
    * Rotates a refresh token. A token presented twice revokes its whole session (theft detection).
    * `assertSession` runs once the session is known, before anything changes (the CSRF check of
@@ -96,8 +103,12 @@ export function createSessionService(deps: {
     return createHmac('sha256', deps.csrfKey).update(sessionId).digest('base64url');
   }
 
-  async function accessToken(user: UserRow, session: SessionRow): Promise<string> {
-    const mustEnrol = enrollmentRequired ? await enrollmentRequired(user) : false;
+  async function mustEnrolFor(user: UserRow): Promise<boolean> {
+    return enrollmentRequired ? enrollmentRequired(user) : false;
+  }
+
+  async function accessToken(user: UserRow, session: SessionRow, known?: boolean): Promise<string> {
+    const mustEnrol = known ?? (await mustEnrolFor(user));
     return keys.sign(
       { sid: session.id, jti: randomToken(12), email_verified: user.emailVerified, amr: session.amr, ...(mustEnrol ? { mfa_enroll: true } : {}) },
       { subject: user.id, audience: settings.audience, expiresInSeconds: settings.accessTokenTtlSeconds, type: ACCESS_TOKEN_TYPE },
@@ -121,6 +132,8 @@ export function createSessionService(deps: {
 
   const service: SessionService = {
     async start(user, input, tx) {
+      // Asked before the transaction: the check reads through `db`, which PGlite serves only after it.
+      const mustEnrol = input.mustEnrol ?? (await mustEnrolFor(user));
       const now = Date.now();
       const run = async (handle: DbHandle): Promise<IssuedTokens> => {
         const session = await insertSession(handle, {
@@ -135,7 +148,7 @@ export function createSessionService(deps: {
         });
         const refreshToken = await newRefreshToken(handle, session.id);
         await events.publish(handle, { type: 'session.created', data: { id: session.id, user_id: user.id, device: session.device } });
-        return { accessToken: await accessToken(user, session), expiresIn: settings.accessTokenTtlSeconds, refreshToken, session, csrfToken: csrfFor(session.id), user };
+        return { accessToken: await accessToken(user, session, mustEnrol), expiresIn: settings.accessTokenTtlSeconds, refreshToken, session, csrfToken: csrfFor(session.id), user };
       };
       return tx ? run(tx) : db.transaction(run);
     },
@@ -227,6 +240,8 @@ export function createSessionService(deps: {
     },
 
     markReauthenticated: (sessionId) => markReauthenticated(db, sessionId),
+
+    mustEnrol: mustEnrolFor,
 
     setEnrollmentCheck(check) {
       enrollmentRequired = check;

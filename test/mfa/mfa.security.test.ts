@@ -1,0 +1,391 @@
+import { randomBytes } from 'node:crypto';
+import { decodeJwt } from 'jose';
+import * as OTPAuth from 'otpauth';
+import type { LightMyRequestResponse as Response } from 'fastify';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedisCache } from '../../src/platform/cache/index.js';
+import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { engineCases, type Engine } from '../helpers/db.js';
+import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+
+/*
+ * Abuse cases of second factors, on each engine: wrong, replayed and cross-account codes, the five
+ * attempts of an mfa_token, used, expired and forged mfa_tokens, reused backup codes, the step-up
+ * (recent sign-in) rule of sensitive operations, and refusals of the recovery link.
+ */
+
+const PROBLEM = 'application/problem+json';
+const PASSWORD = 'correct horse battery staple';
+const PERIOD_MS = 30_000;
+const MFA_AUDIENCE = 'urn:tessera:mfa';
+const MFA_TOKEN_TYPE = 'mfa+jwt';
+const { redisUrl } = inject('services');
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+function expectProblem(res: Response, status: number, code: string): Record<string, unknown> {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(res.headers['content-type']).toContain(PROBLEM);
+  const body = res.json<Record<string, unknown>>();
+  expect(body).toMatchObject({ status, code, type: `urn:tessera:problem:${code}` });
+  return body;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * An authenticator app on otpauth (independent of the server's code): `next()` answers a code of a
+ * later step than any before, that the server still accepts (±1 step): up to three per 30 s step.
+ */
+function authenticator(uri: string) {
+  const totp = OTPAuth.URI.parse(uri) as OTPAuth.TOTP;
+  let lastStep = -Infinity;
+  const stepOf = (ms: number) => Math.floor(ms / PERIOD_MS);
+  return {
+    totp,
+    async next(): Promise<string> {
+      for (;;) {
+        const now = Date.now();
+        const step = Math.max(lastStep + 1, stepOf(now) - 1);
+        if (step > stepOf(now) + 1 || (step < stepOf(now) && now % PERIOD_MS > PERIOD_MS - 3000)) {
+          await sleep(PERIOD_MS - (now % PERIOD_MS) + 20);
+          continue;
+        }
+        lastStep = step;
+        return totp.generate({ timestamp: step * PERIOD_MS });
+      }
+    },
+    /** Six digits that are none of the codes the server would accept now. */
+    wrong(): string {
+      const now = Date.now();
+      const valid = new Set([-2, -1, 0, 1, 2].map((offset) => totp.generate({ timestamp: now + offset * PERIOD_MS })));
+      for (;;) {
+        const code = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
+        if (!valid.has(code)) return code;
+      }
+    },
+  };
+}
+type Authenticator = ReturnType<typeof authenticator>;
+
+function recoveryToken(mail: { text: string; template: string }): string {
+  const match = /\/mfa-recovery\?token=([^\s"'<>&]+)/.exec(mail.text);
+  if (!match) throw new Error(`No /mfa-recovery?token= link in the ${mail.template} mail:\n${mail.text}`);
+  return decodeURIComponent(match[1]!);
+}
+
+async function appOn(engine: Engine): Promise<TestApp> {
+  if (engine === 'pglite') return createTestApp({ engine });
+  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
+  return createTestApp({ engine, build: { cache } });
+}
+
+describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available }) => {
+  describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
+    let app: TestApp;
+    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
+      app.server.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const verify = (mfaToken: string, factor: Record<string, string>) => call('POST', '/v1/auth/mfa/verify', null, { mfa_token: mfaToken, ...factor });
+    const remaining = async (accessToken: string) => (await call('GET', '/v1/me/mfa', accessToken)).json<{ backup_codes_remaining: number }>().backup_codes_remaining;
+
+    async function passwordLogin(email: string, password = PASSWORD): Promise<Record<string, unknown>> {
+      const res = await call('POST', '/v1/auth/login', null, { email, password });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<Record<string, unknown>>();
+    }
+
+    /** Signs in with the password; expects an MFA challenge and answers its mfa_token. */
+    async function mfaToken(email: string): Promise<string> {
+      const body = await passwordLogin(email);
+      expect(body.mfa_required).toBe(true);
+      return body.mfa_token as string;
+    }
+
+    /** A new account with TOTP enrolled (confirmed with one code), signed in once before enrolling. */
+    async function enrolled(label: string): Promise<{ email: string; userId: string; tokens: TokenBody; device: Authenticator; backupCodes: string[]; secret: string }> {
+      const email = uniqueEmail(label);
+      const user = await signUp(app, email, PASSWORD);
+      const tokens = (await passwordLogin(email)) as unknown as TokenBody;
+      const started = (await call('POST', '/v1/me/mfa/totp', tokens.access_token)).json<{ secret: string; otpauth_uri: string }>();
+      const device = authenticator(started.otpauth_uri);
+      const confirmed = await call('POST', '/v1/me/mfa/totp/confirm', tokens.access_token, { code: await device.next() });
+      expect(confirmed.statusCode, confirmed.body).toBe(200);
+      return { email, userId: user.id, tokens, device, backupCodes: confirmed.json<{ backup_codes: string[] }>().backup_codes, secret: started.secret };
+    }
+
+    /** Signs in through both steps with a fresh TOTP code. */
+    async function signedInWithMfa(email: string, device: Authenticator): Promise<TokenBody> {
+      const res = await verify(await mfaToken(email), { code: await device.next() });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<TokenBody>();
+    }
+
+    /** Makes the session's last proof of its user 10 minutes old (past the 5-minute step-up window). */
+    const ageSession = (sessionId: string) => query(`UPDATE sessions SET reauthenticated_at = now() - interval '10 minutes' WHERE id = $1`, [sessionId]);
+
+    beforeAll(async () => {
+      app = await appOn(engine);
+    });
+    afterAll(async () => app?.destroy());
+
+    describe('codes', () => {
+      it('a wrong code answers 401 invalid_mfa_code, is audited, and leaves the mfa_token usable', async () => {
+        const { email, userId, device } = await enrolled('wrong');
+        const token = await mfaToken(email);
+        expectProblem(await verify(token, { code: device.wrong() }), 401, 'invalid_mfa_code');
+        const failures = await query<{ result: string; reason: string }>(`SELECT result, reason FROM audit_events WHERE action = 'mfa.verification_failed' AND target_id = $1`, [userId]);
+        expect(failures).toEqual([{ result: 'failure', reason: 'attempt 1 of 5' }]);
+        expect((await verify(token, { code: await device.next() })).statusCode).toBe(200);
+      });
+
+      it('a code that signed in once is refused at the next sign-in (replay), while a later code works', async () => {
+        const { email, device } = await enrolled('replay');
+        const code = await device.next();
+        expect((await verify(await mfaToken(email), { code })).statusCode).toBe(200);
+        const second = await mfaToken(email);
+        expectProblem(await verify(second, { code }), 401, 'invalid_mfa_code');
+        expect((await verify(second, { code: await device.next() })).statusCode).toBe(200);
+      });
+
+      it('the code that confirmed the enrolment does not sign in', async () => {
+        const email = uniqueEmail('confirm-replay');
+        await signUp(app, email, PASSWORD);
+        const tokens = (await passwordLogin(email)) as unknown as TokenBody;
+        const device = authenticator((await call('POST', '/v1/me/mfa/totp', tokens.access_token)).json<{ otpauth_uri: string }>().otpauth_uri);
+        const code = await device.next();
+        expect((await call('POST', '/v1/me/mfa/totp/confirm', tokens.access_token, { code })).statusCode).toBe(200);
+        expectProblem(await verify(await mfaToken(email), { code }), 401, 'invalid_mfa_code');
+      });
+
+      it('of two sign-ins racing with one code, exactly one gets in', async () => {
+        const { email, device } = await enrolled('race-code');
+        const [a, b] = [await mfaToken(email), await mfaToken(email)];
+        const code = await device.next();
+        const results = await Promise.all([verify(a, { code }), verify(b, { code })]);
+        expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
+      });
+
+      it("another account's code and backup code do not work", async () => {
+        const victim = await enrolled('victim');
+        const attacker = await enrolled('attacker');
+        const token = await mfaToken(victim.email);
+        const theirs = await attacker.device.next();
+        const victimNow = new Set([-1, 0, 1].map((o) => victim.device.totp.generate({ timestamp: Date.now() + o * PERIOD_MS })));
+        if (!victimNow.has(theirs)) expectProblem(await verify(token, { code: theirs }), 401, 'invalid_mfa_code');
+        expectProblem(await verify(token, { backup_code: attacker.backupCodes[0]! }), 401, 'invalid_mfa_code');
+        expect(await remaining(attacker.tokens.access_token)).toBe(10);
+      });
+
+      it('malformed bodies answer 400: five digits, letters, two factors at once, no factor', async () => {
+        const { email } = await enrolled('malformed');
+        const token = await mfaToken(email);
+        for (const body of [{ code: '12345' }, { code: 'abcdef' }, { code: '123456', backup_code: 'abcde-fghjk' }, {}, { backup_code: 'short' }]) {
+          const res = await verify(token, body as Record<string, string>);
+          expect(res.statusCode, JSON.stringify(body)).toBe(400);
+        }
+      });
+    });
+
+    describe('the mfa_token', () => {
+      it('five wrong codes end it: the fifth answers invalid_mfa_token, and then even the right code does', async () => {
+        const { email, device } = await enrolled('five');
+        const token = await mfaToken(email);
+        for (let attempt = 1; attempt <= 4; attempt++) expectProblem(await verify(token, { code: device.wrong() }), 401, 'invalid_mfa_code');
+        expectProblem(await verify(token, { code: device.wrong() }), 401, 'invalid_mfa_token');
+        expectProblem(await verify(token, { code: await device.next() }), 401, 'invalid_mfa_token');
+        // The account is not locked: a new sign-in gets a new token with new attempts.
+        expect((await verify(await mfaToken(email), { code: await device.next() })).statusCode).toBe(200);
+      });
+
+      it('works once: used again (with a new code or a backup code) it answers invalid_mfa_token, and the backup code is not spent', async () => {
+        const { email, device, backupCodes, tokens } = await enrolled('once');
+        const token = await mfaToken(email);
+        expect((await verify(token, { code: await device.next() })).statusCode).toBe(200);
+        expectProblem(await verify(token, { code: await device.next() }), 401, 'invalid_mfa_token');
+        expectProblem(await verify(token, { backup_code: backupCodes[0]! }), 401, 'invalid_mfa_token');
+        expect(await remaining(tokens.access_token)).toBe(10);
+      });
+
+      it('of two requests racing with one mfa_token (a code and a backup code), exactly one signs in', async () => {
+        const { email, device, backupCodes } = await enrolled('race-token');
+        const token = await mfaToken(email);
+        const code = await device.next();
+        const results = await Promise.all([verify(token, { code }), verify(token, { backup_code: backupCodes[0]! })]);
+        expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
+      });
+
+      it('an expired one answers invalid_mfa_token', async () => {
+        const { email, userId, device } = await enrolled('expired');
+        const expired = await app.context.keys.sign({ jti: 'x', amr: ['pwd'] }, { subject: userId, audience: MFA_AUDIENCE, expiresInSeconds: 1, type: MFA_TOKEN_TYPE });
+        await sleep(2100);
+        expectProblem(await verify(expired, { code: await device.next() }), 401, 'invalid_mfa_token');
+        expect((await verify(await mfaToken(email), { code: await device.next() })).statusCode).toBe(200);
+      });
+
+      it('an access token, a token of another type or audience, and garbage are no mfa_token', async () => {
+        const { email, userId, device } = await enrolled('confusion');
+        const tokens = await signedInWithMfa(email, device);
+        const sid = decodeJwt(tokens.access_token).sid as string;
+        // The token is checked before the code: any code shows it.
+        expectProblem(await verify(tokens.access_token, { code: device.wrong() }), 401, 'invalid_mfa_token');
+        const wrongType = await app.context.keys.sign({ jti: 'y', amr: ['pwd'] }, { subject: userId, audience: MFA_AUDIENCE, expiresInSeconds: 300, type: ACCESS_TOKEN_TYPE });
+        expectProblem(await verify(wrongType, { code: device.wrong() }), 401, 'invalid_mfa_token');
+        const wrongAudience = await app.context.keys.sign({ jti: 'z', amr: ['pwd'], sid }, { subject: userId, audience: app.config.auth.audience, expiresInSeconds: 300, type: MFA_TOKEN_TYPE });
+        expectProblem(await verify(wrongAudience, { code: device.wrong() }), 401, 'invalid_mfa_token');
+        expectProblem(await verify('x'.repeat(40), { code: device.wrong() }), 401, 'invalid_mfa_token');
+        // The other way round: an mfa_token is no access token.
+        expectProblem(await call('GET', '/v1/me', await mfaToken(email)), 401, 'invalid_token');
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery', null, { mfa_token: tokens.access_token }), 401, 'invalid_mfa_token');
+      });
+    });
+
+    describe('backup codes', () => {
+      it('a used backup code is refused the second time; the others still work', async () => {
+        const { email, backupCodes, tokens } = await enrolled('backup-reuse');
+        expect((await verify(await mfaToken(email), { backup_code: backupCodes[0]! })).statusCode).toBe(200);
+        expectProblem(await verify(await mfaToken(email), { backup_code: backupCodes[0]! }), 401, 'invalid_mfa_code');
+        expectProblem(await verify(await mfaToken(email), { backup_code: backupCodes[0]!.toUpperCase() }), 401, 'invalid_mfa_code');
+        expect((await verify(await mfaToken(email), { backup_code: backupCodes[1]! })).statusCode).toBe(200);
+        expect(await remaining(tokens.access_token)).toBe(8);
+      });
+
+      it('regenerating them (a recent sign-in) kills the old set', async () => {
+        const { email, backupCodes, tokens } = await enrolled('backup-regen');
+        const res = await call('POST', '/v1/me/mfa/backup-codes', tokens.access_token);
+        expect(res.statusCode, res.body).toBe(200);
+        const fresh = res.json<{ backup_codes: string[] }>().backup_codes;
+        expect(fresh).toHaveLength(10);
+        expect(fresh.filter((code) => backupCodes.includes(code))).toEqual([]);
+        expectProblem(await verify(await mfaToken(email), { backup_code: backupCodes[0]! }), 401, 'invalid_mfa_code');
+        expect((await verify(await mfaToken(email), { backup_code: fresh[0]! })).statusCode).toBe(200);
+      });
+    });
+
+    describe('step-up (a recent sign-in) for sensitive operations', () => {
+      it('an old session gets 403 reauthentication_required until it reauthenticates with the password', async () => {
+        const { email, device, tokens: enrolment } = await enrolled('stepup');
+        const tokens = await signedInWithMfa(email, device);
+        const access = tokens.access_token;
+        await ageSession(tokens.session_id);
+
+        expectProblem(await call('DELETE', '/v1/me/mfa/totp', access), 403, 'reauthentication_required');
+        expectProblem(await call('POST', '/v1/me/mfa/backup-codes', access), 403, 'reauthentication_required');
+        expectProblem(await call('POST', '/v1/me/password', access, { current_password: PASSWORD, new_password: 'another long passphrase 7' }), 403, 'reauthentication_required');
+        expectProblem(await call('POST', '/v1/me/email', access, { new_email: uniqueEmail('new'), password: PASSWORD }), 403, 'reauthentication_required');
+        // Still enrolled, still asked at sign-in.
+        expect((await call('GET', '/v1/me/mfa', access)).json()).toMatchObject({ totp: true, backup_codes_remaining: 10 });
+
+        expectProblem(await call('POST', '/v1/auth/reauthenticate', access, { password: 'not the password' }), 401, 'invalid_credentials');
+        expectProblem(await call('DELETE', '/v1/me/mfa/totp', access), 403, 'reauthentication_required');
+        const before = Date.now();
+        const res = await call('POST', '/v1/auth/reauthenticate', access, { password: PASSWORD });
+        expect(res.statusCode, res.body).toBe(200);
+        const until = new Date(res.json<{ reauthenticated_until: string }>().reauthenticated_until).getTime();
+        expect(until).toBeGreaterThanOrEqual(before + 299_000);
+        expect(until).toBeLessThanOrEqual(Date.now() + 301_000);
+
+        const removed = await call('DELETE', '/v1/me/mfa/totp', access);
+        expect(removed.statusCode, removed.body).toBe(204);
+        expect((await call('GET', '/v1/me/mfa', access)).json()).toMatchObject({ totp: false, backup_codes_remaining: 0 });
+        const login = await passwordLogin(email);
+        expect(login.mfa_required).toBeUndefined();
+        expect(login.access_token).toEqual(expect.any(String));
+        const events = await query<{ payload: Record<string, unknown> }>(`SELECT payload FROM events WHERE type = 'mfa.disabled' AND payload->>'user_id' = $1`, [enrolment.user.id]);
+        expect(events).toEqual([{ payload: { user_id: enrolment.user.id, factor: 'totp' } }]);
+        // Nothing to regenerate backup codes for now; removing again finds nothing.
+        expectProblem(await call('POST', '/v1/me/mfa/backup-codes', access), 409, 'no_second_factor');
+        expectProblem(await call('DELETE', '/v1/me/mfa/totp', access), 404, 'totp_not_enabled');
+      });
+
+      it('reauthenticates with a TOTP code or a backup code too; a wrong code answers 401 reauthentication_failed', async () => {
+        const { email, device, backupCodes } = await enrolled('stepup-code');
+        const tokens = await signedInWithMfa(email, device);
+        await ageSession(tokens.session_id);
+        expectProblem(await call('POST', '/v1/auth/reauthenticate', tokens.access_token, { code: device.wrong() }), 401, 'reauthentication_failed');
+        const res = await call('POST', '/v1/auth/reauthenticate', tokens.access_token, { code: await device.next() });
+        expect(res.statusCode, res.body).toBe(200);
+        const regenerated = await call('POST', '/v1/me/mfa/backup-codes', tokens.access_token);
+        expect(regenerated.statusCode, regenerated.body).toBe(200);
+        const set = regenerated.json<{ backup_codes: string[] }>().backup_codes;
+
+        await ageSession(tokens.session_id);
+        // The new set replaced the first: an old code fails, a new one works.
+        expectProblem(await call('POST', '/v1/auth/reauthenticate', tokens.access_token, { backup_code: backupCodes[0]! }), 401, 'reauthentication_failed');
+        expect((await call('POST', '/v1/auth/reauthenticate', tokens.access_token, { backup_code: set[0]! })).statusCode).toBe(200);
+        expect((await call('DELETE', '/v1/me/mfa/totp', tokens.access_token)).statusCode).toBe(204);
+      });
+
+      it('reauthentication needs an access token', async () => {
+        expectProblem(await call('POST', '/v1/auth/reauthenticate', null, { password: PASSWORD }), 401, 'unauthorized');
+      });
+    });
+
+    describe('recovery', () => {
+      async function recoveryLink(email: string): Promise<string> {
+        const before = new Date();
+        expect((await call('POST', '/v1/auth/mfa/recovery', null, { email })).statusCode).toBe(202);
+        return recoveryToken(await waitForMail(app, { to: email, template: 'mfa.recovery', after: before }));
+      }
+
+      it('a wrong password answers 401, counts toward the lockout, removes nothing, and leaves the link usable', async () => {
+        const { email, userId, tokens } = await enrolled('recover-wrong');
+        const token = await recoveryLink(email);
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: 'not the password' }), 401, 'invalid_credentials');
+        const [user] = await query<{ failed_login_count: number }>('SELECT failed_login_count FROM users WHERE id = $1', [userId]);
+        expect(user!.failed_login_count).toBe(1);
+        expect((await call('GET', '/v1/me/mfa', tokens.access_token)).json()).toMatchObject({ totp: true, backup_codes_remaining: 10, enrollment_required: false });
+        const res = await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD });
+        expect(res.statusCode, res.body).toBe(200);
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD }), 400, 'recovery_invalid');
+      });
+
+      it('of two completions racing with one link, exactly one signs in', async () => {
+        const { email } = await enrolled('recover-race');
+        const token = await recoveryLink(email);
+        const results = await Promise.all([0, 1].map(() => call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD })));
+        expect(results.map((r) => r.statusCode).sort()).toEqual([200, 400]);
+      });
+
+      it('an expired link, an unknown token and a password-reset token answer 400 recovery_invalid', async () => {
+        const { email, userId, tokens } = await enrolled('recover-expired');
+        const token = await recoveryLink(email);
+        await query(`UPDATE one_time_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = $1 AND purpose = 'mfa_recovery'`, [userId]);
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD }), 400, 'recovery_invalid');
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token: randomBytes(32).toString('base64url'), password: PASSWORD }), 400, 'recovery_invalid');
+
+        const before = new Date();
+        expect((await call('POST', '/v1/auth/password/forgot', null, { email })).statusCode).toBe(202);
+        const reset = await waitForMail(app, { to: email, template: 'accounts.password_reset', after: before });
+        const resetToken = decodeURIComponent(/\/reset-password\?token=([^\s"'<>&]+)/.exec(reset.text)![1]!);
+        expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token: resetToken, password: PASSWORD }), 400, 'recovery_invalid');
+        expect((await call('GET', '/v1/me/mfa', tokens.access_token)).json()).toMatchObject({ totp: true });
+      });
+
+      it('asking twice within a minute mails one link', async () => {
+        const { email } = await enrolled('recover-throttle');
+        await recoveryLink(email);
+        expect((await call('POST', '/v1/auth/mfa/recovery', null, { email })).statusCode).toBe(202);
+        await drainMail(app);
+        expect(await findMails(app, { to: email, template: 'mfa.recovery' })).toHaveLength(1);
+      });
+    });
+
+    it('logs carry no TOTP secret, code, backup code, mfa_token or recovery token', async () => {
+      const { email, device, backupCodes, secret } = await enrolled('logs');
+      const token = await mfaToken(email);
+      const code = await device.next();
+      expect((await verify(token, { code })).statusCode).toBe(200);
+      const other = await mfaToken(email);
+      expect((await verify(other, { backup_code: backupCodes[0]! })).statusCode).toBe(200);
+      const before = new Date();
+      await call('POST', '/v1/auth/mfa/recovery', null, { email });
+      const recovery = recoveryToken(await waitForMail(app, { to: email, template: 'mfa.recovery', after: before }));
+      const logs = app.logs.text();
+      expect(logs.length).toBeGreaterThan(0);
+      // The code as a JSON string: six bare digits turn up by chance in response times.
+      for (const value of [secret, `"${code}"`, backupCodes[0]!, backupCodes[0]!.replace('-', ''), token, other, recovery]) expect(logs).not.toContain(value);
+    });
+  });
+});
