@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import * as OTPAuth from 'otpauth';
 import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { authenticator, PERIOD_MS, recoveryToken, sleep, type Authenticator } from '../helpers/authenticator.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
 
@@ -17,7 +17,6 @@ import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody 
 
 const PROBLEM = 'application/problem+json';
 const PASSWORD = 'correct horse battery staple';
-const PERIOD_MS = 30_000;
 const MFA_AUDIENCE = 'urn:tessera:mfa';
 const MFA_TOKEN_TYPE = 'mfa+jwt';
 const { redisUrl } = inject('services');
@@ -32,48 +31,9 @@ function expectProblem(res: Response, status: number, code: string): Record<stri
   return body;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * An authenticator app on otpauth (independent of the server's code): `next()` answers a code of a
- * later step than any before, that the server still accepts (±1 step): up to three per 30 s step.
- */
-function authenticator(uri: string) {
-  const totp = OTPAuth.URI.parse(uri) as OTPAuth.TOTP;
-  let lastStep = -Infinity;
-  const stepOf = (ms: number) => Math.floor(ms / PERIOD_MS);
-  return {
-    totp,
-    async next(): Promise<string> {
-      for (;;) {
-        const now = Date.now();
-        const step = Math.max(lastStep + 1, stepOf(now) - 1);
-        if (step > stepOf(now) + 1 || (step < stepOf(now) && now % PERIOD_MS > PERIOD_MS - 3000)) {
-          await sleep(PERIOD_MS - (now % PERIOD_MS) + 20);
-          continue;
-        }
-        lastStep = step;
-        return totp.generate({ timestamp: step * PERIOD_MS });
-      }
-    },
-    /** Six digits that are none of the codes the server would accept now. */
-    wrong(): string {
-      const now = Date.now();
-      const valid = new Set([-2, -1, 0, 1, 2].map((offset) => totp.generate({ timestamp: now + offset * PERIOD_MS })));
-      for (;;) {
-        const code = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
-        if (!valid.has(code)) return code;
-      }
-    },
-  };
-}
-type Authenticator = ReturnType<typeof authenticator>;
 
-function recoveryToken(mail: { text: string; template: string }): string {
-  const match = /\/mfa-recovery\?token=([^\s"'<>&]+)/.exec(mail.text);
-  if (!match) throw new Error(`No /mfa-recovery?token= link in the ${mail.template} mail:\n${mail.text}`);
-  return decodeURIComponent(match[1]!);
-}
+
 
 async function appOn(engine: Engine): Promise<TestApp> {
   if (engine === 'pglite') return createTestApp({ engine });
@@ -131,6 +91,20 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
     afterAll(async () => app?.destroy());
 
     describe('codes', () => {
+      it('wrong codes count per account across mfa_tokens: past ten, even a right code is refused (429)', async () => {
+        const { email, device } = await enrolled('per-account');
+        for (let round = 0; round < 2; round++) {
+          const token = await mfaToken(email);
+          for (let i = 0; i < 4; i++) expectProblem(await verify(token, { code: device.wrong() }), 401, 'invalid_mfa_code');
+        }
+        const last = await mfaToken(email);
+        expectProblem(await verify(last, { code: device.wrong() }), 401, 'invalid_mfa_code');
+        expectProblem(await verify(last, { code: device.wrong() }), 401, 'invalid_mfa_code');
+        const refused = await verify(await mfaToken(email), { code: await device.next() });
+        expectProblem(refused, 429, 'too_many_attempts');
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+      });
+
       it('a wrong code answers 401 invalid_mfa_code, is audited, and leaves the mfa_token usable', async () => {
         const { email, userId, device } = await enrolled('wrong');
         const token = await mfaToken(email);

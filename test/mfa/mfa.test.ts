@@ -5,6 +5,7 @@ import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { authenticator, PERIOD_MS, recoveryToken, type Authenticator } from '../helpers/authenticator.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
 
@@ -17,7 +18,6 @@ import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody 
 
 const PROBLEM = 'application/problem+json';
 const PASSWORD = 'correct horse battery staple';
-const PERIOD_MS = 30_000;
 const { redisUrl } = inject('services');
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -31,48 +31,8 @@ function expectProblem(res: Response, status: number, code: string): Record<stri
   return body;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * An authenticator app: codes from otpauth for the URI the server gave. `next()` answers a code of
- * a later step than any it answered before (a used step is refused as a replay) that the server
- * still accepts (one step of drift either way): up to three codes in one 30-second step.
- */
-function authenticator(uri: string) {
-  const totp = OTPAuth.URI.parse(uri) as OTPAuth.TOTP;
-  let lastStep = -Infinity;
-  const stepOf = (ms: number) => Math.floor(ms / PERIOD_MS);
-  return {
-    totp,
-    async next(): Promise<string> {
-      for (;;) {
-        const now = Date.now();
-        const step = Math.max(lastStep + 1, stepOf(now) - 1);
-        if (step > stepOf(now) + 1) {
-          await sleep(PERIOD_MS - (now % PERIOD_MS) + 20);
-          continue;
-        }
-        // A code of the previous step is refused once the server's clock passes into the next: keep clear of the edge.
-        if (step < stepOf(now) && now % PERIOD_MS > PERIOD_MS - 3000) {
-          await sleep(PERIOD_MS - (now % PERIOD_MS) + 20);
-          continue;
-        }
-        lastStep = step;
-        return totp.generate({ timestamp: step * PERIOD_MS });
-      }
-    },
-    /** Six digits that are none of the codes the server would accept now. */
-    wrong(): string {
-      const now = Date.now();
-      const valid = new Set([-2, -1, 0, 1, 2].map((offset) => totp.generate({ timestamp: now + offset * PERIOD_MS })));
-      for (;;) {
-        const code = String(Math.floor(Math.random() * 1_000_000)).padStart(6, '0');
-        if (!valid.has(code)) return code;
-      }
-    },
-  };
-}
-type Authenticator = ReturnType<typeof authenticator>;
+
 
 interface MfaChallengeBody {
   mfa_required: true;
@@ -87,12 +47,6 @@ interface MfaStatusBody {
   enrollment_required: boolean;
 }
 
-/** The token of the `/mfa-recovery?token=…` link of a recovery mail. */
-function recoveryToken(mail: { text: string; template: string }): string {
-  const match = /\/mfa-recovery\?token=([^\s"'<>&]+)/.exec(mail.text);
-  if (!match) throw new Error(`No /mfa-recovery?token= link in the ${mail.template} mail:\n${mail.text}`);
-  return decodeURIComponent(match[1]!);
-}
 
 async function appOn(engine: Engine, env: Record<string, string> = {}): Promise<TestApp> {
   if (engine === 'pglite') return createTestApp({ engine, env });
@@ -319,7 +273,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
 
     describe('recovery by email', () => {
       it('mails a one-time link; completing it with the password signs in (amr recovery), removes TOTP, mails and audits', async () => {
-        const { email, user } = await h.enrolled('recover');
+        const { email, user, tokens: earlier } = await h.enrolled('recover');
         const before = new Date();
         const asked = await call('POST', '/v1/auth/mfa/recovery', null, { email });
         expect(asked.statusCode, asked.body).toBe(202);
@@ -336,6 +290,8 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         expect(claims.mfa_enroll).toBe(true);
 
         expect(await h.status(tokens.access_token)).toEqual({ totp: false, passkeys: 0, backup_codes_remaining: 0, enrollment_required: true });
+        // Sessions from before the recovery (perhaps on the lost device) are ended.
+        expectProblem(await call('GET', '/v1/me', earlier.access_token), 401, 'invalid_token');
         await waitForMail(app, { to: email, template: 'mfa.recovery_used', after: before });
         expect(await h.auditRows(user.id, 'mfa.recovery_used')).toEqual([expect.objectContaining({ result: 'success', actor_id: user.id })]);
         expect(await h.eventRows(user.id, 'mfa.recovery_used')).toEqual([{ payload: { user_id: user.id } }]);
@@ -418,6 +374,9 @@ describe('MFA_REQUIRED policies (PGlite)', () => {
       const res = await h.call('PATCH', '/v1/me', tokens.access_token, { name: 'Enrolled' });
       expect(res.statusCode, res.body).toBe(200);
       expect((await h.status(tokens.access_token)).enrollment_required).toBe(false);
+      // The policy's only factor cannot be removed (add a passkey first).
+      expectProblem(await h.call('DELETE', '/v1/me/mfa/totp', tokens.access_token), 409, 'mfa_required_by_policy');
+      expect((await h.status(tokens.access_token)).totp).toBe(true);
     });
   });
 

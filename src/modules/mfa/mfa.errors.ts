@@ -8,5 +8,7 @@ export const mfaErrors = defineErrors({
   totp_not_enabled: { status: 404, title: 'No authenticator app is enrolled' },
   no_second_factor: { status: 409, title: 'Enrol a second factor first' },
   recovery_invalid: { status: 400, title: 'The recovery link is invalid, expired or already used' },
+  too_many_attempts: { status: 429, title: 'Too many wrong codes for this account' },
+  mfa_required_by_policy: { status: 409, title: 'A second factor is required for this account' },
   reauthentication_failed: { status: 401, title: 'That did not prove who you are' },
 });

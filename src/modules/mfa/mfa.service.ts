@@ -66,6 +66,8 @@ const MFA_TOKEN_TYPE = 'mfa+jwt';
 const MFA_AUDIENCE = 'urn:tessera:mfa';
 const MFA_TOKEN_TTL = 300;
 const MAX_ATTEMPTS = 5;
+const MAX_FAILURES_PER_USER = 10;
+const FAILURE_WINDOW_SECONDS = 900;
 const BACKUP_CODE_COUNT = 10;
 const RECOVERY_TTL_MINUTES = 60;
 const SECRET_PURPOSE = 'totp-secret';
@@ -143,14 +145,34 @@ export function createMfaService(deps: {
     return true;
   }
 
-  /** Checks one second factor; returns the amr value it stands for, or null when it failed. */
+  /**
+   * Checks one second factor; returns the amr values it stands for, or null when it failed. Wrong
+   * codes count per account across every mfa_token and step-up (`MAX_FAILURES_PER_USER` in
+   * `FAILURE_WINDOW_SECONDS`): past that, even a right code is refused until the window ends, so
+   * guessing from many addresses or with many mfa_tokens gets nowhere.
+   */
   async function checkFactor(user: UserRow, input: SecondFactorInput, client: ClientInfo, passkeyChallenge?: string): Promise<string[] | null> {
-    if ('code' in input) return (await checkTotp(user.id, input.code)) ? ['otp'] : null;
-    if ('backup_code' in input) return (await checkBackupCode(user, input.backup_code, client)) ? ['backup_code'] : null;
-    const challengeId = input.challenge_id ?? passkeyChallenge;
-    if (!challengeId) return null;
-    const result = await passkeys.verifyAuthentication(challengeId, input.passkey_response, client, { expectedUserId: user.id });
-    return result.userVerified ? ['hwk', 'user'] : ['hwk'];
+    const failures = `mfa:failures:${user.id}`;
+    if (Number((await cache.get(failures)) ?? 0) >= MAX_FAILURES_PER_USER) {
+      throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${FAILURE_WINDOW_SECONDS / 60} minutes`, undefined, {
+        'retry-after': String(FAILURE_WINDOW_SECONDS),
+      });
+    }
+    let factor: string[] | null;
+    if ('code' in input) factor = (await checkTotp(user.id, input.code)) ? ['otp'] : null;
+    else if ('backup_code' in input) factor = (await checkBackupCode(user, input.backup_code, client)) ? ['backup_code'] : null;
+    else {
+      const challengeId = input.challenge_id ?? passkeyChallenge;
+      if (!challengeId) return null;
+      const result = await passkeys.verifyAuthentication(challengeId, input.passkey_response, client, { expectedUserId: user.id });
+      return result.userVerified ? ['hwk', 'user'] : ['hwk'];
+    }
+    if (!factor) await cache.incr(failures, FAILURE_WINDOW_SECONDS);
+    return factor;
+  }
+
+  async function policyRequires(user: UserRow): Promise<boolean> {
+    return settings.policy === 'all' || (settings.policy === 'admins' && (await deps.isPlatformAdmin(user.id)));
   }
 
   const service: MfaService = {
@@ -187,6 +209,11 @@ export function createMfaService(deps: {
     },
 
     async disableTotp(user, client) {
+      const factors = await hasSecondFactor(user.id);
+      if (!factors.totp) throw mfaErrors.totp_not_enabled();
+      if (factors.passkeys === 0 && (await policyRequires(user))) {
+        throw mfaErrors.mfa_required_by_policy('A second factor is required for this account: add a passkey before removing the app');
+      }
       if (!(await deleteTotp(db, user.id))) throw mfaErrors.totp_not_enabled();
       if ((await passkeys.countFor(user.id)) === 0) await deleteBackupCodes(db, user.id);
       await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } });
@@ -290,11 +317,17 @@ export function createMfaService(deps: {
       if (pending.email?.toLowerCase() !== user.email.toLowerCase()) throw mfaErrors.recovery_invalid();
       // Of two uses of one link, one wins.
       if (!(await db.transaction((tx) => consumeOneTimeToken(tx, sha256(token), ['mfa_recovery'])))) throw mfaErrors.recovery_invalid();
-      await deleteTotp(db, user.id);
-      await deleteBackupCodes(db, user.id);
-      const removedPasskeys = await passkeys.removeAll(user.id);
+      // The duty to enrol again and the removal of the factors go together; passkeys follow (a crash
+      // in between leaves passkeys, which then count as the new enrolment: never an account without both).
       await db.transaction(async (tx) => {
         await updateUser(tx, user.id, { mfaReenrollRequired: true });
+        await deleteTotp(tx, user.id);
+        await deleteBackupCodes(tx, user.id);
+      });
+      const removedPasskeys = await passkeys.removeAll(user.id);
+      // Whoever holds the lost device's sessions is signed out.
+      await deps.sessions.revokeAll(user.id, 'mfa_recovery', client);
+      await db.transaction(async (tx) => {
         await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.recovery_used', target: { type: 'user', id: user.id }, reason: `second factors removed (${removedPasskeys} passkeys)`, context: client });
         await events.publish(tx, { type: 'mfa.recovery_used', data: { user_id: user.id } });
         await mail.send({ to: user.email, template: 'mfa.recovery_used', data: { at: new Date().toISOString(), ip: client.ip } }, { tx });
@@ -320,7 +353,7 @@ export function createMfaService(deps: {
     },
 
     async enrollmentRequired(user) {
-      const required = user.mfaReenrollRequired || settings.policy === 'all' || (settings.policy === 'admins' && (await deps.isPlatformAdmin(user.id)));
+      const required = user.mfaReenrollRequired || (await policyRequires(user));
       if (!required) return false;
       const factors = await hasSecondFactor(user.id);
       const enrolled = factors.totp || factors.passkeys > 0;
