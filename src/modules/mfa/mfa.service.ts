@@ -228,12 +228,14 @@ export function createMfaService(deps: {
     },
 
     async challenge(user, _client, firstFactorAmr = ['pwd']) {
-      const factors = await hasSecondFactor(user.id);
+      // On every sign-in: two look-ups for the common account without a second factor, three with one.
+      const [totp, passkeyCount] = await Promise.all([findTotp(db, user.id), passkeys.countFor(user.id)]);
       const methods: string[] = [];
-      if (factors.totp) methods.push('totp');
-      if (factors.passkeys > 0) methods.push('passkey');
+      if (totp?.confirmedAt) methods.push('totp');
+      if (passkeyCount > 0) methods.push('passkey');
       if (methods.length === 0) return null;
-      if (factors.backupCodes > 0) methods.push('backup_code');
+      if ((await countUnusedBackupCodes(db, user.id)) > 0) methods.push('backup_code');
+      const factors = { passkeys: passkeyCount };
       const passkey = factors.passkeys > 0 ? await passkeys.authenticationOptions({ userId: user.id }) : null;
       const mfaToken = await keys.sign(
         { jti: randomToken(16), amr: firstFactorAmr, ...(passkey ? { pkc: passkey.challengeId } : {}) },
