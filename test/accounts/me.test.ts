@@ -1,18 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, linkToken, login, mailCode, signUp, signUpAndVerify, uniqueEmail, waitForMail, type UserBody } from '../helpers/outbox.js';
+import { bearer, expectProblem } from '../helpers/http.js';
 
 /*
  * The signed-in user's endpoints (/v1/me…), end to end through HTTP on each engine: PGlite with the
  * in-process cache, PostgreSQL with Redis.
  */
 
-const PROBLEM = 'application/problem+json';
 const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a whole new passphrase 42';
 const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
@@ -26,16 +25,7 @@ async function appOn(engine: Engine): Promise<TestApp> {
   return createTestApp({ engine, build: { cache } });
 }
 
-/** Asserts a problem+json answer with this status and code; returns its body. */
-function expectProblem(res: Response, status: number, code: string): Record<string, unknown> {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toContain(PROBLEM);
-  const body = res.json<Record<string, unknown>>();
-  expect(body).toMatchObject({ status, code, type: `urn:tessera:problem:${code}`, title: expect.any(String), detail: expect.any(String) });
-  return body;
-}
 
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 interface SessionBody {
   id: string;

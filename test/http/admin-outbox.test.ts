@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
@@ -6,6 +5,7 @@ import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { escapeHtml } from '../../src/platform/mail/index.js';
 import { insertUser } from '../../src/modules/accounts/accounts.queries.js';
 import { newId } from '../../src/platform/crypto/ids.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PROBLEM = 'application/problem+json';
 const URL = '/v1/admin/outbox';
@@ -25,16 +25,6 @@ interface OutboxPage {
   next_cursor: string | null;
 }
 
-/** Polls `probe` until it returns something truthy, or fails after timeoutMs saying what it waited for. */
-async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
   let app: TestApp;

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
@@ -8,6 +7,7 @@ import { createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator, PERIOD_MS, recoveryToken, sleep, type Authenticator } from '../helpers/authenticator.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 
 /*
  * Abuse cases of second factors, on each engine: wrong, replayed and cross-account codes, the five
@@ -15,7 +15,6 @@ import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody 
  * (recent sign-in) rule of sensitive operations, and refusals of the recovery link.
  */
 
-const PROBLEM = 'application/problem+json';
 const PASSWORD = 'correct horse battery staple';
 const MFA_AUDIENCE = 'urn:tessera:mfa';
 const MFA_TOKEN_TYPE = 'mfa+jwt';
@@ -23,13 +22,6 @@ const { redisUrl } = inject('services');
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-function expectProblem(res: Response, status: number, code: string): Record<string, unknown> {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toContain(PROBLEM);
-  const body = res.json<Record<string, unknown>>();
-  expect(body).toMatchObject({ status, code, type: `urn:tessera:problem:${code}` });
-  return body;
-}
 
 
 

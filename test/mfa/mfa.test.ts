@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import * as OTPAuth from 'otpauth';
-import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator, PERIOD_MS, recoveryToken, type Authenticator } from '../helpers/authenticator.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 
 /*
  * Second factors end to end through HTTP on each engine (PGlite with the in-process cache,
@@ -16,20 +16,11 @@ import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody 
  * made by an independent library (otpauth) from the otpauth:// URI the server answered.
  */
 
-const PROBLEM = 'application/problem+json';
 const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-/** Asserts a problem+json answer with this status and code; returns its body. */
-function expectProblem(res: Response, status: number, code: string): Record<string, unknown> {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toContain(PROBLEM);
-  const body = res.json<Record<string, unknown>>();
-  expect(body).toMatchObject({ status, code, type: `urn:tessera:problem:${code}` });
-  return body;
-}
 
 
 

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { oneTimeTokens, userDevices, users } from './accounts.tables.js';
 
@@ -71,6 +71,16 @@ export async function retireOneTimeTokens(db: DbHandle, userId: string, purpose:
     .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
 }
 
+/** The token with this hash, unused, unexpired, and of one of the purposes. */
+function usable(tokenHash: string, purposes: TokenPurpose[]): SQL | undefined {
+  return and(
+    eq(oneTimeTokens.tokenHash, tokenHash),
+    isNull(oneTimeTokens.usedAt),
+    gt(oneTimeTokens.expiresAt, new Date()),
+    inArray(oneTimeTokens.purpose, purposes),
+  );
+}
+
 /**
  * Consumes a one-time token atomically: marks it used and returns it only when it was unused,
  * unexpired and of one of the purposes; two concurrent uses cannot both succeed.
@@ -79,14 +89,7 @@ export async function consumeOneTimeToken(db: DbHandle, tokenHash: string, purpo
   const [row] = await db.orm
     .update(oneTimeTokens)
     .set({ usedAt: new Date() })
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, tokenHash),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, new Date()),
-        sql`${oneTimeTokens.purpose} IN (${sql.join(purposes.map((p) => sql`${p}`), sql`, `)})`,
-      ),
-    )
+    .where(usable(tokenHash, purposes))
     .returning();
   return row ?? null;
 }
@@ -96,14 +99,7 @@ export async function findUsableOneTimeToken(db: DbHandle, tokenHash: string, pu
   const [row] = await db.orm
     .select()
     .from(oneTimeTokens)
-    .where(
-      and(
-        eq(oneTimeTokens.tokenHash, tokenHash),
-        isNull(oneTimeTokens.usedAt),
-        gt(oneTimeTokens.expiresAt, new Date()),
-        sql`${oneTimeTokens.purpose} IN (${sql.join(purposes.map((p) => sql`${p}`), sql`, `)})`,
-      ),
-    )
+    .where(usable(tokenHash, purposes))
     .limit(1);
   return row ?? null;
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
 import { login, signUp, uniqueEmail, type UserBody } from '../../../test/helpers/outbox.js';
 import { newId } from '../../platform/crypto/ids.js';
+import { bearer, expectProblem } from '../../../test/helpers/http.js';
 
 /*
  * Passkey endpoints in process (PGlite). Creating a real credential needs an authenticator: the
@@ -13,8 +13,6 @@ import { newId } from '../../platform/crypto/ids.js';
  */
 
 const PASSWORD = 'correct horse battery staple';
-const PROBLEM = 'application/problem+json';
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 interface CreationOptionsBody {
   rp: { id: string; name: string };
@@ -25,13 +23,6 @@ interface CreationOptionsBody {
   excludeCredentials: { id: string; type: string; transports?: string[] }[];
 }
 
-function expectProblem(res: Response, status: number, code: string): Record<string, unknown> {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toContain(PROBLEM);
-  const body = res.json<Record<string, unknown>>();
-  expect(body).toMatchObject({ status, code, type: `urn:tessera:problem:${code}`, title: expect.any(String), detail: expect.any(String) });
-  return body;
-}
 
 describe('passkeys (in process)', () => {
   let app: TestApp;

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, engineCases, type TestDatabase } from '../../../test/helpers/db.js';
 import { createPgliteDatabase, createPostgresDatabase, type Database } from '../db/database.js';
 import { createJobs, DEAD_LETTER_SUFFIX, type JobInfo, type Jobs, type JobState, type QueueOptions } from './jobs.js';
+import { waitFor } from '../../../test/helpers/wait.js';
 
 /** Quick settings so a test waits for seconds, not minutes: pg-boss 10's shortest poll, 1 s retries. */
 const FAST: QueueOptions = { pollingIntervalSeconds: 0.5, retryDelaySeconds: 1, retryBackoff: false, concurrency: 2 };
@@ -16,16 +17,6 @@ function queueName(label: string): string {
   return `t_${label}_${randomBytes(4).toString('hex')}`;
 }
 
-/** Polls `probe` until it returns something truthy, or fails after timeoutMs saying what it waited for. */
-async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const TERMINAL: JobState[] = ['completed', 'failed', 'cancelled'];
 

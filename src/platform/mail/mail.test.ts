@@ -8,6 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db.
 import { createSecretBox } from '../crypto/secret-box.js';
 import { createJobs, type JobInfo, type Jobs } from '../jobs/jobs.js';
 import { createMail, createSmtpTransport, escapeHtml, MAIL_QUEUE, type Mail, type MailTemplate, type MailTransport } from './index.js';
+import { waitFor } from '../../../test/helpers/wait.js';
 
 const FROM = 'Tessera <no-reply@example.com>';
 const PUBLIC_URL = 'https://id.example.com';
@@ -81,16 +82,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Polls `probe` until it returns something truthy, or fails after timeoutMs saying what it waited for. */
-async function waitFor<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 function addresses(field: AddressObject | AddressObject[] | undefined): string[] {
   const list = Array.isArray(field) ? field : field ? [field] : [];
