@@ -10,6 +10,7 @@ import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { passkeyRoutes } from '../modules/passkeys/index.js';
 import { mfaRoutes } from '../modules/mfa/index.js';
+import { orgRoutes } from '../modules/orgs/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -91,6 +92,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
     passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
     mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
+    orgRoutes(server, { orgs: context.orgs, accounts, guards });
     adminRoutes(server, { db, guards });
     options.extraRoutes?.(server, context);
 

@@ -14,6 +14,7 @@ import {
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
+import { createOrgsService, type OrgsService } from '../modules/orgs/index.js';
 import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { resolveSecret } from './secret.js';
 
@@ -35,6 +36,7 @@ export interface Context {
   admins: AdminService;
   passkeys: PasskeyService;
   mfa: MfaService;
+  orgs: OrgsService;
 }
 
 export interface ContextOverrides {
@@ -110,5 +112,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   accounts.setSecondFactorGate(mfa);
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa };
+  const orgs = createOrgsService({ db, audit, events });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs };
 }

@@ -5,3 +5,4 @@ export * from '../mail/mail.tables.js';
 export * from '../crypto/keys.tables.js';
 export * from '../../modules/mfa/mfa.tables.js';
 export * from '../../modules/passkeys/passkeys.tables.js';
+export * from '../../modules/orgs/orgs.tables.js';
