@@ -38,6 +38,8 @@ const OrgId = Type.String({ pattern: '^org_[0-9a-z]{26}$' });
 const UserId = Type.String({ pattern: '^usr_[0-9a-z]{26}$' });
 const Org = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), role: Type.String(), created_at: Timestamp, updated_at: Timestamp });
 const Member = Type.Object({ user_id: Type.String(), email: Type.String(), name: Nullable(Type.String()), role: Type.String(), joined_at: Timestamp });
+/** A name is trimmed before it is stored: one that is only blanks would be stored empty. */
+const OrgName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
 const Role = Type.Union(Object.keys(BUILT_IN_ROLES).map((role) => Type.Literal(role)));
 
 function orgBody(org: OrgRow, role: string) {
@@ -105,7 +107,7 @@ export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; account
         tags: ['orgs'],
         summary: 'Create an organization; the creator becomes its owner',
         security,
-        body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
+        body: Type.Object({ name: OrgName, slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false }),
         response: { 201: Org, ...problems(400, 401, 409, 422) },
       },
     },
@@ -144,7 +146,7 @@ export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; account
         summary: 'Rename an organization or change its slug',
         security,
         params: orgParams,
-        body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false, minProperties: 1 }),
+        body: Type.Object({ name: Type.Optional(OrgName), slug: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }, { additionalProperties: false, minProperties: 1 }),
         response: { 200: Org, ...problems(400, 401, 403, 404, 409, 422) },
       },
     },

@@ -31,7 +31,9 @@ function slugFrom(name: string): string {
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 50);
+    .slice(0, 50)
+    // Cutting can leave a hyphen at the end, which no slug may have.
+    .replace(/-+$/, '');
   return base.length >= 3 && !RESERVED_SLUGS.has(base) ? base : `org-${base || randomBytes(3).toString('hex')}`.slice(0, 50).replace(/-+$/, '');
 }
 
@@ -72,6 +74,23 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     if (!isBuiltInRole(role)) throw orgErrors.unknown_role(`${JSON.stringify(role)} is not a role: owner, admin, member or viewer`);
   }
 
+  /** The caller's role as it is now, inside the transaction (the guard's copy may be stale). */
+  async function currentRole(tenant: TenantDb, ctx: OrgContext): Promise<string> {
+    const me = await findMember(tenant, ctx.userId);
+    if (!me) throw orgErrors.org_not_found();
+    return me.role;
+  }
+
+  /** A unique-slug violation (two requests racing for one slug) is the same answer as a slug found taken. */
+  async function slugUnique<T>(slug: string | undefined, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505' && slug) throw orgErrors.slug_taken(`The slug ${JSON.stringify(slug)} is taken`);
+      throw error;
+    }
+  }
+
   /** Refuses a change that would leave the organization without an owner. */
   async function assertKeepsOwner(tenant: TenantDb, leavingOwner: string): Promise<void> {
     const owners = await lockOwners(tenant);
@@ -97,13 +116,13 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
       }
       const id = newId('org');
       const finalSlug = slug;
-      return withTenant(db, id, async (tenant) => {
+      return slugUnique(finalSlug, () => withTenant(db, id, async (tenant) => {
         const org = await insertOrg(tenant, { id, slug: finalSlug, name: input.name.trim() });
         await insertMember(tenant, user.id, 'owner');
         await record(tenant, user.id, 'org.created', { type: 'org', id }, client, { name: org.name, slug: org.slug });
         await record(tenant, user.id, 'member.added', { type: 'user', id: user.id }, client, { user_id: user.id, role: 'owner' });
         return org;
-      });
+      }));
     },
 
     listMine: (userId) => listOrgsOfUser(db, userId),
@@ -116,14 +135,14 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
 
     async update(ctx, changes, client) {
       if (changes.slug) await checkSlug(changes.slug, ctx.orgId);
-      return withTenant(db, ctx.orgId, async (tenant) => {
+      return slugUnique(changes.slug, () => withTenant(db, ctx.orgId, async (tenant) => {
         const before = (await findMembership(tenant, ctx.orgId, ctx.userId))?.org;
         const after = await updateOrg(tenant, { ...(changes.name ? { name: changes.name.trim() } : {}), ...(changes.slug ? { slug: changes.slug } : {}) });
         const diff: Record<string, { before: unknown; after: unknown }> = {};
         for (const field of ['name', 'slug'] as const) if (before && before[field] !== after[field]) diff[field] = { before: before[field], after: after[field] };
         await record(tenant, ctx.userId, 'org.updated', { type: 'org', id: ctx.orgId }, client, { changes: Object.keys(diff) }, diff);
         return after;
-      });
+      }));
     },
 
     async remove(ctx, client) {
@@ -150,7 +169,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         if (!member) throw orgErrors.member_not_found();
         if (member.role === role) return;
         // Only an owner makes or unmakes owners.
-        if ((role === 'owner' || member.role === 'owner') && ctx.role !== 'owner') throw orgErrors.permission_denied('Only an owner can grant or take away the owner role');
+        if ((role === 'owner' || member.role === 'owner') && (await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can grant or take away the owner role');
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await setMemberRole(tenant, userId, role);
         await record(tenant, ctx.userId, 'member.role_changed', { type: 'user', id: userId }, client, { user_id: userId, role, previous_role: member.role }, { role: { before: member.role, after: role } });
@@ -161,7 +180,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
       await withTenant(db, ctx.orgId, async (tenant) => {
         const member = await findMember(tenant, userId);
         if (!member) throw orgErrors.member_not_found();
-        if (member.role === 'owner' && ctx.role !== 'owner') throw orgErrors.permission_denied('Only an owner can remove an owner');
+        if (member.role === 'owner' && (await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can remove an owner');
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await deleteMember(tenant, userId);
         await record(tenant, ctx.userId, 'member.removed', { type: 'user', id: userId }, client, { user_id: userId });
@@ -182,6 +201,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         if (!target) throw orgErrors.member_not_found('The new owner must already be a member');
         if (toUserId === ctx.userId) return;
         await lockOwners(tenant);
+        if ((await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can transfer ownership');
         await setMemberRole(tenant, toUserId, 'owner');
         await setMemberRole(tenant, ctx.userId, 'admin');
         await record(tenant, ctx.userId, 'member.role_changed', { type: 'user', id: toUserId }, client, { user_id: toUserId, role: 'owner', previous_role: target.role });
