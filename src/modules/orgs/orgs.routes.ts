@@ -5,6 +5,7 @@ import type { Guards } from '../../platform/http/auth.js';
 import { problems, Timestamp, Nullable } from '../../platform/http/schemas.js';
 import { clientOf, type AccountsService } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
+import { httpErrors } from '../../platform/http/errors.js';
 import { BUILT_IN_ROLES, PERMISSIONS, PERMISSION_NAMES, type Permission } from './orgs.permissions.js';
 import type { OrgContext, OrgsService } from './orgs.service.js';
 import type { OrgRow } from './orgs.queries.js';
@@ -113,7 +114,7 @@ export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; account
     },
     async (request, reply) => {
       const user = await accounts.getUser(request.auth!.userId);
-      if (!user) throw orgErrors.org_not_found();
+      if (!user) throw httpErrors.invalid_token('The account of this access token no longer exists');
       const org = await orgs.create(user, request.body, clientOf(request));
       return reply.code(201).send(orgBody(org, 'owner'));
     },
