@@ -10,7 +10,7 @@ import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { passkeyRoutes } from '../modules/passkeys/index.js';
 import { mfaRoutes } from '../modules/mfa/index.js';
-import { orgRoutes } from '../modules/orgs/index.js';
+import { createOrgGuard, invitationRoutes, orgRoutes } from '../modules/orgs/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -93,6 +93,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
     mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
     orgRoutes(server, { orgs: context.orgs, accounts, guards });
+    invitationRoutes(server, { invitations: context.invitations, guards, orgGuard: createOrgGuard({ orgs: context.orgs, guards }) });
     adminRoutes(server, { db, guards });
     options.extraRoutes?.(server, context);
 

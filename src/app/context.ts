@@ -14,7 +14,7 @@ import {
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
-import { createOrgsService, type OrgsService } from '../modules/orgs/index.js';
+import { createInvitationsService, createOrgsService, registerOrgMails, type InvitationsService, type OrgsService } from '../modules/orgs/index.js';
 import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { resolveSecret } from './secret.js';
 
@@ -37,6 +37,7 @@ export interface Context {
   passkeys: PasskeyService;
   mfa: MfaService;
   orgs: OrgsService;
+  invitations: InvitationsService;
 }
 
 export interface ContextOverrides {
@@ -113,5 +114,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   accounts.setSecondFactorGate(mfa);
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
   const orgs = createOrgsService({ db, audit, events });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs };
+  registerOrgMails(mail);
+  const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds } });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations };
 }

@@ -64,6 +64,9 @@ export interface Config {
     readonly webauthnRpName: string;
     readonly webauthnOrigins: string[];
   };
+  readonly orgs: {
+    readonly invitationTtlSeconds: number;
+  };
 }
 
 /** Limits per route group when RATE_LIMITS does not override them (JSON field names). */
@@ -525,6 +528,12 @@ export const variables = {
       return url ? url.origin : item;
     }),
   }),
+  INVITATION_TTL_SECONDS: variable({
+    title: 'Invitation lifetime',
+    description: 'Seconds an organization invitation link stays usable (default 7 days).',
+    default: '604800',
+    parse: integerIn(300, 31_536_000),
+  }),
   SHUTDOWN_TIMEOUT_MS: variable({
     title: 'Shutdown timeout',
     description: 'How long a graceful shutdown waits for in-flight work before the process exits, in milliseconds.',
@@ -609,6 +618,9 @@ function toConfig(env: Env): Config {
       mfaRequired: env.MFA_REQUIRED,
       webauthnRpName: env.WEBAUTHN_RP_NAME,
       webauthnOrigins: [new URL(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).origin, ...(env.WEBAUTHN_EXTRA_ORIGINS ?? [])],
+    },
+    orgs: {
+      invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
     },
   };
 }

@@ -69,6 +69,7 @@ describe('loadConfig defaults', () => {
         webauthnRpName: 'Tessera',
         webauthnOrigins: ['http://localhost:8080'],
       },
+      orgs: { invitationTtlSeconds: 604800 },
     });
   });
 

@@ -28,6 +28,8 @@ interface Target {
   orgId: string;
   /** A plain member of that organization: the `:user_id` of member routes and the body's user. */
   memberId: string;
+  /** A pending invitation of that organization: the `:invitation_id` of invitation routes. */
+  invitationId: string;
 }
 
 /**
@@ -41,6 +43,8 @@ const BODIES: Partial<Record<RouteKey, ((target: Target) => Record<string, unkno
   'POST /v1/orgs/:org_id/leave': null,
   'POST /v1/orgs/:org_id/transfer-ownership': (target) => ({ user_id: target.memberId }),
   'POST /v1/orgs/:org_id/check-permission': (target) => ({ permission: 'members:write', user_id: target.memberId }),
+  'POST /v1/orgs/:org_id/invitations': () => ({ email: uniqueEmail('invitee'), role: 'admin' }),
+  'POST /v1/orgs/:org_id/invitations/:invitation_id/resend': null,
 };
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -52,7 +56,7 @@ function requestFor(route: (typeof ORG_ROUTES)[number], target: Target): { metho
   if (METHODS_WITH_BODY.has(route.method) && !Object.hasOwn(BODIES, key)) {
     throw new Error(`${key} takes a body: add one (or null for none) to BODIES in test/orgs/cross-tenant.security.test.ts`);
   }
-  const url = route.url.replace(':org_id', target.orgId).replace(':user_id', target.memberId);
+  const url = route.url.replace(':org_id', target.orgId).replace(':user_id', target.memberId).replace(':invitation_id', target.invitationId);
   if (/:[a-z_]+/.test(url)) throw new Error(`${key} has a path parameter this test does not fill: ${url}`);
   const body = BODIES[key];
   return { method: route.method as Method, url, ...(body ? { payload: body(target) } : {}) };
@@ -127,6 +131,12 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       expect(res.statusCode, res.body).toBe(201);
       return res.json<{ id: string }>().id;
     }
+    /** A pending invitation in the organization, made through the API by one of its owners. */
+    async function invite(orgId: string, owner: { token: string }): Promise<string> {
+      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/invitations`, headers: bearer(owner.token), payload: { email: uniqueEmail('pending'), role: 'member' } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json<{ id: string }>().id;
+    }
     const add = (orgId: string, userId: string, role: string) => app.context.orgs.addMember(orgId, userId, role, { id: null }, { ip: null, userAgent: null });
 
     /** Everything about an organization a cross-tenant call could change, and what it would leave behind. */
@@ -136,6 +146,10 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
         members: await query('SELECT user_id, role, created_at FROM org_members WHERE org_id = $1 ORDER BY user_id', [orgId]),
         audit: await query('SELECT id FROM audit_events WHERE org_id = $1 ORDER BY id', [orgId]),
         events: await query('SELECT id FROM events WHERE org_id = $1 ORDER BY id', [orgId]),
+        invitations: await query(
+          'SELECT id, email, role, token_hash, expires_at, accepted_at, revoked_at FROM org_invitations WHERE org_id = $1 ORDER BY id',
+          [orgId],
+        ),
       };
     }
 
@@ -143,7 +157,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       app = await appOn(engine);
       attacker = await signedIn('owner-a');
       const aMember = await signedIn('member-a');
-      orgA = { orgId: await orgOf(attacker, 'Org A'), memberId: aMember.userId };
+      const aId = await orgOf(attacker, 'Org A');
+      orgA = { orgId: aId, memberId: aMember.userId, invitationId: await invite(aId, attacker) };
       await add(orgA.orgId, aMember.userId, 'member');
 
       const bOwner = await signedIn('owner-b');
@@ -152,7 +167,7 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       const bId = await orgOf(bOwner, 'Org B');
       await add(bId, bAdmin.userId, 'admin');
       await add(bId, bMember.userId, 'member');
-      orgB = { orgId: bId, memberId: bMember.userId, ownerId: bOwner.userId, adminId: bAdmin.userId };
+      orgB = { orgId: bId, memberId: bMember.userId, invitationId: await invite(bId, bOwner), ownerId: bOwner.userId, adminId: bAdmin.userId };
     });
     afterAll(async () => app?.destroy());
 
@@ -197,10 +212,22 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       '$key in organization A naming a member of B: 404 member_not_found, B unchanged',
       async (route) => {
         const before = await snapshot(orgB.orgId);
-        const res = await call(requestFor(route, { orgId: orgA.orgId, memberId: orgB.memberId }), attacker.token);
+        const res = await call(requestFor(route, { orgId: orgA.orgId, memberId: orgB.memberId, invitationId: orgA.invitationId }), attacker.token);
         expect(res.statusCode, res.body).toBe(404);
         expect(res.json()).toMatchObject({ code: 'member_not_found' });
         expect(await snapshot(orgB.orgId)).toEqual(before);
+      },
+    );
+
+    it.each(ORG_ROUTES.filter((route) => route.url.includes(':invitation_id')).map((route) => ({ ...route, key: keyOf(route) })))(
+      '$key in organization A naming an invitation of B: 404 invitation_not_found, B unchanged',
+      async (route) => {
+        const before = await snapshot(orgB.orgId);
+        const res = await call(requestFor(route, { orgId: orgA.orgId, memberId: orgA.memberId, invitationId: orgB.invitationId }), attacker.token);
+        expect(res.statusCode, res.body).toBe(404);
+        expect(res.json()).toMatchObject({ code: 'invitation_not_found' });
+        expect(await snapshot(orgB.orgId)).toEqual(before);
+        expect(before.invitations).toHaveLength(1);
       },
     );
 
@@ -223,7 +250,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       const member = await signedIn('own-member');
       await add(own, coOwner.userId, 'owner'); // so the caller may leave
       await add(own, member.userId, 'member');
-      const res = await call(requestFor(route, { orgId: own, memberId: member.userId }), attacker.token);
+      const invitationId = await invite(own, attacker);
+      const res = await call(requestFor(route, { orgId: own, memberId: member.userId, invitationId }), attacker.token);
       expect(res.statusCode, `${route.key}: ${res.body}`).toBeGreaterThanOrEqual(200);
       expect(res.statusCode, `${route.key}: ${res.body}`).toBeLessThan(300);
     });

@@ -95,7 +95,7 @@ describe.each(engineCases())('organizations on $engine', ({ engine, available })
       return res.json<OrgBody>();
     }
 
-    /** A new account added to the organization with this role (invitations do not exist yet). */
+    /** A new account added to the organization with this role (members join without an invitation here). */
     async function joined(orgId: string, role: Role, label: string = role, name?: string): Promise<Signed> {
       const member = await signedIn(label, name);
       await app.context.orgs.addMember(orgId, member.user.id, role, { id: null }, { ip: null, userAgent: null });

@@ -1,4 +1,4 @@
-export { createAccountsService, type AccountsService, type AccountSettings, type MfaChallenge, type SecondFactorGate } from './accounts.service.js';
+export { createAccountsService, normaliseEmail, type AccountsService, type AccountSettings, type MfaChallenge, type SecondFactorGate } from './accounts.service.js';
 export { createAdminService, type AdminService } from './accounts.admins.js';
 export { createSessionService, type SessionService, type ClientInfo, type IssuedTokens } from './accounts.sessions.js';
 export { registerAccountMails } from './accounts.mails.js';

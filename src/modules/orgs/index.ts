@@ -1,4 +1,7 @@
 export { createOrgsService, type OrgsService, type OrgContext, RESERVED_SLUGS } from './orgs.service.js';
-export { orgRoutes, ORG_ROUTES } from './orgs.routes.js';
+export { orgRoutes, createOrgGuard, ORG_ROUTES } from './orgs.routes.js';
+export { invitationRoutes } from './orgs.invitations.routes.js';
+export { createInvitationsService, type InvitationsService, type InvitationRow } from './orgs.invitations.service.js';
+export { registerOrgMails } from './orgs.mails.js';
 export { BUILT_IN_ROLES, PERMISSIONS, type Permission } from './orgs.permissions.js';
 export { orgErrors } from './orgs.errors.js';

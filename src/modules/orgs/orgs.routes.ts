@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems, Timestamp, Nullable } from '../../platform/http/schemas.js';
@@ -31,20 +31,43 @@ export const ORG_ROUTES = [
   { method: 'POST', url: '/v1/orgs/:org_id/leave', permission: null },
   { method: 'POST', url: '/v1/orgs/:org_id/transfer-ownership', permission: 'org:transfer' },
   { method: 'POST', url: '/v1/orgs/:org_id/check-permission', permission: null },
+  { method: 'POST', url: '/v1/orgs/:org_id/invitations', permission: 'members:write' },
+  { method: 'GET', url: '/v1/orgs/:org_id/invitations', permission: 'members:read' },
+  { method: 'DELETE', url: '/v1/orgs/:org_id/invitations/:invitation_id', permission: 'members:write' },
+  { method: 'POST', url: '/v1/orgs/:org_id/invitations/:invitation_id/resend', permission: 'members:write' },
 ] as const satisfies readonly { method: string; url: string; permission: Permission | null }[];
 
 export type OrgRouteKey = `${(typeof ORG_ROUTES)[number]['method']} ${(typeof ORG_ROUTES)[number]['url']}`;
 
-const OrgId = Type.String({ pattern: '^org_[0-9a-z]{26}$' });
+export const OrgId = Type.String({ pattern: '^org_[0-9a-z]{26}$' });
 const UserId = Type.String({ pattern: '^usr_[0-9a-z]{26}$' });
-const Org = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), role: Type.String(), created_at: Timestamp, updated_at: Timestamp });
+export const Org = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), role: Type.String(), created_at: Timestamp, updated_at: Timestamp });
 const Member = Type.Object({ user_id: Type.String(), email: Type.String(), name: Nullable(Type.String()), role: Type.String(), joined_at: Timestamp });
 /** A name is trimmed before it is stored: one that is only blanks would be stored empty. */
 const OrgName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
-const Role = Type.Union(Object.keys(BUILT_IN_ROLES).map((role) => Type.Literal(role)));
+export const Role = Type.Union(Object.keys(BUILT_IN_ROLES).map((role) => Type.Literal(role)));
 
-function orgBody(org: OrgRow, role: string) {
+export function orgBody(org: OrgRow, role: string): Static<typeof Org> {
   return { id: org.id, slug: org.slug, name: org.name, tier: org.tier, role, created_at: org.createdAt.toISOString(), updated_at: org.updatedAt.toISOString() };
+}
+
+/** Authenticates, resolves the organization from the path, and checks the caller's permission there (per ORG_ROUTES). */
+export function createOrgGuard(deps: { orgs: OrgsService; guards: Guards }): (key: OrgRouteKey) => (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const { orgs, guards } = deps;
+  return function orgGuard(key) {
+    const route = ORG_ROUTES.find((r) => `${r.method} ${r.url}` === key)!;
+    return async (request, reply) => {
+      await guards.authenticate(request, reply);
+      const orgId = (request.params as { org_id?: string }).org_id ?? '';
+      const membership = /^org_[0-9a-z]{26}$/.test(orgId) ? await orgs.membership(orgId, request.auth!.userId) : null;
+      // Not a member and no such organization answer alike: ids of other tenants reveal nothing.
+      if (!membership) throw orgErrors.org_not_found();
+      if (route.permission && !membership.permissions.includes(route.permission)) {
+        throw orgErrors.permission_denied(`The ${membership.role} role lacks ${route.permission}`, { permission: route.permission });
+      }
+      request.org = membership;
+    };
+  };
 }
 
 export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; accounts: AccountsService; guards: Guards }): void {
@@ -61,21 +84,7 @@ export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; account
     }
   });
 
-  /** Authenticates, resolves the organization from the path, and checks the caller's permission there. */
-  function orgGuard(key: OrgRouteKey) {
-    const route = ORG_ROUTES.find((r) => `${r.method} ${r.url}` === key)!;
-    return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-      await guards.authenticate(request, reply);
-      const orgId = (request.params as { org_id?: string }).org_id ?? '';
-      const membership = /^org_[0-9a-z]{26}$/.test(orgId) ? await orgs.membership(orgId, request.auth!.userId) : null;
-      // Not a member and no such organization answer alike: ids of other tenants reveal nothing.
-      if (!membership) throw orgErrors.org_not_found();
-      if (route.permission && !membership.permissions.includes(route.permission)) {
-        throw orgErrors.permission_denied(`The ${membership.role} role lacks ${route.permission}`, { permission: route.permission });
-      }
-      request.org = membership;
-    };
-  }
+  const orgGuard = createOrgGuard({ orgs, guards });
 
   server.get(
     '/v1/permissions',

@@ -1,4 +1,5 @@
 import { index, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
 import { users } from '../accounts/accounts.tables.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
@@ -31,4 +32,32 @@ export const orgMembers = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.orgId, t.userId] }), index('org_members_user_idx').on(t.userId)],
+);
+
+/**
+ * Invitations to join an organization. Org-scoped: the key starts with org_id. The token is stored as
+ * its SHA-256 only; an invitation is pending while it is neither accepted nor revoked and not expired.
+ */
+export const orgInvitations = pgTable(
+  'org_invitations',
+  {
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    email: text('email').notNull(),
+    role: text('role').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    invitedBy: text('invited_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    acceptedAt: ts('accepted_at'),
+    acceptedBy: text('accepted_by').references(() => users.id, { onDelete: 'set null' }),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.orgId, t.id] }),
+    uniqueIndex('org_invitations_token_hash_key').on(t.tokenHash),
+    index('org_invitations_org_email_idx').on(t.orgId, sql`lower(${t.email})`),
+  ],
 );

@@ -1,0 +1,151 @@
+import type { Database } from '../../platform/db/database.js';
+import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
+import type { Audit, Events } from '../../platform/events/index.js';
+import type { Mail } from '../../platform/mail/index.js';
+import { newId } from '../../platform/crypto/ids.js';
+import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
+import { findUserByEmail, findUserById, normaliseEmail, type ClientInfo } from '../accounts/index.js';
+import { orgErrors } from './orgs.errors.js';
+import { isBuiltInRole } from './orgs.permissions.js';
+import { findMember, findMembership, insertMember, type OrgRow } from './orgs.queries.js';
+import {
+  findInvitationByTokenHash, findPendingInvitationFor, insertInvitation, listPendingInvitations, lockInvitation, updateOpenInvitation,
+  type InvitationRow,
+} from './orgs.invitations.queries.js';
+import type { OrgContext } from './orgs.service.js';
+import type { InvitationMailData } from './orgs.mails.js';
+
+export type { InvitationRow } from './orgs.invitations.queries.js';
+
+export interface InvitationsService {
+  /** Invites an address with a role and mails it a one-time link. */
+  invite(ctx: OrgContext, input: { email: string; role: string }, client: ClientInfo): Promise<InvitationRow>;
+  /** Open, unexpired invitations. */
+  pending(ctx: OrgContext): Promise<InvitationRow[]>;
+  revoke(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<void>;
+  /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. */
+  resend(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<InvitationRow>;
+  /** The signed-in user takes the invitation of `token`: they join with its role, and the token is spent. */
+  accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
+}
+
+export function createInvitationsService(deps: { db: Database; audit: Audit; events: Events; mail: Mail; settings: { ttlSeconds: number } }): InvitationsService {
+  const { db, audit, events, mail, settings } = deps;
+
+  async function record(tenant: TenantDb, actorId: string | null, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
+    await audit.record(tenant, { actor: { type: 'user', id: actorId }, orgId: tenant.orgId, action, target, context: client, changes: null });
+    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
+  }
+
+  const expiry = (from: Date): Date => new Date(from.getTime() + settings.ttlSeconds * 1000);
+  const isPending = (row: InvitationRow, now: Date): boolean => !row.acceptedAt && !row.revokedAt && row.expiresAt > now;
+
+  /** The caller's role now (the guard's copy may be stale), and the organization. */
+  async function actor(tenant: TenantDb, ctx: OrgContext): Promise<{ org: OrgRow; role: string }> {
+    const found = await findMembership(tenant, tenant.orgId, ctx.userId);
+    if (!found) throw orgErrors.org_not_found();
+    return found;
+  }
+
+  function assertMayGrant(actorRole: string, role: string): void {
+    if (!isBuiltInRole(role)) throw orgErrors.unknown_role(`${JSON.stringify(role)} is not a role: owner, admin, member or viewer`);
+    if (role === 'owner' && actorRole !== 'owner') throw orgErrors.permission_denied('Only an owner can invite an owner');
+  }
+
+  async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string): Promise<void> {
+    const inviter = await findUserById(tenant, ctx.userId);
+    const data: InvitationMailData = {
+      token,
+      org_name: org.name,
+      role: invitation.role,
+      inviter_name: inviter?.name ?? null,
+      inviter_email: inviter?.email ?? null,
+      expires_at: invitation.expiresAt.toISOString(),
+    };
+    await mail.send({ to: invitation.email, template: 'orgs.invitation', data }, { tx: tenant });
+  }
+
+  async function lockPending(tenant: TenantDb, invitationId: string, now: Date, allowExpired: boolean): Promise<InvitationRow> {
+    const row = await lockInvitation(tenant, invitationId);
+    if (!row || row.acceptedAt || row.revokedAt || (!allowExpired && row.expiresAt <= now)) throw orgErrors.invitation_not_found();
+    return row;
+  }
+
+  return {
+    async invite(ctx, input, client) {
+      const email = normaliseEmail(input.email);
+      return withTenant(db, ctx.orgId, async (tenant) => {
+        const { org, role: actorRole } = await actor(tenant, ctx);
+        assertMayGrant(actorRole, input.role);
+        const existing = await findUserByEmail(tenant, email);
+        if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
+        const now = new Date();
+        if (await findPendingInvitationFor(tenant, email, now)) throw orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+        const token = randomToken(32);
+        const invitation = await insertInvitation(tenant, {
+          id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+        });
+        await record(tenant, ctx.userId, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
+          invitation_id: invitation.id, email, role: invitation.role, expires_at: invitation.expiresAt.toISOString(),
+        });
+        await sendInvitation(tenant, ctx, org, invitation, token);
+        return invitation;
+      });
+    },
+
+    pending: (ctx) => withTenant(db, ctx.orgId, (tenant) => listPendingInvitations(tenant, new Date())),
+
+    async revoke(ctx, invitationId, client) {
+      await withTenant(db, ctx.orgId, async (tenant) => {
+        const now = new Date();
+        const row = await lockPending(tenant, invitationId, now, true);
+        const { role: actorRole } = await actor(tenant, ctx);
+        if (row.role === 'owner' && actorRole !== 'owner') throw orgErrors.permission_denied('Only an owner can revoke an invitation to be an owner');
+        await updateOpenInvitation(tenant, row.id, { revokedAt: now });
+        await record(tenant, ctx.userId, 'invitation.revoked', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, email: row.email, role: row.role });
+      });
+    },
+
+    async resend(ctx, invitationId, client) {
+      return withTenant(db, ctx.orgId, async (tenant) => {
+        const now = new Date();
+        // An expired invitation may be resent: that is how it is renewed.
+        const row = await lockPending(tenant, invitationId, now, true);
+        const { org, role: actorRole } = await actor(tenant, ctx);
+        assertMayGrant(actorRole, row.role);
+        const token = randomToken(32);
+        const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
+        await updateOpenInvitation(tenant, row.id, changes);
+        const renewed = { ...row, ...changes };
+        await record(tenant, ctx.userId, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
+          invitation_id: row.id, email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString(),
+        });
+        await sendInvitation(tenant, ctx, org, renewed, token);
+        return renewed;
+      });
+    },
+
+    async accept(userId, token, client) {
+      const found = await findInvitationByTokenHash(db, sha256(token));
+      if (!found) throw orgErrors.invitation_invalid();
+      return withTenant(db, found.orgId, async (tenant) => {
+        const now = new Date();
+        const row = await lockInvitation(tenant, found.id);
+        if (!row || !isPending(row, now)) throw orgErrors.invitation_invalid();
+        const user = await findUserById(tenant, userId);
+        if (!user || user.email.toLowerCase() !== row.email.toLowerCase()) {
+          throw orgErrors.invitation_email_mismatch('Sign in with the address the invitation was sent to');
+        }
+        if (!user.emailVerified) throw orgErrors.email_not_verified();
+        if (await findMember(tenant, userId)) throw orgErrors.already_member();
+        await insertMember(tenant, userId, row.role);
+        // One-time: the update only applies while the invitation is open (the row is locked, too).
+        if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
+        await record(tenant, userId, 'invitation.accepted', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, user_id: userId, role: row.role });
+        await record(tenant, userId, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role: row.role, invitation_id: row.id });
+        const membership = await findMembership(tenant, tenant.orgId, userId);
+        return { org: membership!.org, role: row.role };
+      });
+    },
+  };
+}
