@@ -92,9 +92,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
     passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
     mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
-    orgRoutes(server, { orgs: context.orgs, accounts, guards });
+    orgRoutes(server, { orgs: context.orgs, accounts, guards, tiers: context.tiers });
     invitationRoutes(server, { invitations: context.invitations, guards, orgGuard: createOrgGuard({ orgs: context.orgs, guards }) });
-    adminRoutes(server, { db, guards });
+    adminRoutes(server, { db, guards, orgs: context.orgs, tiers: context.tiers });
     options.extraRoutes?.(server, context);
 
     await server.ready();

@@ -14,7 +14,7 @@ import {
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
-import { createInvitationsService, createOrgsService, registerOrgMails, type InvitationsService, type OrgsService } from '../modules/orgs/index.js';
+import { createInvitationsService, createOrgsService, createTiers, registerOrgMails, type InvitationsService, type OrgsService, type Tiers } from '../modules/orgs/index.js';
 import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { resolveSecret } from './secret.js';
 
@@ -38,6 +38,7 @@ export interface Context {
   mfa: MfaService;
   orgs: OrgsService;
   invitations: InvitationsService;
+  tiers: Tiers;
 }
 
 export interface ContextOverrides {
@@ -113,8 +114,9 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   accounts.setSecondFactorGate(mfa);
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
-  const orgs = createOrgsService({ db, audit, events });
+  const tiers = createTiers(config.orgs.tierLimits);
+  const orgs = createOrgsService({ db, audit, events, tiers });
   registerOrgMails(mail);
-  const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds } });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations };
+  const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, tiers };
 }

@@ -22,6 +22,27 @@ export interface RateLimitRule {
   readonly windowSeconds: number;
 }
 
+/** Organization tiers, cheapest first. */
+export const TIERS = ['free', 'starter', 'pro', 'enterprise'] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** The limits of a tier; null is unlimited. */
+export interface TierLimits {
+  readonly members: number | null;
+  readonly api_keys: number | null;
+  readonly webhooks: number | null;
+  readonly requests_per_minute: number | null;
+}
+export const TIER_LIMIT_NAMES = ['members', 'api_keys', 'webhooks', 'requests_per_minute'] as const satisfies readonly (keyof TierLimits)[];
+
+/** Limits per tier when TIER_LIMITS does not override them. */
+export const DEFAULT_TIER_LIMITS: Readonly<Record<Tier, TierLimits>> = {
+  free: { members: 5, api_keys: 2, webhooks: 1, requests_per_minute: 60 },
+  starter: { members: 25, api_keys: 10, webhooks: 5, requests_per_minute: 600 },
+  pro: { members: 100, api_keys: 50, webhooks: 20, requests_per_minute: 3000 },
+  enterprise: { members: null, api_keys: null, webhooks: null, requests_per_minute: null },
+};
+
 export interface Config {
   readonly port: number;
   readonly host: string;
@@ -66,6 +87,8 @@ export interface Config {
   };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
+    /** Every tier, with TIER_LIMITS merged over the defaults. */
+    readonly tierLimits: Readonly<Record<Tier, TierLimits>>;
   };
 }
 
@@ -323,6 +346,57 @@ const rateLimits: z.ZodType<RateLimitsJson | undefined, string | undefined> = z
   })
   .pipe(rateLimitsJson.optional());
 
+const limitValue = z.union([positiveInteger, z.null()], {
+  error: (issue) => `expected a positive integer or null (unlimited), got ${JSON.stringify(issue.input)}`,
+});
+
+const tierLimitsJson = z.strictObject(
+  Object.fromEntries(TIERS.map((tier) => [tier, z.strictObject(
+    {
+      members: limitValue.optional(),
+      api_keys: limitValue.optional(),
+      webhooks: limitValue.optional(),
+      requests_per_minute: limitValue.optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `unknown key ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} (expected ${TIER_LIMIT_NAMES.map((n) => `"${n}"`).join(', ')})`
+          : `expected an object {${TIER_LIMIT_NAMES.map((n) => `"${n}": <number or null>`).join(', ')}}`,
+    },
+  ).optional()])) as Record<Tier, z.ZodOptional<z.ZodObject<Record<keyof TierLimits, z.ZodOptional<typeof limitValue>>>>>,
+  {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown tier ${issue.keys.map((key) => JSON.stringify(key)).join(', ')} (expected ${TIERS.map((t) => `"${t}"`).join(', ')})`
+        : 'expected a JSON object mapping tier names to their limits',
+  },
+);
+
+type TierLimitsJson = z.output<typeof tierLimitsJson>;
+
+/** TIER_LIMITS is JSON; shape problems are reported at their path (TIER_LIMITS.free.members). */
+const tierLimits: z.ZodType<TierLimitsJson | undefined, string | undefined> = z
+  .string()
+  .optional()
+  .transform((raw, ctx): unknown => {
+    if (raw === undefined) return undefined;
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      ctx.addIssue({ code: 'custom', message: `invalid JSON (${reason})`, input: undefined });
+      return z.NEVER;
+    }
+  })
+  .pipe(tierLimitsJson.optional());
+
+const describeDefaultTierLimits = (): string =>
+  TIERS.map((tier) => {
+    const limits = DEFAULT_TIER_LIMITS[tier];
+    return `${tier} ${TIER_LIMIT_NAMES.map((name) => `${name} ${limits[name] ?? 'unlimited'}`).join(' ')}`;
+  }).join('; ');
+
 const describeDefaultRateLimits = (): string =>
   Object.entries(DEFAULT_RATE_LIMITS)
     .map(([group, rule]) => `${group} ${rule.max} per ${rule.window_seconds} s`)
@@ -534,6 +608,15 @@ export const variables = {
     default: '604800',
     parse: integerIn(300, 31_536_000),
   }),
+  TIER_LIMITS: {
+    title: 'Organization tier limits',
+    description:
+      'JSON object mapping a tier (`free`, `starter`, `pro`, `enterprise`) to limits `{"members", "api_keys", "webhooks", "requests_per_minute"}` (positive integers, or null for unlimited), merged tier by tier and limit by limit over the defaults, e.g. `{"free": {"members": 10}}`. Going over a limit answers 403 `tier_limit_reached`.',
+    default: `built in: ${describeDefaultTierLimits()}`,
+    optional: true,
+    secret: false,
+    schema: tierLimits,
+  } satisfies VariableSpec<TierLimitsJson | undefined>,
   SHUTDOWN_TIMEOUT_MS: variable({
     title: 'Shutdown timeout',
     description: 'How long a graceful shutdown waits for in-flight work before the process exits, in milliseconds.',
@@ -621,6 +704,14 @@ function toConfig(env: Env): Config {
     },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
+      tierLimits: Object.fromEntries(
+        TIERS.map((tier) => {
+          const given = env.TIER_LIMITS?.[tier] ?? {};
+          const merged = { ...DEFAULT_TIER_LIMITS[tier] };
+          for (const name of TIER_LIMIT_NAMES) if (given[name] !== undefined) merged[name] = given[name];
+          return [tier, merged];
+        }),
+      ) as Record<Tier, TierLimits>,
     },
   };
 }

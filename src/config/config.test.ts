@@ -69,7 +69,25 @@ describe('loadConfig defaults', () => {
         webauthnRpName: 'Tessera',
         webauthnOrigins: ['http://localhost:8080'],
       },
-      orgs: { invitationTtlSeconds: 604800 },
+      orgs: {
+        invitationTtlSeconds: 604800,
+        tierLimits: {
+          free: { members: 5, api_keys: 2, webhooks: 1, requests_per_minute: 60 },
+          starter: { members: 25, api_keys: 10, webhooks: 5, requests_per_minute: 600 },
+          pro: { members: 100, api_keys: 50, webhooks: 20, requests_per_minute: 3000 },
+          enterprise: { members: null, api_keys: null, webhooks: null, requests_per_minute: null },
+        },
+      },
+    });
+  });
+
+  it('merges TIER_LIMITS tier by tier and limit by limit over the defaults', () => {
+    const config = loadConfig({ TIER_LIMITS: '{"free": {"members": 2}, "enterprise": {"webhooks": 100}, "pro": {"members": null}}' });
+    expect(config.orgs.tierLimits).toEqual({
+      free: { members: 2, api_keys: 2, webhooks: 1, requests_per_minute: 60 },
+      starter: { members: 25, api_keys: 10, webhooks: 5, requests_per_minute: 600 },
+      pro: { members: null, api_keys: 50, webhooks: 20, requests_per_minute: 3000 },
+      enterprise: { members: null, api_keys: null, webhooks: 100, requests_per_minute: null },
     });
   });
 
@@ -199,6 +217,13 @@ describe('loadConfig refusals', () => {
     ['RATE_LIMITS missing a field', { RATE_LIMITS: '{"auth": {"max": 5}}' }, /^RATE_LIMITS\.auth\.window_seconds: missing/],
     ['RATE_LIMITS with an unknown field', { RATE_LIMITS: '{"auth": {"max": 5, "window_seconds": 1, "burst": 2}}' }, /^RATE_LIMITS\.auth: unknown key "burst"/],
     ['RATE_LIMITS with an empty group name', { RATE_LIMITS: '{"": {"max": 1, "window_seconds": 1}}' }, /^RATE_LIMITS\[""\]: a group name must not be empty$/],
+    ['TIER_LIMITS={bad json', { TIER_LIMITS: '{bad json' }, /^TIER_LIMITS: invalid JSON/],
+    ['TIER_LIMITS=[]', { TIER_LIMITS: '[]' }, /^TIER_LIMITS: expected a JSON object/],
+    ['TIER_LIMITS with members 0', { TIER_LIMITS: '{"free": {"members": 0}}' }, /^TIER_LIMITS\.free\.members: expected a positive integer, got 0$/],
+    ['TIER_LIMITS with a string limit', { TIER_LIMITS: '{"pro": {"webhooks": "many"}}' }, /^TIER_LIMITS\.pro\.webhooks: expected a positive integer or null \(unlimited\), got "many"$/],
+    ['TIER_LIMITS with an unknown limit', { TIER_LIMITS: '{"free": {"seats": 3}}' }, /^TIER_LIMITS\.free: unknown key "seats"/],
+    ['TIER_LIMITS with an unknown tier', { TIER_LIMITS: '{"gold": {"members": 3}}' }, /^TIER_LIMITS: unknown tier "gold"/],
+    ['TIER_LIMITS with a tier that is not an object', { TIER_LIMITS: '{"free": 3}' }, /^TIER_LIMITS\.free: expected an object/],
     ['SHUTDOWN_TIMEOUT_MS=soon', { SHUTDOWN_TIMEOUT_MS: 'soon' }, /^SHUTDOWN_TIMEOUT_MS: /],
   ])('refuses %s', (_, env, message) => {
     const error = errorFor(env);

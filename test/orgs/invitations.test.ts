@@ -109,7 +109,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
 
     beforeAll(async () => {
       smtp = await startSmtpSink();
-      app = await createTestApp({ engine, env: { PUBLIC_URL, SMTP_URL: smtp.url, MAIL_FROM: 'Tessera <no-reply@tessera.test>' } });
+      app = await createTestApp({ engine, env: { PUBLIC_URL, SMTP_URL: smtp.url, MAIL_FROM: 'Tessera <no-reply@tessera.test>', TIER_LIMITS: '{"free": {"members": null}}' } });
     });
     afterAll(async () => {
       await app?.destroy();

@@ -250,7 +250,7 @@ describe.each(engineCases())('organizations on $engine', ({ engine, available })
         for (const [who, role] of [[owner, 'owner'], [admin, 'admin'], [member, 'member'], [viewer, 'viewer']] as const) {
           const res = await call('GET', `/v1/orgs/${org.id}`, who.token);
           expect(res.statusCode, res.body).toBe(200);
-          expect(res.json()).toEqual({ ...org, role });
+          expect(res.json()).toEqual({ ...org, role, limits: { members: 5, api_keys: 2, webhooks: 1, requests_per_minute: 60 } });
         }
         const outsider = await signedIn('outsider');
         const notMember = expectProblem(await call('GET', `/v1/orgs/${org.id}`, outsider.token), 404, 'org_not_found');

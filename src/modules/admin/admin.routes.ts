@@ -3,6 +3,9 @@ import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import type { Database } from '../../platform/db/database.js';
 import { listOutbox } from '../../platform/mail/index.js';
+import { Timestamp } from '../../platform/http/schemas.js';
+import { clientOf } from '../accounts/index.js';
+import { OrgId, TIERS, TierLimitsSchema, type OrgsService, type Tiers } from '../orgs/index.js';
 
 const OutboxMessage = Type.Object({
   id: Type.String(),
@@ -17,7 +20,35 @@ const OutboxMessage = Type.Object({
 
 const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() }, { additionalProperties: true });
 
-export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Guards }): void {
+const AdminOrg = Type.Object({
+  id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), limits: TierLimitsSchema, created_at: Timestamp, updated_at: Timestamp,
+});
+
+export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Guards; orgs: OrgsService; tiers: Tiers }): void {
+  server.patch(
+    '/v1/admin/orgs/:org_id',
+    {
+      config: { rateLimit: 'admin' },
+      preValidation: deps.guards.requirePlatformAdmin,
+      schema: {
+        tags: ['admin'],
+        summary: "Change an organization's tier (platform admins)",
+        security: [{ bearer: [] }],
+        params: Type.Object({ org_id: OrgId }),
+        body: Type.Object({ tier: Type.Union(TIERS.map((tier) => Type.Literal(tier))) }, { additionalProperties: false }),
+        response: { 200: AdminOrg, 400: Problem, 401: Problem, 403: Problem, 404: Problem },
+      },
+    },
+    async (request) => {
+      const org = await deps.orgs.setTier(request.params.org_id, request.body.tier, { id: request.auth!.userId }, clientOf(request));
+      return {
+        id: org.id, slug: org.slug, name: org.name, tier: org.tier, limits: deps.tiers.limitsFor(org.tier),
+        created_at: org.createdAt.toISOString(), updated_at: org.updatedAt.toISOString(),
+      };
+    },
+  );
+
+
   server.get(
     '/v1/admin/outbox',
     {

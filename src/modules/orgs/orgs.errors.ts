@@ -14,5 +14,6 @@ export const orgErrors = defineErrors({
   invitation_email_mismatch: { status: 403, title: 'The invitation was sent to another email address' },
   email_not_verified: { status: 403, title: 'Verify your email address before accepting an invitation' },
   already_member: { status: 409, title: 'Already a member of the organization' },
+  tier_limit_reached: { status: 403, title: "The organization's tier limit is reached" },
   invitation_pending: { status: 409, title: 'An invitation for this address is pending: resend it instead' },
 });

@@ -14,6 +14,7 @@ import {
 } from './orgs.invitations.queries.js';
 import type { OrgContext } from './orgs.service.js';
 import type { InvitationMailData } from './orgs.mails.js';
+import { createTiers, type Tiers } from './orgs.tiers.js';
 
 export type { InvitationRow } from './orgs.invitations.queries.js';
 
@@ -29,8 +30,9 @@ export interface InvitationsService {
   accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
 }
 
-export function createInvitationsService(deps: { db: Database; audit: Audit; events: Events; mail: Mail; settings: { ttlSeconds: number } }): InvitationsService {
+export function createInvitationsService(deps: { db: Database; audit: Audit; events: Events; mail: Mail; settings: { ttlSeconds: number }; tiers?: Tiers }): InvitationsService {
   const { db, audit, events, mail, settings } = deps;
+  const tiers = deps.tiers ?? createTiers();
 
   async function record(tenant: TenantDb, actorId: string | null, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
     await audit.record(tenant, { actor: { type: 'user', id: actorId }, orgId: tenant.orgId, action, target, context: client, changes: null });
@@ -81,6 +83,8 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
         const now = new Date();
         if (await findPendingInvitationFor(tenant, email, now)) throw orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+        // Members and pending invitations together stay within the tier.
+        await tiers.assertWithinLimit(tenant, 'members', { includePending: true });
         const token = randomToken(32);
         const invitation = await insertInvitation(tenant, {
           id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
@@ -138,6 +142,8 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         }
         if (!user.emailVerified) throw orgErrors.email_not_verified();
         if (await findMember(tenant, userId)) throw orgErrors.already_member();
+        // The tier may have been lowered, or the limit reached otherwise, since the invitation was sent.
+        await tiers.assertWithinLimit(tenant, 'members');
         await insertMember(tenant, userId, row.role);
         // One-time: the update only applies while the invitation is open (the row is locked, too).
         if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();

@@ -9,6 +9,7 @@ import { httpErrors } from '../../platform/http/errors.js';
 import { BUILT_IN_ROLES, PERMISSIONS, PERMISSION_NAMES, type Permission } from './orgs.permissions.js';
 import type { OrgContext, OrgsService } from './orgs.service.js';
 import type { OrgRow } from './orgs.queries.js';
+import type { Tiers } from './orgs.tiers.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,7 +42,13 @@ export type OrgRouteKey = `${(typeof ORG_ROUTES)[number]['method']} ${(typeof OR
 
 export const OrgId = Type.String({ pattern: '^org_[0-9a-z]{26}$' });
 const UserId = Type.String({ pattern: '^usr_[0-9a-z]{26}$' });
-export const Org = Type.Object({ id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), role: Type.String(), created_at: Timestamp, updated_at: Timestamp });
+const Limit = Nullable(Type.Integer({ minimum: 1 }));
+/** A tier's limits; null is unlimited. */
+export const TierLimitsSchema = Type.Object({ members: Limit, api_keys: Limit, webhooks: Limit, requests_per_minute: Limit });
+/** `limits` (the limits of the organization's tier) only where one organization is read. */
+export const Org = Type.Object({
+  id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), limits: Type.Optional(TierLimitsSchema), role: Type.String(), created_at: Timestamp, updated_at: Timestamp,
+});
 const Member = Type.Object({ user_id: Type.String(), email: Type.String(), name: Nullable(Type.String()), role: Type.String(), joined_at: Timestamp });
 /** A name is trimmed before it is stored: one that is only blanks would be stored empty. */
 const OrgName = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' });
@@ -70,15 +77,16 @@ export function createOrgGuard(deps: { orgs: OrgsService; guards: Guards }): (ke
   };
 }
 
-export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; accounts: AccountsService; guards: Guards }): void {
-  const { orgs, accounts, guards } = deps;
+export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; accounts: AccountsService; guards: Guards; tiers: Tiers }): void {
+  const { orgs, accounts, guards, tiers } = deps;
   const security = [{ bearer: [] }];
   server.decorateRequest('org', null);
 
   // An org-scoped route that is not in the table would skip the table-driven checks and tests.
   const known = new Set(ORG_ROUTES.map((route) => `${route.method} ${route.url}`));
   server.addHook('onRoute', (route) => {
-    if (!route.url.includes(':org_id')) return;
+    // Org-scoped: under /v1/orgs/:org_id. Platform routes about an organization (/v1/admin/orgs/:org_id) are not.
+    if (!route.url.startsWith('/v1/orgs/') || !route.url.includes(':org_id')) return;
     for (const method of [route.method].flat()) {
       if (method !== 'HEAD' && !known.has(`${method} ${route.url}`)) throw new Error(`org-scoped route ${method} ${route.url} is missing from ORG_ROUTES`);
     }
@@ -144,7 +152,10 @@ export function orgRoutes(server: HttpServer, deps: { orgs: OrgsService; account
   server.get(
     '/v1/orgs/:org_id',
     { preValidation: orgGuard('GET /v1/orgs/:org_id'), schema: { tags: ['orgs'], summary: 'An organization', security, params: orgParams, response: { 200: Org, ...problems(401, 403, 404) } } },
-    async (request) => orgBody((request.org as OrgContext & { org: OrgRow }).org, request.org!.role),
+    async (request) => {
+      const { org } = request.org as OrgContext & { org: OrgRow };
+      return { ...orgBody(org, request.org!.role), limits: tiers.limitsFor(org.tier) };
+    },
   );
 
   server.patch(

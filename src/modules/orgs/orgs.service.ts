@@ -6,6 +6,9 @@ import { newId } from '../../platform/crypto/ids.js';
 import type { ClientInfo, UserRow } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { isBuiltInRole, permissionsOf, type Permission } from './orgs.permissions.js';
+import { createTiers, type Tier, type Tiers } from './orgs.tiers.js';
+import { organizations } from './orgs.tables.js';
+import { eq } from 'drizzle-orm';
 import {
   deleteMember, deleteOrg, findMember, findMembership, findOrgBySlug, insertMember, insertOrg, listMembers, listOrgsOfUser, lockOwners,
   setMemberRole, updateOrg, type MemberRow, type OrgRow,
@@ -60,10 +63,13 @@ export interface OrgsService {
   leave(ctx: OrgContext, client: ClientInfo): Promise<void>;
   transferOwnership(ctx: OrgContext, toUserId: string, client: ClientInfo): Promise<void>;
   can(ctx: OrgContext, permission: Permission, userId?: string): Promise<boolean>;
+  /** Platform admins: moves an organization to another tier (404 when there is no such organization). */
+  setTier(orgId: string, tier: Tier, actor: { id: string }, client: ClientInfo): Promise<OrgRow>;
 }
 
-export function createOrgsService(deps: { db: Database; audit: Audit; events: Events }): OrgsService {
+export function createOrgsService(deps: { db: Database; audit: Audit; events: Events; tiers?: Tiers }): OrgsService {
   const { db, audit, events } = deps;
+  const tiers = deps.tiers ?? createTiers();
 
   async function record(tenant: TenantDb, actorId: string | null, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>, changes?: Record<string, { before?: unknown; after?: unknown }>): Promise<void> {
     await audit.record(tenant, { actor: { type: 'user', id: actorId }, orgId: tenant.orgId, action, target, context: client, changes: changes ?? null });
@@ -157,8 +163,25 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     async addMember(orgId, userId, role, actor, client) {
       assertRole(role);
       await withTenant(db, orgId, async (tenant) => {
+        await tiers.assertWithinLimit(tenant, 'members');
         await insertMember(tenant, userId, role);
         await record(tenant, actor.id, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role });
+      });
+    },
+
+    async setTier(orgId, tier, actor, client) {
+      return withTenant(db, orgId, async (tenant) => {
+        const [before] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId)).for('update');
+        if (!before) throw orgErrors.org_not_found();
+        const [after] = await tenant.orm
+          .update(organizations)
+          .set({ tier, updatedAt: new Date() })
+          .where(eq(organizations.id, tenant.orgId))
+          .returning();
+        const changes = { tier: { before: before.tier, after: tier } };
+        await audit.record(tenant, { actor: { type: 'user', id: actor.id }, orgId, action: 'org.tier_changed', target: { type: 'org', id: orgId }, context: client, changes });
+        await events.publish(tenant, { type: 'org.updated', orgId, data: { org_id: orgId, changes: ['tier'], tier, previous_tier: before.tier } });
+        return after!;
       });
     },
 
