@@ -14,11 +14,16 @@
  *   per-connection context cannot carry across requests (it resets it after each pass over
  *   `requests`), so this one runs on N hand-written keep-alive workers, one session each.
  * - `GET /v1/me` with a bearer token.
- * The last three run at 1, 10 and 100 connections.
+ * - `GET /v1/orgs/{id}/members?limit=50`: an org-scoped permission check plus a page of members,
+ *   as user 0 (the owner) of an organization of 1,000 members, among 100 organizations. These are
+ *   seeded straight into the embedded database (in DATA_DIR/pglite, migrated first) before the
+ *   server starts: 1,000 verified users sharing one argon2id hash, the target organization with all
+ *   of them, and 99 more organizations of 10 members each.
+ * The last four run at 1, 10 and 100 connections.
  *
  * Environment: BENCH_DURATION (seconds per run; default 10 for /health/live, 5 for the others),
- * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated parts of
- * scenario names, e.g. `refresh,me`, to run only those).
+ * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated keys or
+ * parts of scenario names, e.g. `refresh,me,members`, to run only those).
  * Exits non-zero when the server does not start, or when a run saw errors, non-2xx responses or
  * no response at all (the results are still written).
  *
@@ -38,6 +43,10 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { configDocs } from '../src/config/index.js';
 import { hashPassword } from '../src/platform/crypto/passwords.js';
+import { newId } from '../src/platform/crypto/ids.js';
+import { createPgliteDatabase } from '../src/platform/db/database.js';
+import { users } from '../src/modules/accounts/accounts.tables.js';
+import { orgMembers, organizations } from '../src/modules/orgs/orgs.tables.js';
 
 /** What one run measured, whichever client drove it. */
 interface Measurement {
@@ -78,6 +87,8 @@ interface Scenario {
   readonly duration: number;
   /** `GET /health/live` -> `health`; used by BENCH_ONLY. */
   readonly key: string;
+  /** Writes fixtures straight into the fresh DATA_DIR, before the server starts (optional). */
+  seed?(dataDir: string): Promise<void>;
   /** Creates what the runs need (users, sessions) through the API. */
   prepare(server: BenchServer): Promise<Prepared>;
 }
@@ -368,6 +379,64 @@ async function refreshChains(server: BenchServer, chains: string[], connections:
 
 const LEVELS = [1, 10, 100] as const;
 
+const SEED_USERS = 1_000;
+const SEED_ORGS = 100;
+/** Members of each organization other than the target (drawn from the same users). */
+const SEED_MEMBERS_PER_OTHER_ORG = 10;
+const SEED_BATCH = 500;
+
+/** What `seedMembers` wrote: the target organization and its owner's credentials. */
+interface MembersFixture {
+  orgId: string;
+  owner: { email: string; password: string };
+}
+
+/**
+ * Seeds the embedded database the server will open (`DATA_DIR/pglite`, see `openDatabase`):
+ * migrates it, then inserts SEED_USERS verified users (one shared argon2id hash), SEED_ORGS
+ * organizations, the first with every user as a member (user 0 the owner), the others with
+ * SEED_MEMBERS_PER_OTHER_ORG members each. Closes it before the server starts.
+ */
+async function seedMembers(dataDir: string): Promise<MembersFixture> {
+  const started = performance.now();
+  const password = `bench ${randomBytes(12).toString('base64url')}`;
+  const passwordHash = await hashPassword(password);
+  const db = await createPgliteDatabase({ dataDir: join(dataDir, 'pglite') });
+  try {
+    await db.migrate();
+    const userRows = Array.from({ length: SEED_USERS }, (_, n) => ({
+      id: newId('usr'),
+      email: `bench-${n}@example.test`,
+      emailVerified: true,
+      passwordHash,
+    }));
+    const orgRows = Array.from({ length: SEED_ORGS }, (_, n) => ({ id: newId('org'), slug: `bench-org-${n}`, name: `Bench org ${n}` }));
+    const memberRows: (typeof orgMembers.$inferInsert)[] = userRows.map((user, n) => ({ orgId: orgRows[0]!.id, userId: user.id, role: n === 0 ? 'owner' : 'member' }));
+    for (let o = 1; o < orgRows.length; o++) {
+      for (let m = 0; m < SEED_MEMBERS_PER_OTHER_ORG; m++) {
+        // Distinct users within an organization; the first of each is its owner.
+        const user = userRows[((o - 1) * SEED_MEMBERS_PER_OTHER_ORG + m) % userRows.length]!;
+        memberRows.push({ orgId: orgRows[o]!.id, userId: user.id, role: m === 0 ? 'owner' : 'member' });
+      }
+    }
+    const insertAll = async <T>(rows: T[], insert: (batch: T[]) => Promise<unknown>): Promise<void> => {
+      for (let i = 0; i < rows.length; i += SEED_BATCH) await insert(rows.slice(i, i + SEED_BATCH));
+    };
+    await db.transaction(async (tx) => {
+      await insertAll(userRows, (batch) => tx.orm.insert(users).values(batch));
+      await insertAll(orgRows, (batch) => tx.orm.insert(organizations).values(batch));
+      await insertAll(memberRows, (batch) => tx.orm.insert(orgMembers).values(batch));
+    });
+    console.log(
+      `bench: seeded ${userRows.length} users, ${orgRows.length} organizations, ${memberRows.length} memberships ` +
+        `in ${Math.round(performance.now() - started)} ms`,
+    );
+    return { orgId: orgRows[0]!.id, owner: { email: userRows[0]!.email, password } };
+  } finally {
+    await db.close();
+  }
+}
+
 function scenarios(options: { healthConnections: number; argon2MsPerHash: () => number }): Scenario[] {
   return [
     {
@@ -411,7 +480,34 @@ function scenarios(options: { healthConnections: number; argon2MsPerHash: () => 
         return { run: (connections, duration) => autocannonRun(target, connections, duration) };
       },
     },
+    membersScenario(),
   ];
+}
+
+function membersScenario(): Scenario {
+  let fixture: MembersFixture | undefined;
+  return {
+    name: 'GET /v1/orgs/{id}/members (1,000 members, 100 orgs)',
+    key: 'members',
+    connections: LEVELS,
+    duration: 5,
+    async seed(dataDir) {
+      fixture = await seedMembers(dataDir);
+    },
+    async prepare(server) {
+      if (!fixture) throw new Error('members: the database was not seeded');
+      const [tokens] = await logIn(server, fixture.owner);
+      const path = `/v1/orgs/${fixture.orgId}/members?limit=50`;
+      const target = { url: server.url(path), method: 'GET' as const, headers: { authorization: `Bearer ${tokens!.access_token}` } };
+      // Fails here, clearly, if the seeded organization is not what the server sees.
+      const check = await fetch(target.url, { headers: target.headers, signal: AbortSignal.timeout(30_000) });
+      const body = (await check.json()) as { data?: unknown[] };
+      if (check.status !== 200 || !Array.isArray(body.data) || body.data.length !== 50) {
+        throw new Error(`GET ${path}: expected 200 with 50 members, got ${check.status}: ${JSON.stringify(body).slice(0, 300)}`);
+      }
+      return { run: (connections, duration) => autocannonRun(target, connections, duration) };
+    },
+  };
 }
 
 function problems(result: BenchResult): string[] {
@@ -464,6 +560,7 @@ async function main(): Promise<number> {
   const started = new Date();
   let failed = false;
   try {
+    for (const scenario of selected) await scenario.seed?.(dataDir);
     console.log(`bench: starting the server on ${HOST}:${port} (data in ${dataDir})`);
     server = startServer(port, dataDir);
     await waitUntilReady(port, server);
