@@ -330,21 +330,25 @@ const rateLimitsJson = z.record(
 
 type RateLimitsJson = z.output<typeof rateLimitsJson>;
 
-/** RATE_LIMITS is JSON; shape problems are reported at their path (RATE_LIMITS.auth.max). */
-const rateLimits: z.ZodType<RateLimitsJson | undefined, string | undefined> = z
-  .string()
-  .optional()
-  .transform((raw, ctx): unknown => {
-    if (raw === undefined) return undefined;
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      ctx.addIssue({ code: 'custom', message: `invalid JSON (${reason})`, input: undefined });
-      return z.NEVER;
-    }
-  })
-  .pipe(rateLimitsJson.optional());
+/** A variable holding JSON: parse errors and shape problems are reported at their path (`RATE_LIMITS.auth.max`). */
+function jsonVariable<T>(shape: z.ZodType<T>): z.ZodType<T | undefined, string | undefined> {
+  return z
+    .string()
+    .optional()
+    .transform((raw, ctx): unknown => {
+      if (raw === undefined) return undefined;
+      try {
+        return JSON.parse(raw) as unknown;
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        ctx.addIssue({ code: 'custom', message: `invalid JSON (${reason})`, input: undefined });
+        return z.NEVER;
+      }
+    })
+    .pipe(shape.optional());
+}
+
+const rateLimits = jsonVariable(rateLimitsJson);
 
 const limitValue = z.union([positiveInteger, z.null()], {
   error: (issue) => `expected a positive integer or null (unlimited), got ${JSON.stringify(issue.input)}`,
@@ -375,21 +379,7 @@ const tierLimitsJson = z.strictObject(
 
 type TierLimitsJson = z.output<typeof tierLimitsJson>;
 
-/** TIER_LIMITS is JSON; shape problems are reported at their path (TIER_LIMITS.free.members). */
-const tierLimits: z.ZodType<TierLimitsJson | undefined, string | undefined> = z
-  .string()
-  .optional()
-  .transform((raw, ctx): unknown => {
-    if (raw === undefined) return undefined;
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      ctx.addIssue({ code: 'custom', message: `invalid JSON (${reason})`, input: undefined });
-      return z.NEVER;
-    }
-  })
-  .pipe(tierLimitsJson.optional());
+const tierLimits = jsonVariable(tierLimitsJson);
 
 const describeDefaultTierLimits = (): string =>
   TIERS.map((tier) => {
