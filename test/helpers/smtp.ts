@@ -28,15 +28,25 @@ export interface SmtpSink {
    * `timeoutMs` naming what it waited for and what arrived instead.
    */
   waitFor(predicate: (message: SinkMessage) => boolean, timeoutMs?: number, what?: string): Promise<SinkMessage>;
+  /** DATA commands seen, accepted or not. */
+  readonly attempts: number;
   close(): Promise<void>;
+}
+
+export interface SmtpSinkOptions {
+  /** Listen on this port (default: one the OS picks). */
+  port?: number;
+  /** Answer the n-th DATA (1-based) with a 451 temporary failure instead of accepting it. */
+  reject?: (attempt: number) => boolean;
 }
 
 /**
  * A real SMTP server on 127.0.0.1 (a free port the OS picks; no authentication required, no
  * STARTTLS) that parses every message it accepts with mailparser.
  */
-export async function startSmtpSink(): Promise<SmtpSink> {
+export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
   const messages: SinkMessage[] = [];
+  let attempts = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -45,6 +55,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
+        attempts += 1;
+        if (options.reject?.(attempts)) {
+          callback(Object.assign(new Error('Try again later'), { responseCode: 451 }));
+          return;
+        }
         const from = session.envelope.mailFrom;
         const envelopeFrom = from ? from.address : null;
         const rcptTo = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
@@ -67,7 +82,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   });
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const port = (server.server.address() as AddressInfo).port;
   let closed: Promise<void> | undefined;
@@ -76,6 +91,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     port,
     url: `smtp://127.0.0.1:${port}`,
     messages,
+    get attempts() {
+      return attempts;
+    },
     messagesTo: (address) => messages.filter((message) => message.rcptTo.includes(address.toLowerCase())),
     async waitFor(predicate, timeoutMs = 10_000, what = 'a matching message') {
       const deadline = Date.now() + timeoutMs;

@@ -1,7 +1,6 @@
 import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
+import type { AddressObject } from 'mailparser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, TEST_SECRET, type TestApp } from '../../../test/helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db.js';
@@ -9,69 +8,10 @@ import { createSecretBox } from '../crypto/secret-box.js';
 import { createJobs, type JobInfo, type Jobs } from '../jobs/jobs.js';
 import { createMail, createSmtpTransport, escapeHtml, MAIL_QUEUE, type Mail, type MailTemplate, type MailTransport } from './index.js';
 import { waitFor } from '../../../test/helpers/wait.js';
+import { startSmtpSink, type SinkMessage, type SmtpSink } from '../../../test/helpers/smtp.js';
 
 const FROM = 'Tessera <no-reply@example.com>';
 const PUBLIC_URL = 'https://id.example.com';
-
-interface Received {
-  /** RCPT TO addresses of the SMTP envelope. */
-  rcptTo: string[];
-  mail: ParsedMail;
-}
-
-interface TestSmtp {
-  port: number;
-  received: Received[];
-  /** DATA commands seen, accepted or not. */
-  attempts: number;
-  close(): Promise<void>;
-}
-
-/**
- * A real SMTP server on 127.0.0.1 (plain, no auth) that parses what it receives. `reject(attempt)`
- * returning true answers that DATA with a 451 temporary failure instead of accepting it.
- */
-async function startSmtp(options: { port?: number; reject?: (attempt: number) => boolean } = {}): Promise<TestSmtp> {
-  const received: Received[] = [];
-  const state = { attempts: 0 };
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (error?: Error | null) => void) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        const attempt = ++state.attempts;
-        if (options.reject?.(attempt)) {
-          const error = Object.assign(new Error('Try again later'), { responseCode: 451 });
-          callback(error);
-          return;
-        }
-        const rcptTo = session.envelope.rcptTo.map((rcpt) => rcpt.address);
-        simpleParser(Buffer.concat(chunks)).then(
-          (mail) => {
-            received.push({ rcptTo, mail });
-            callback();
-          },
-          (error: Error) => callback(error),
-        );
-      });
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  return {
-    port: (server.server.address() as AddressInfo).port,
-    received,
-    get attempts() {
-      return state.attempts;
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 /** A port nothing listens on (just now). */
 async function freePort(): Promise<number> {
@@ -88,8 +28,8 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string[]
   return list.flatMap((entry) => entry.value.map((mailbox) => mailbox.address ?? ''));
 }
 
-function messagesTo(smtp: TestSmtp, to: string): Received[] {
-  return smtp.received.filter((message) => message.rcptTo.includes(to));
+function messagesTo(smtp: SmtpSink, to: string): SinkMessage[] {
+  return smtp.messagesTo(to);
 }
 
 interface HelloData {
@@ -107,10 +47,10 @@ const hello: MailTemplate<HelloData> = (data, ctx) => {
 };
 
 describe('mail through the app to a real SMTP server', () => {
-  let smtp: TestSmtp;
+  let smtp: SmtpSink;
   let app: TestApp;
   beforeAll(async () => {
-    smtp = await startSmtp();
+    smtp = await startSmtpSink();
     app = await createTestApp({
       env: { SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, MAIL_FROM: FROM, PUBLIC_URL },
       build: {
@@ -221,7 +161,7 @@ describe('mail retries on transport failure', () => {
   }
 
   it('retries after a 451 temporary failure and delivers exactly once', async () => {
-    const smtp = await startSmtp({ reject: (attempt) => attempt === 1 });
+    const smtp = await startSmtpSink({ reject: (attempt) => attempt === 1 });
     cleanups.push(() => smtp.close());
     const { mail, jobs, errors } = await startMail(createSmtpTransport(`smtp://127.0.0.1:${smtp.port}`));
     const to = 'retry@example.org';
@@ -246,7 +186,7 @@ describe('mail retries on transport failure', () => {
     // The first attempt fails (connection refused) and the job waits for its retry instead of failing.
     await waitFor(async () => ((await jobState(jobs, id))?.retryCount ?? 0) >= 1, 10_000, 'a failed first attempt');
     expect((await jobState(jobs, id))?.state).not.toBe('failed');
-    const smtp = await startSmtp({ port });
+    const smtp = await startSmtpSink({ port });
     cleanups.push(() => smtp.close());
     await waitFor(() => messagesTo(smtp, to).length > 0, 15_000, `mail to ${to}`);
     await waitFor(async () => (await jobState(jobs, id))?.state === 'completed', 5_000, 'the mail job to complete');
