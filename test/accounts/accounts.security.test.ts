@@ -9,6 +9,7 @@ import { decodeJwt, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JW
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { sha256 } from '../../src/platform/crypto/tokens.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PASSWORD = 'lantern-Orbit-5712!';
 const WRONG_PASSWORD = 'lantern-Orbit-5713!';
@@ -59,17 +60,6 @@ async function expectTokenRefused(app: TestApp, token: string, what: string): Pr
 
 async function rows<R>(app: TestApp, text: string, values: unknown[] = []): Promise<R[]> {
   return (await app.context.db.sql.query<R>(text, values)).rows;
-}
-
-/** Polls until probe returns something truthy. */
-async function waitUntil<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 /** The problem document without the members that differ per request. */
@@ -291,7 +281,7 @@ describe('brute force: lockout', () => {
       [email],
     );
     expect(jobs[0]!.n).toBe(1);
-    const delivered = await waitUntil(async () => {
+    const delivered = await waitFor(async () => {
       const found = await rows<{ subject: string }>(app, `SELECT subject FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.account_locked'`, [email]);
       return found.length > 0 && found;
     }, 10_000, 'the lockout mail');
@@ -431,7 +421,7 @@ describe('secrets never leak', () => {
     const userId = signupRes.json<{ user: { id: string } }>().user.id;
 
     // The verification token, as mailed (development outbox): the only place it exists in clear.
-    const mailText = await waitUntil(async () => {
+    const mailText = await waitFor(async () => {
       const found = await rows<{ text: string }>(app, `SELECT text FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.verify_email'`, [email]);
       return found[0]?.text;
     }, 10_000, 'the verification mail');
