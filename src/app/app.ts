@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import type { Config } from '../config/index.js';
+import type { Database } from '../platform/db/database.js';
 import { createLogger } from '../platform/http/logger.js';
 import { createHttpServer, type HttpServer } from '../platform/http/server.js';
 import { installRateLimit } from '../platform/http/rate-limit.js';
@@ -10,7 +11,7 @@ import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { passkeyRoutes } from '../modules/passkeys/index.js';
 import { mfaRoutes } from '../modules/mfa/index.js';
-import { createOrgGuard, invitationRoutes, orgRoutes } from '../modules/orgs/index.js';
+import { apiKeyRoutes, createOrgGuard, invitationRoutes, orgRoutes, roleRoutes } from '../modules/orgs/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,6 +32,14 @@ export interface BuildOptions extends ContextOverrides {
   extraRoutes?: (server: HttpServer, context: Context) => void;
 }
 
+/** Row-level security (the backstop behind tenant-scoped access) does not bind superusers or BYPASSRLS roles. */
+async function warnIfRowSecurityBypassed(db: Database, logger: Logger): Promise<void> {
+  const { rows } = await db.sql.query<{ bypass: boolean }>('SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user');
+  if (rows[0]?.bypass) {
+    logger.warn('the database role is a superuser or has BYPASSRLS: row-level tenant isolation is not enforced by PostgreSQL; connect as an ordinary role that owns the tables');
+  }
+}
+
 /**
  * Builds the whole server: ports and services (context), then the HTTP edge, module by module in a
  * fixed order. Migrates the database and starts the job queue; does not listen.
@@ -41,6 +50,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { db, cache, jobs, metrics, mail } = context;
   try {
     await db.migrate();
+    if (db.kind === 'postgres') await warnIfRowSecurityBypassed(db, logger);
     // Load (or create) the signing keys now: from here on signing never waits on the database.
     await context.keys.jwks();
     await context.sessions.restoreRevocations();
@@ -92,8 +102,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
     passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
     mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
-    orgRoutes(server, { orgs: context.orgs, accounts, guards, tiers: context.tiers });
-    invitationRoutes(server, { invitations: context.invitations, guards, orgGuard: createOrgGuard({ orgs: context.orgs, guards }) });
+    const orgGuard = createOrgGuard({ orgs: context.orgs, apiKeys: context.apiKeys, guards, ...(config.orgs.baseDomain ? { baseDomain: config.orgs.baseDomain } : {}) });
+    orgRoutes(server, { orgs: context.orgs, accounts, guards, tiers: context.tiers, orgGuard });
+    invitationRoutes(server, { invitations: context.invitations, guards, orgGuard });
+    roleRoutes(server, { roles: context.roles, orgGuard });
+    apiKeyRoutes(server, { apiKeys: context.apiKeys, orgGuard });
     adminRoutes(server, { db, guards, orgs: context.orgs, tiers: context.tiers });
     options.extraRoutes?.(server, context);
 

@@ -14,7 +14,10 @@ import {
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
-import { createInvitationsService, createOrgsService, createTiers, registerOrgMails, type InvitationsService, type OrgsService, type Tiers } from '../modules/orgs/index.js';
+import {
+  createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers, registerOrgMails,
+  type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
+} from '../modules/orgs/index.js';
 import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { resolveSecret } from './secret.js';
 
@@ -38,6 +41,8 @@ export interface Context {
   mfa: MfaService;
   orgs: OrgsService;
   invitations: InvitationsService;
+  roles: RolesService;
+  apiKeys: ApiKeysService;
   tiers: Tiers;
 }
 
@@ -118,5 +123,8 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const orgs = createOrgsService({ db, audit, events, tiers });
   registerOrgMails(mail);
   const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, tiers };
+  sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
+  const roles = createRolesService({ db, audit, events });
+  const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers };
 }

@@ -87,6 +87,8 @@ export interface Config {
   };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
+    /** Lowercase, no trailing dot; absent: no subdomain tenancy. */
+    readonly baseDomain?: string;
     /** Every tier, with TIER_LIMITS merged over the defaults. */
     readonly tierLimits: Readonly<Record<Tier, TierLimits>>;
   };
@@ -598,6 +600,17 @@ export const variables = {
     default: '604800',
     parse: integerIn(300, 31_536_000),
   }),
+  BASE_DOMAIN: optionalVariable({
+    title: 'Base domain of organization subdomains',
+    description:
+      'Domain under which each organization has a subdomain named by its slug (`acme.example.com` with `example.com`): an org-scoped request without an organization in its path takes it from the Host. Reserved names (`www`, `api`, `app`…) are ignored.',
+    whenAbsent: 'none: organizations come from the path, the X-Organization-Id header or the token',
+    parse: (raw, report) => {
+      const value = raw.toLowerCase().replace(/\.$/, '');
+      if (!HOST_NAME.test(value) || !value.includes('.')) report(`expected a domain name such as example.com, got ${show(raw)}`);
+      return value;
+    },
+  }),
   TIER_LIMITS: {
     title: 'Organization tier limits',
     description:
@@ -694,6 +707,7 @@ function toConfig(env: Env): Config {
     },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
+      ...(env.BASE_DOMAIN ? { baseDomain: env.BASE_DOMAIN } : {}),
       tierLimits: Object.fromEntries(
         TIERS.map((tier) => {
           const given = env.TIER_LIMITS?.[tier] ?? {};

@@ -9,6 +9,7 @@ export const accountErrors = defineErrors({
   invalid_profile: { status: 422, title: 'The profile has invalid values' },
   invalid_token: { status: 400, title: 'The link is invalid, expired or already used' },
   invalid_code: { status: 400, title: 'The code is wrong or expired' },
+  org_not_found: { status: 404, title: 'No such organization' },
   invalid_refresh_token: { status: 401, title: 'The refresh token is invalid or expired' },
   refresh_token_reused: { status: 401, title: 'The refresh token was already used; the session has been ended' },
   session_not_found: { status: 404, title: 'No such session' },

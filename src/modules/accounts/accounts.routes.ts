@@ -169,14 +169,15 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
         summary: 'Exchange a refresh token for a new pair (the old one dies)',
         description: 'Presenting a refresh token that was already used ends its session (401 refresh_token_reused).',
         body: RefreshBody,
-        response: { 200: Tokens, ...problems(400, 401, 403, 429) },
+        response: { 200: Tokens, ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request, reply) => {
       const fromBody = request.body.refresh_token;
       const token = fromBody ?? request.cookies[COOKIES.refresh];
       if (!token) throw accountErrors.invalid_refresh_token('Send refresh_token, or the refresh cookie of a cookie session');
-      const issued = await sessions.refresh(token, clientOf(request), fromBody ? undefined : (sessionId) => guards.assertCsrf(request, sessionId));
+      const { org_id: orgId } = request.body;
+      const issued = await sessions.refresh(token, clientOf(request), fromBody ? undefined : (sessionId) => guards.assertCsrf(request, sessionId), orgId === undefined ? {} : { orgId });
       return tokensReply(reply, issued, request.body.use_cookie ?? !fromBody);
     },
   );

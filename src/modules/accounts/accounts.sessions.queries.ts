@@ -27,6 +27,11 @@ export async function touchSession(db: DbHandle, id: string, seen: { ip: string 
   await db.orm.update(sessions).set({ lastSeenAt: new Date(), ip: seen.ip, userAgent: seen.userAgent }).where(eq(sessions.id, id));
 }
 
+/** Which organization the session's tokens speak for (null: none). */
+export async function setSessionOrg(db: DbHandle, id: string, orgId: string | null): Promise<void> {
+  await db.orm.update(sessions).set({ orgId }).where(eq(sessions.id, id));
+}
+
 /** Revokes one session if it is live; returns whether it was. */
 export async function revokeSession(db: DbHandle, id: string, reason: string): Promise<boolean> {
   const rows = await db.orm

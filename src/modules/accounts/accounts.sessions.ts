@@ -10,7 +10,7 @@ import { accountErrors } from './accounts.errors.js';
 import { findUserById, type UserRow } from './accounts.queries.js';
 import {
   findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markReauthenticated, markRefreshTokenUsed, revokeSession, revokeUserSessions,
-  touchSession, type SessionRow,
+  setSessionOrg, touchSession, type SessionRow,
 } from './accounts.sessions.queries.js';
 import { deviceName } from './device.js';
 
@@ -51,7 +51,7 @@ export interface SessionService {
    * `assertSession` runs once the session is known, before anything changes (the CSRF check of
    * cookie refreshes).
    */
-  refresh(refreshToken: string, client: ClientInfo, assertSession?: (sessionId: string) => void): Promise<IssuedTokens>;
+  refresh(refreshToken: string, client: ClientInfo, assertSession?: (sessionId: string) => void, options?: RefreshOptions): Promise<IssuedTokens>;
   /** Ends one session everywhere at once: refresh tokens die, access tokens are refused from now on. */
   revoke(
     sessionId: string,
@@ -81,6 +81,20 @@ export interface SessionService {
    * second factor carry it, and the guard then allows only the enrolment endpoints.
    */
   setEnrollmentCheck(check: (user: UserRow) => Promise<boolean>): void;
+  /**
+   * Installs the membership look-up behind organization tokens: the user's role in an organization,
+   * or null when they are not a member (or there is no such organization).
+   */
+  setOrgResolver(resolve: (userId: string, orgId: string) => Promise<string | null>): void;
+}
+
+export interface RefreshOptions {
+  /**
+   * The organization the new tokens speak for (`org_id` and `org_role` claims), after a membership
+   * check (404 org_not_found, the refresh token left unspent, when the user is not a member); null
+   * leaves organizations; absent keeps the session's (dropped quietly once the membership ends).
+   */
+  orgId?: string | null;
 }
 
 const REFRESH_PREFIX = 'rt_';
@@ -98,6 +112,7 @@ export function createSessionService(deps: {
 }): SessionService {
   const { db, cache, keys, audit, events, settings } = deps;
   let enrollmentRequired: ((user: UserRow) => Promise<boolean>) | undefined;
+  let roleIn: ((userId: string, orgId: string) => Promise<string | null>) | undefined;
 
   function csrfFor(sessionId: string): string {
     return createHmac('sha256', deps.csrfKey).update(sessionId).digest('base64url');
@@ -107,10 +122,14 @@ export function createSessionService(deps: {
     return enrollmentRequired ? enrollmentRequired(user) : false;
   }
 
-  async function accessToken(user: UserRow, session: SessionRow, known?: boolean): Promise<string> {
+  async function accessToken(user: UserRow, session: SessionRow, known?: boolean, org?: { orgId: string; role: string } | null): Promise<string> {
     const mustEnrol = known ?? (await mustEnrolFor(user));
     return keys.sign(
-      { sid: session.id, jti: randomToken(12), email_verified: user.emailVerified, amr: session.amr, ...(mustEnrol ? { mfa_enroll: true } : {}) },
+      {
+        sid: session.id, jti: randomToken(12), email_verified: user.emailVerified, amr: session.amr,
+        ...(mustEnrol ? { mfa_enroll: true } : {}),
+        ...(org ? { org_id: org.orgId, org_role: org.role } : {}),
+      },
       { subject: user.id, audience: settings.audience, expiresInSeconds: settings.accessTokenTtlSeconds, type: ACCESS_TOKEN_TYPE },
     );
   }
@@ -153,7 +172,7 @@ export function createSessionService(deps: {
       return tx ? run(tx) : db.transaction(run);
     },
 
-    async refresh(refreshToken, client, assertSession) {
+    async refresh(refreshToken, client, assertSession, options = {}) {
       if (!refreshToken.startsWith(REFRESH_PREFIX)) throw accountErrors.invalid_refresh_token();
       const row = await findRefreshToken(db, sha256(refreshToken));
       if (!row) throw accountErrors.invalid_refresh_token();
@@ -183,14 +202,21 @@ export function createSessionService(deps: {
       if (now >= session.expiresAt.getTime() || now >= idleEnd) throw accountErrors.invalid_refresh_token('The session has expired; sign in again');
       const user = await findUserById(db, session.userId);
       if (!user) throw accountErrors.invalid_refresh_token();
+      // Checked before anything is spent: a refused organization leaves the refresh token usable.
+      const orgId = options.orgId === undefined ? session.orgId : options.orgId;
+      const role = orgId && roleIn ? await roleIn(user.id, orgId) : null;
+      if (options.orgId && role === null) throw accountErrors.org_not_found('No such organization, or you are not a member of it');
+      const org = orgId && role !== null ? { orgId, role } : null;
       const issued = await db.transaction(async (tx) => {
         // Atomic: of two concurrent rotations of one token, exactly one wins.
         if (!(await markRefreshTokenUsed(tx, row.id))) return null;
         await touchSession(tx, session.id, client);
+        if ((org?.orgId ?? null) !== session.orgId) await setSessionOrg(tx, session.id, org?.orgId ?? null);
         return newRefreshToken(tx, session.id);
       });
       if (issued === null) return reuse();
-      return { accessToken: await accessToken(user, session), expiresIn: settings.accessTokenTtlSeconds, refreshToken: issued, session, csrfToken: csrfFor(session.id), user };
+      const current = { ...session, orgId: org?.orgId ?? null };
+      return { accessToken: await accessToken(user, current, undefined, org), expiresIn: settings.accessTokenTtlSeconds, refreshToken: issued, session: current, csrfToken: csrfFor(session.id), user };
     },
 
     async revoke(sessionId, reason, actor, client, options = {}) {
@@ -242,6 +268,10 @@ export function createSessionService(deps: {
     markReauthenticated: (sessionId) => markReauthenticated(db, sessionId),
 
     mustEnrol: mustEnrolFor,
+
+    setOrgResolver(resolve) {
+      roleIn = resolve;
+    },
 
     setEnrollmentCheck(check) {
       enrollmentRequired = check;

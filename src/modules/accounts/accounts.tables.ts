@@ -51,6 +51,8 @@ export const sessions = pgTable(
     amr: jsonb('amr').$type<string[]>().notNull().default([]),
     /** Last time the user proved who they are in this session (sign-in or step-up). */
     reauthenticatedAt: ts('reauthenticated_at'),
+    /** The organization the session's tokens speak for (`org_id`/`org_role` claims), chosen at refresh. */
+    orgId: text('org_id'),
   },
   (t) => [index('sessions_user_idx').on(t.userId, t.createdAt)],
 );

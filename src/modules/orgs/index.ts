@@ -1,5 +1,9 @@
 export { createOrgsService, type OrgsService, type OrgContext, RESERVED_SLUGS } from './orgs.service.js';
-export { orgRoutes, createOrgGuard, ORG_ROUTES, OrgId, Org, orgBody, TierLimitsSchema } from './orgs.routes.js';
+export { orgRoutes, createOrgGuard, ORG_ROUTES, OrgId, Org, orgBody, TierLimitsSchema, type OrgGuard, type OrgRouteKey } from './orgs.routes.js';
+export { roleRoutes } from './orgs.roles.routes.js';
+export { createRolesService, type RolesService } from './orgs.roles.service.js';
+export { apiKeyRoutes } from './orgs.api-keys.routes.js';
+export { createApiKeysService, API_KEY_PREFIX, type ApiKeysService } from './orgs.api-keys.service.js';
 export { invitationRoutes } from './orgs.invitations.routes.js';
 export { createInvitationsService, type InvitationsService, type InvitationRow } from './orgs.invitations.service.js';
 export { registerOrgMails } from './orgs.mails.js';

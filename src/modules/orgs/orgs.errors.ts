@@ -1,6 +1,7 @@
 import { defineErrors } from '../../platform/http/errors.js';
 
 export const orgErrors = defineErrors({
+  organization_required: { status: 400, title: 'Which organization?' },
   org_not_found: { status: 404, title: 'No such organization' },
   member_not_found: { status: 404, title: 'No such member' },
   slug_taken: { status: 409, title: 'The slug is taken' },
@@ -15,5 +16,12 @@ export const orgErrors = defineErrors({
   email_not_verified: { status: 403, title: 'Verify your email address before accepting an invitation' },
   already_member: { status: 409, title: 'Already a member of the organization' },
   tier_limit_reached: { status: 403, title: "The organization's tier limit is reached" },
+  role_not_found: { status: 404, title: 'No such role' },
+  role_name_taken: { status: 409, title: 'A role of this name exists' },
+  role_in_use: { status: 409, title: 'The role is still held' },
+  role_limit_reached: { status: 409, title: 'Too many custom roles' },
+  api_key_not_found: { status: 404, title: 'No such API key' },
+  api_key_not_allowed: { status: 403, title: 'API keys cannot do this: sign in as a member' },
+  scope_missing: { status: 403, title: 'The API key lacks the scope this needs' },
   invitation_pending: { status: 409, title: 'An invitation for this address is pending: resend it instead' },
 });

@@ -6,13 +6,15 @@ import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
 import { findUserByEmail, findUserById, normaliseEmail, type ClientInfo } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
-import { isBuiltInRole } from './orgs.permissions.js';
 import { findMember, findMembership, insertMember, type OrgRow } from './orgs.queries.js';
 import {
   findInvitationByTokenHash, findPendingInvitationFor, insertInvitation, listPendingInvitations, lockInvitation, updateOpenInvitation,
   type InvitationRow,
 } from './orgs.invitations.queries.js';
-import type { OrgContext } from './orgs.service.js';
+import type { OrgActor, OrgContext } from './orgs.service.js';
+import { currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
+import { organizations } from './orgs.tables.js';
+import { eq } from 'drizzle-orm';
 import type { InvitationMailData } from './orgs.mails.js';
 import { createTiers, type Tiers } from './orgs.tiers.js';
 
@@ -34,28 +36,22 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
   const { db, audit, events, mail, settings } = deps;
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, actorId: string | null, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
-    await audit.record(tenant, { actor: { type: 'user', id: actorId }, orgId: tenant.orgId, action, target, context: client, changes: null });
+  async function record(tenant: TenantDb, actor: OrgActor, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
+    await audit.record(tenant, { actor, orgId: tenant.orgId, action, target, context: client, changes: null });
     await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
   }
 
   const expiry = (from: Date): Date => new Date(from.getTime() + settings.ttlSeconds * 1000);
   const isPending = (row: InvitationRow, now: Date): boolean => !row.acceptedAt && !row.revokedAt && row.expiresAt > now;
 
-  /** The caller's role now (the guard's copy may be stale), and the organization. */
-  async function actor(tenant: TenantDb, ctx: OrgContext): Promise<{ org: OrgRow; role: string }> {
-    const found = await findMembership(tenant, tenant.orgId, ctx.userId);
-    if (!found) throw orgErrors.org_not_found();
-    return found;
-  }
-
-  function assertMayGrant(actorRole: string, role: string): void {
-    if (!isBuiltInRole(role)) throw orgErrors.unknown_role(`${JSON.stringify(role)} is not a role: owner, admin, member or viewer`);
-    if (role === 'owner' && actorRole !== 'owner') throw orgErrors.permission_denied('Only an owner can invite an owner');
+  async function orgOf(tenant: TenantDb): Promise<OrgRow> {
+    const [org] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId));
+    if (!org) throw orgErrors.org_not_found();
+    return org;
   }
 
   async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string): Promise<void> {
-    const inviter = await findUserById(tenant, ctx.userId);
+    const inviter = ctx.userId ? await findUserById(tenant, ctx.userId) : null;
     const data: InvitationMailData = {
       token,
       org_name: org.name,
@@ -77,8 +73,8 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
     async invite(ctx, input, client) {
       const email = normaliseEmail(input.email);
       return withTenant(db, ctx.orgId, async (tenant) => {
-        const { org, role: actorRole } = await actor(tenant, ctx);
-        assertMayGrant(actorRole, input.role);
+        await grantableRole(tenant, ctx, input.role);
+        const org = await orgOf(tenant);
         const existing = await findUserByEmail(tenant, email);
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
         const now = new Date();
@@ -89,7 +85,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const invitation = await insertInvitation(tenant, {
           id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
         });
-        await record(tenant, ctx.userId, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
+        await record(tenant, ctx.actor, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
           invitation_id: invitation.id, email, role: invitation.role, expires_at: invitation.expiresAt.toISOString(),
         });
         await sendInvitation(tenant, ctx, org, invitation, token);
@@ -103,10 +99,9 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
       await withTenant(db, ctx.orgId, async (tenant) => {
         const now = new Date();
         const row = await lockPending(tenant, invitationId, now, true);
-        const { role: actorRole } = await actor(tenant, ctx);
-        if (row.role === 'owner' && actorRole !== 'owner') throw orgErrors.permission_denied('Only an owner can revoke an invitation to be an owner');
+        if (row.role === 'owner' && (await currentActor(tenant, ctx)).role !== 'owner') throw orgErrors.permission_denied('Only an owner can revoke an invitation to be an owner');
         await updateOpenInvitation(tenant, row.id, { revokedAt: now });
-        await record(tenant, ctx.userId, 'invitation.revoked', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, email: row.email, role: row.role });
+        await record(tenant, ctx.actor, 'invitation.revoked', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, email: row.email, role: row.role });
       });
     },
 
@@ -115,13 +110,13 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const now = new Date();
         // An expired invitation may be resent: that is how it is renewed.
         const row = await lockPending(tenant, invitationId, now, true);
-        const { org, role: actorRole } = await actor(tenant, ctx);
-        assertMayGrant(actorRole, row.role);
+        await grantableRole(tenant, ctx, row.role);
+        const org = await orgOf(tenant);
         const token = randomToken(32);
         const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
         await updateOpenInvitation(tenant, row.id, changes);
         const renewed = { ...row, ...changes };
-        await record(tenant, ctx.userId, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
+        await record(tenant, ctx.actor, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
           invitation_id: row.id, email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString(),
         });
         await sendInvitation(tenant, ctx, org, renewed, token);
@@ -144,11 +139,13 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         if (await findMember(tenant, userId)) throw orgErrors.already_member();
         // The tier may have been lowered, or the limit reached otherwise, since the invitation was sent.
         await tiers.assertWithinLimit(tenant, 'members');
+        // A custom role cannot be deleted while an invitation grants it; resolving locks it until commit.
+        await resolveRole(tenant, row.role);
         await insertMember(tenant, userId, row.role);
         // One-time: the update only applies while the invitation is open (the row is locked, too).
         if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
-        await record(tenant, userId, 'invitation.accepted', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, user_id: userId, role: row.role });
-        await record(tenant, userId, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role: row.role, invitation_id: row.id });
+        await record(tenant, { type: 'user', id: userId }, 'invitation.accepted', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, user_id: userId, role: row.role });
+        await record(tenant, { type: 'user', id: userId }, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role: row.role, invitation_id: row.id });
         const membership = await findMembership(tenant, tenant.orgId, userId);
         return { org: membership!.org, role: row.role };
       });

@@ -33,6 +33,23 @@ export function isBuiltInRole(role: string): role is BuiltInRole {
   return Object.hasOwn(BUILT_IN_ROLES, role);
 }
 
-export function permissionsOf(role: string): readonly Permission[] {
-  return isBuiltInRole(role) ? BUILT_IN_ROLES[role].permissions : [];
+/** Permissions only owners hold: no custom role and no API key can carry them. */
+export const OWNER_ONLY_PERMISSIONS: readonly Permission[] = ['org:delete', 'org:transfer'];
+/** What a custom role or an API key may be given. */
+export const GRANTABLE_PERMISSIONS: readonly Permission[] = PERMISSION_NAMES.filter((p) => !OWNER_ONLY_PERMISSIONS.includes(p));
+
+export const isPermission = (name: string): name is Permission => Object.hasOwn(PERMISSIONS, name);
+
+/**
+ * The permissions of a role: a built-in role's from the table above, a custom role's as stored
+ * (`stored`, read with the membership; names no longer in the catalogue are ignored).
+ */
+export function permissionsOf(role: string, stored?: readonly string[] | null): readonly Permission[] {
+  if (isBuiltInRole(role)) return BUILT_IN_ROLES[role].permissions;
+  return (stored ?? []).filter(isPermission);
+}
+
+/** The permissions of `wanted` that `held` lacks (granting them would be an escalation). */
+export function missingPermissions(held: readonly Permission[], wanted: readonly Permission[]): Permission[] {
+  return wanted.filter((permission) => !held.includes(permission));
 }

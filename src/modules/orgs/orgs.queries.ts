@@ -2,7 +2,7 @@ import { and, asc, eq, gt, ilike, or, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import type { TenantDb } from '../../platform/db/tenant.js';
 import { users } from '../accounts/accounts.tables.js';
-import { orgMembers, organizations } from './orgs.tables.js';
+import { orgMembers, orgRoles, organizations } from './orgs.tables.js';
 
 export type OrgRow = typeof organizations.$inferSelect;
 
@@ -18,16 +18,24 @@ export async function findOrgBySlug(db: DbHandle, slug: string): Promise<OrgRow 
   return row ?? null;
 }
 
-/** The organization and the user's role in it; null when either is missing (same answer: 404). */
-export async function findMembership(db: DbHandle, orgId: string, userId: string): Promise<{ org: OrgRow; role: string } | null> {
+/** A custom role's stored permissions, joined to the member row that names it (null for built-in roles). */
+const customRoleOf = and(eq(orgRoles.orgId, orgMembers.orgId), eq(orgRoles.id, orgMembers.role));
+
+/**
+ * The organization and the user's role in it, with the stored permissions when the role is a custom
+ * one; null when either is missing (same answer: 404).
+ */
+export async function findMembership(db: DbHandle, orgId: string, userId: string): Promise<{ org: OrgRow; role: string; rolePermissions: string[] | null } | null> {
   const [row] = await db.orm
-    .select({ org: organizations, role: orgMembers.role })
+    .select({ org: organizations, role: orgMembers.role, rolePermissions: orgRoles.permissions })
     .from(orgMembers)
     .innerJoin(organizations, eq(organizations.id, orgMembers.orgId))
+    .leftJoin(orgRoles, customRoleOf)
     .where(and(eq(orgMembers.orgId, orgId), eq(orgMembers.userId, userId)))
     .limit(1);
   return row ?? null;
 }
+
 
 export async function listOrgsOfUser(db: DbHandle, userId: string): Promise<{ org: OrgRow; role: string }[]> {
   return db.orm
@@ -57,10 +65,11 @@ export async function insertMember(tenant: TenantDb, userId: string, role: strin
   await tenant.orm.insert(orgMembers).values({ orgId: tenant.orgId, userId, role });
 }
 
-export async function findMember(tenant: TenantDb, userId: string): Promise<{ role: string } | null> {
+export async function findMember(tenant: TenantDb, userId: string): Promise<{ role: string; rolePermissions: string[] | null } | null> {
   const [row] = await tenant.orm
-    .select({ role: orgMembers.role })
+    .select({ role: orgMembers.role, rolePermissions: orgRoles.permissions })
     .from(orgMembers)
+    .leftJoin(orgRoles, customRoleOf)
     .where(and(eq(orgMembers.orgId, tenant.orgId), eq(orgMembers.userId, userId)))
     .limit(1);
   return row ?? null;

@@ -5,7 +5,8 @@ import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import type { ClientInfo, UserRow } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
-import { isBuiltInRole, permissionsOf, type Permission } from './orgs.permissions.js';
+import { permissionsOf, type Permission } from './orgs.permissions.js';
+import { assertHolds, currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
 import { createTiers, type Tier, type Tiers } from './orgs.tiers.js';
 import { organizations } from './orgs.tables.js';
 import { eq } from 'drizzle-orm';
@@ -40,17 +41,34 @@ function slugFrom(name: string): string {
   return base.length >= 3 && !RESERVED_SLUGS.has(base) ? base : `org-${base || randomBytes(3).toString('hex')}`.slice(0, 50).replace(/-+$/, '');
 }
 
+/** Who acts in an organization: a member, or one of its API keys. */
+export type OrgActor = { type: 'user'; id: string } | { type: 'api_key'; id: string };
+
 /** Who is acting in an organization: resolved once per request by the org guard. */
 export interface OrgContext {
   orgId: string;
-  userId: string;
+  actor: OrgActor;
+  /** The member acting; null when an API key acts. */
+  userId: string | null;
+  /** The member's role key (built-in name or `rol_…`), or `api_key`. */
   role: string;
+  /** The role's permissions, or the API key's scopes. */
   permissions: readonly Permission[];
+}
+
+/** The member behind a context; an API key is refused (the org guard refuses it first on user-only routes). */
+export function memberOf(ctx: OrgContext): string {
+  if (ctx.userId === null) throw orgErrors.api_key_not_allowed();
+  return ctx.userId;
 }
 
 export interface OrgsService {
   create(user: UserRow, input: { name: string; slug?: string }, client: ClientInfo): Promise<OrgRow>;
   listMine(userId: string): Promise<{ org: OrgRow; role: string }[]>;
+  /** The organization of an id (platform-wide; callers have authorised the caller for it). */
+  get(orgId: string): Promise<OrgRow | null>;
+  /** The id of the organization a slug names (subdomain tenancy), or null. */
+  idOfSlug(slug: string): Promise<string | null>;
   /** The caller's membership, or null when the organization does not exist or the caller is not in it. */
   membership(orgId: string, userId: string): Promise<OrgContext & { org: OrgRow } | null>;
   update(ctx: OrgContext, changes: { name?: string; slug?: string }, client: ClientInfo): Promise<OrgRow>;
@@ -71,21 +89,13 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
   const { db, audit, events } = deps;
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, actorId: string | null, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>, changes?: Record<string, { before?: unknown; after?: unknown }>): Promise<void> {
-    await audit.record(tenant, { actor: { type: 'user', id: actorId }, orgId: tenant.orgId, action, target, context: client, changes: changes ?? null });
+  async function record(tenant: TenantDb, actor: OrgActor | { type: 'user'; id: string | null }, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>, changes?: Record<string, { before?: unknown; after?: unknown }>): Promise<void> {
+    await audit.record(tenant, { actor, orgId: tenant.orgId, action, target, context: client, changes: changes ?? null });
     await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
   }
 
-  function assertRole(role: string): void {
-    if (!isBuiltInRole(role)) throw orgErrors.unknown_role(`${JSON.stringify(role)} is not a role: owner, admin, member or viewer`);
-  }
-
   /** The caller's role as it is now, inside the transaction (the guard's copy may be stale). */
-  async function currentRole(tenant: TenantDb, ctx: OrgContext): Promise<string> {
-    const me = await findMember(tenant, ctx.userId);
-    if (!me) throw orgErrors.org_not_found();
-    return me.role;
-  }
+  const currentRole = async (tenant: TenantDb, ctx: OrgContext): Promise<string> => (await currentActor(tenant, ctx)).role;
 
   /** A unique-slug violation (two requests racing for one slug) is the same answer as a slug found taken. */
   async function slugUnique<T>(slug: string | undefined, fn: () => Promise<T>): Promise<T> {
@@ -125,35 +135,42 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
       return slugUnique(finalSlug, () => withTenant(db, id, async (tenant) => {
         const org = await insertOrg(tenant, { id, slug: finalSlug, name: input.name.trim() });
         await insertMember(tenant, user.id, 'owner');
-        await record(tenant, user.id, 'org.created', { type: 'org', id }, client, { name: org.name, slug: org.slug });
-        await record(tenant, user.id, 'member.added', { type: 'user', id: user.id }, client, { user_id: user.id, role: 'owner' });
+        await record(tenant, { type: 'user', id: user.id }, 'org.created', { type: 'org', id }, client, { name: org.name, slug: org.slug });
+        await record(tenant, { type: 'user', id: user.id }, 'member.added', { type: 'user', id: user.id }, client, { user_id: user.id, role: 'owner' });
         return org;
       }));
     },
 
     listMine: (userId) => listOrgsOfUser(db, userId),
 
+    async get(orgId) {
+      const [org] = await db.orm.select().from(organizations).where(eq(organizations.id, orgId)).limit(1);
+      return org ?? null;
+    },
+
+    idOfSlug: async (slug) => (await findOrgBySlug(db, slug))?.id ?? null,
+
     async membership(orgId, userId) {
       const found = await findMembership(db, orgId, userId);
       if (!found) return null;
-      return { org: found.org, orgId, userId, role: found.role, permissions: permissionsOf(found.role) };
+      return { org: found.org, orgId, actor: { type: 'user', id: userId }, userId, role: found.role, permissions: permissionsOf(found.role, found.rolePermissions) };
     },
 
     async update(ctx, changes, client) {
       if (changes.slug) await checkSlug(changes.slug, ctx.orgId);
       return slugUnique(changes.slug, () => withTenant(db, ctx.orgId, async (tenant) => {
-        const before = (await findMembership(tenant, ctx.orgId, ctx.userId))?.org;
+        const [before] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId)).for('update');
         const after = await updateOrg(tenant, { ...(changes.name ? { name: changes.name.trim() } : {}), ...(changes.slug ? { slug: changes.slug } : {}) });
         const diff: Record<string, { before: unknown; after: unknown }> = {};
         for (const field of ['name', 'slug'] as const) if (before && before[field] !== after[field]) diff[field] = { before: before[field], after: after[field] };
-        await record(tenant, ctx.userId, 'org.updated', { type: 'org', id: ctx.orgId }, client, { changes: Object.keys(diff) }, diff);
+        await record(tenant, ctx.actor, 'org.updated', { type: 'org', id: ctx.orgId }, client, { changes: Object.keys(diff) }, diff);
         return after;
       }));
     },
 
     async remove(ctx, client) {
       await withTenant(db, ctx.orgId, async (tenant) => {
-        await record(tenant, ctx.userId, 'org.deleted', { type: 'org', id: ctx.orgId }, client, {});
+        await record(tenant, ctx.actor, 'org.deleted', { type: 'org', id: ctx.orgId }, client, {});
         await deleteOrg(tenant);
       });
     },
@@ -161,11 +178,11 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     members: (ctx, options) => withTenant(db, ctx.orgId, (tenant) => listMembers(tenant, options)),
 
     async addMember(orgId, userId, role, actor, client) {
-      assertRole(role);
       await withTenant(db, orgId, async (tenant) => {
+        await resolveRole(tenant, role);
         await tiers.assertWithinLimit(tenant, 'members');
         await insertMember(tenant, userId, role);
-        await record(tenant, actor.id, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role });
+        await record(tenant, { type: 'user', id: actor.id }, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role });
       });
     },
 
@@ -186,16 +203,18 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     },
 
     async changeRole(ctx, userId, role, client) {
-      assertRole(role);
       await withTenant(db, ctx.orgId, async (tenant) => {
+        // The new role must exist and be the actor's to give, whoever the member is.
+        await grantableRole(tenant, ctx, role);
         const member = await findMember(tenant, userId);
         if (!member) throw orgErrors.member_not_found();
         if (member.role === role) return;
-        // Only an owner makes or unmakes owners.
-        if ((role === 'owner' || member.role === 'owner') && (await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can grant or take away the owner role');
+        // Only an owner makes or unmakes owners; nobody changes a member who holds more than they do.
+        if (member.role === 'owner' && (await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can grant or take away the owner role');
+        assertHolds((await currentActor(tenant, ctx)).permissions, permissionsOf(member.role, member.rolePermissions), `a change to the role of a member holding ${member.role}`);
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await setMemberRole(tenant, userId, role);
-        await record(tenant, ctx.userId, 'member.role_changed', { type: 'user', id: userId }, client, { user_id: userId, role, previous_role: member.role }, { role: { before: member.role, after: role } });
+        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: userId }, client, { user_id: userId, role, previous_role: member.role }, { role: { before: member.role, after: role } });
       });
     },
 
@@ -204,38 +223,41 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         const member = await findMember(tenant, userId);
         if (!member) throw orgErrors.member_not_found();
         if (member.role === 'owner' && (await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can remove an owner');
+        assertHolds((await currentActor(tenant, ctx)).permissions, permissionsOf(member.role, member.rolePermissions), `the removal of a member holding ${member.role}`);
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await deleteMember(tenant, userId);
-        await record(tenant, ctx.userId, 'member.removed', { type: 'user', id: userId }, client, { user_id: userId });
+        await record(tenant, ctx.actor, 'member.removed', { type: 'user', id: userId }, client, { user_id: userId });
       });
     },
 
     async leave(ctx, client) {
+      const me = memberOf(ctx);
       await withTenant(db, ctx.orgId, async (tenant) => {
-        if (ctx.role === 'owner') await assertKeepsOwner(tenant, ctx.userId);
-        await deleteMember(tenant, ctx.userId);
-        await record(tenant, ctx.userId, 'member.removed', { type: 'user', id: ctx.userId }, client, { user_id: ctx.userId, reason: 'left' });
+        if (ctx.role === 'owner') await assertKeepsOwner(tenant, me);
+        await deleteMember(tenant, me);
+        await record(tenant, ctx.actor, 'member.removed', { type: 'user', id: me }, client, { user_id: me, reason: 'left' });
       });
     },
 
     async transferOwnership(ctx, toUserId, client) {
+      const me = memberOf(ctx);
       await withTenant(db, ctx.orgId, async (tenant) => {
         const target = await findMember(tenant, toUserId);
         if (!target) throw orgErrors.member_not_found('The new owner must already be a member');
-        if (toUserId === ctx.userId) return;
+        if (toUserId === me) return;
         await lockOwners(tenant);
         if ((await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can transfer ownership');
         await setMemberRole(tenant, toUserId, 'owner');
-        await setMemberRole(tenant, ctx.userId, 'admin');
-        await record(tenant, ctx.userId, 'member.role_changed', { type: 'user', id: toUserId }, client, { user_id: toUserId, role: 'owner', previous_role: target.role });
-        await record(tenant, ctx.userId, 'member.role_changed', { type: 'user', id: ctx.userId }, client, { user_id: ctx.userId, role: 'admin', previous_role: 'owner' });
+        await setMemberRole(tenant, me, 'admin');
+        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: toUserId }, client, { user_id: toUserId, role: 'owner', previous_role: target.role });
+        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: me }, client, { user_id: me, role: 'admin', previous_role: 'owner' });
       });
     },
 
     async can(ctx, permission, userId) {
       if (!userId || userId === ctx.userId) return ctx.permissions.includes(permission);
       const member = await withTenant(db, ctx.orgId, (tenant) => findMember(tenant, userId));
-      return member ? permissionsOf(member.role).includes(permission) : false;
+      return member ? permissionsOf(member.role, member.rolePermissions).includes(permission) : false;
     },
   };
   return service;

@@ -1,4 +1,4 @@
-import { index, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import { users } from '../accounts/accounts.tables.js';
 
@@ -60,4 +60,52 @@ export const orgInvitations = pgTable(
     uniqueIndex('org_invitations_token_hash_key').on(t.tokenHash),
     index('org_invitations_org_email_idx').on(t.orgId, sql`lower(${t.email})`),
   ],
+);
+
+/**
+ * Custom roles of an organization, beside the built-in ones. Org-scoped. A member holding a custom
+ * role has its id (`rol_…`) in `org_members.role`; names are unique per organization, case-insensitively.
+ */
+export const orgRoles = pgTable(
+  'org_roles',
+  {
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    description: text('description'),
+    permissions: jsonb('permissions').$type<string[]>().notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] }), uniqueIndex('org_roles_org_name_key').on(t.orgId, sql`lower(${t.name})`)],
+);
+
+/**
+ * API keys of an organization. Org-scoped. The secret is stored as its SHA-256 only (it has 256 bits
+ * of entropy); `prefix` is the readable start shown in lists. A key is live while neither revoked
+ * nor expired.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    orgId: text('org_id')
+      .notNull()
+      .references(() => organizations.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    name: text('name').notNull(),
+    prefix: text('prefix').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    scopes: jsonb('scopes').$type<string[]>().notNull(),
+    /** Requests per minute for this key (null: the tier's limit alone). */
+    rateLimitPerMinute: integer('rate_limit_per_minute'),
+    createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at'),
+    lastUsedAt: ts('last_used_at'),
+    lastUsedIp: text('last_used_ip'),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.id] }), uniqueIndex('api_keys_secret_hash_key').on(t.secretHash)],
 );

@@ -1,13 +1,16 @@
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import { DEFAULT_TIER_LIMITS, TIERS, type Tier, type TierLimits } from '../../config/config.schema.js';
 import type { TenantDb } from '../../platform/db/tenant.js';
 import { orgErrors } from './orgs.errors.js';
-import { orgInvitations, orgMembers, organizations } from './orgs.tables.js';
+import { apiKeys, orgInvitations, orgMembers, organizations } from './orgs.tables.js';
 
 export { TIERS, DEFAULT_TIER_LIMITS, type Tier, type TierLimits };
 
-/** Limits enforced so far; API keys, webhooks and requests per minute are only exposed. */
-export type EnforcedLimit = 'members';
+/**
+ * Limits counted at creation (webhooks join with the webhooks module). `requests_per_minute` is
+ * enforced on API-key traffic by the org guard.
+ */
+export type EnforcedLimit = 'members' | 'api_keys';
 
 export const isTier = (value: string): value is Tier => (TIERS as readonly string[]).includes(value);
 
@@ -16,10 +19,22 @@ export interface Tiers {
   limitsFor(tier: string): TierLimits;
   /**
    * Refuses with 403 `tier_limit_reached` when adding one more would exceed the organization's `limit`.
-   * `members` counts members, plus open invitations when `includePending`. Locks the organization row,
+   * `members` counts members, plus open invitations when `includePending`; `api_keys` the keys neither
+   * revoked nor expired. Locks the organization row,
    * so concurrent additions in the same organization are checked one after the other.
    */
   assertWithinLimit(tenant: TenantDb, limit: EnforcedLimit, options?: { includePending?: boolean }): Promise<void>;
+}
+
+async function count(tenant: TenantDb, what: EnforcedLimit): Promise<number> {
+  const n = sql<number>`count(*)::int`;
+  const [row] = what === 'members'
+    ? await tenant.orm.select({ n }).from(orgMembers).where(eq(orgMembers.orgId, tenant.orgId))
+    : await tenant.orm
+      .select({ n })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.orgId, tenant.orgId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, new Date()))));
+  return row?.n ?? 0;
 }
 
 export function createTiers(table: Readonly<Record<Tier, TierLimits>> = DEFAULT_TIER_LIMITS): Tiers {
@@ -37,9 +52,8 @@ export function createTiers(table: Readonly<Record<Tier, TierLimits>> = DEFAULT_
       if (!org) throw orgErrors.org_not_found();
       const max = limitsFor(org.tier)[limit];
       if (max === null) return;
-      const [members] = await tenant.orm.select({ n: sql<number>`count(*)::int` }).from(orgMembers).where(eq(orgMembers.orgId, tenant.orgId));
-      let used = members?.n ?? 0;
-      if (options.includePending) {
+      let used = limit === 'members' ? await count(tenant, 'members') : await count(tenant, 'api_keys');
+      if (limit === 'members' && options.includePending) {
         const [pending] = await tenant.orm
           .select({ n: sql<number>`count(*)::int` })
           .from(orgInvitations)
@@ -47,7 +61,7 @@ export function createTiers(table: Readonly<Record<Tier, TierLimits>> = DEFAULT_
         used += pending?.n ?? 0;
       }
       if (used + 1 > max) {
-        const what = options.includePending ? 'members and pending invitations' : 'members';
+        const what = limit === 'api_keys' ? 'live API keys' : options.includePending ? 'members and pending invitations' : 'members';
         throw orgErrors.tier_limit_reached(`The ${org.tier} tier allows at most ${max} ${limit} (limit "${limit}"; ${used} ${what} already)`, { limit, max, tier: org.tier });
       }
     },

@@ -95,6 +95,7 @@ export function createGuards(
     const bearer = bearerToken(request);
     const token = bearer ?? request.cookies[COOKIES.access] ?? null;
     if (!token) throw httpErrors.unauthorized('Send Authorization: Bearer <access token>', undefined, { 'www-authenticate': 'Bearer' });
+    if (token.startsWith('tsk_')) throw invalid('API keys work on organization routes only (/v1/orgs/{org_id}/… and /v1/org)');
     let claims: JWTPayload;
     try {
       claims = await deps.keys.verify(token, { type: ACCESS_TOKEN_TYPE, audience: deps.audience });

@@ -86,7 +86,8 @@ export async function createHttpServer(options: HttpOptions): Promise<HttpServer
       servers: [{ url: options.publicUrl }],
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'Access token or API key' },
+          bearer: { type: 'http', scheme: 'bearer', description: 'Access token, or (on organization routes) an API key' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'API key of the organization (tsk_live_…)' },
         },
       },
     },
