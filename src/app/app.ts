@@ -11,6 +11,7 @@ import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { passkeyRoutes } from '../modules/passkeys/index.js';
 import { mfaRoutes } from '../modules/mfa/index.js';
+import { communicationRoutes } from '../modules/communications/index.js';
 import { apiKeyRoutes, createOrgGuard, invitationRoutes, orgRoutes, roleRoutes } from '../modules/orgs/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
@@ -108,6 +109,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     roleRoutes(server, { roles: context.roles, orgGuard });
     apiKeyRoutes(server, { apiKeys: context.apiKeys, orgGuard });
     adminRoutes(server, { db, guards, orgs: context.orgs, tiers: context.tiers });
+    communicationRoutes(server, { settings: context.communicationSettings, communications: context.communications, guards });
     options.extraRoutes?.(server, context);
 
     await server.ready();

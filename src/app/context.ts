@@ -14,6 +14,7 @@ import {
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
+import { createCommunicationsService, createSettingsService, type CommunicationsService, type SettingsService } from '../modules/communications/index.js';
 import {
   createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers, registerOrgMails,
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
@@ -44,6 +45,8 @@ export interface Context {
   roles: RolesService;
   apiKeys: ApiKeysService;
   tiers: Tiers;
+  communicationSettings: SettingsService;
+  communications: CommunicationsService;
 }
 
 export interface ContextOverrides {
@@ -74,7 +77,13 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     logger.warn('SMTP_URL is not set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
   }
   const transport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
-  const mail = createMail({ jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' } });
+  const communicationSettings = createSettingsService({ db, audit });
+  const communications = createCommunicationsService({
+    db, cache, audit, settings: communicationSettings, onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
+  });
+  const mail = createMail({
+    jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' }, pipeline: communications.mailPipeline,
+  });
   const metrics = createMetrics({ jobs });
   registerAccountMails(mail);
   const sessions = createSessionService({
@@ -126,5 +135,5 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers };
+  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ORG_ROUTES } from '../../src/modules/orgs/index.js';
+import { GRANTABLE_PERMISSIONS } from '../../src/modules/orgs/orgs.permissions.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
@@ -9,12 +10,11 @@ import { bearer, PROBLEM } from '../helpers/http.js';
 
 /*
  * Cross-tenant access, generated from the one table of org-scoped routes (ORG_ROUTES): the owner of
- * organization A calls every route against organization B's ids and must get 403 or 404, with B left
- * exactly as it was. A route added to the table without a request body here fails this file; a
- * route registered without a table entry fails app start and the route inventory below.
- *
- * Not yet: the same calls with an API key of organization A. API keys do not exist yet; when they
- * do, each route is called a second time with A's key (see the it.todo below).
+ * organization A, and then an API key of A holding every scope, call every route against
+ * organization B's ids and must get 403 or 404, with B left exactly as it was. Routes without an
+ * organization in the path (/v1/org…) name B by the X-Organization-Id header and by B's subdomain.
+ * A route added to the table without a request body here fails this file; a route registered
+ * without a table entry fails app start and the route inventory below.
  */
 
 const PASSWORD = 'correct horse battery staple';
@@ -26,6 +26,12 @@ type RouteKey = `${(typeof ORG_ROUTES)[number]['method']} ${(typeof ORG_ROUTES)[
 /** The ids a request against an organization can name. */
 interface Target {
   orgId: string;
+  /** The organization's slug (its subdomain under BASE_DOMAIN). */
+  slug: string;
+  /** A custom role of that organization, held by nobody: the `:role_id` of role routes. */
+  roleId: string;
+  /** An API key of that organization: the `:key_id` of key routes. */
+  keyId: string;
   /** A plain member of that organization: the `:user_id` of member routes and the body's user. */
   memberId: string;
   /** A pending invitation of that organization: the `:invitation_id` of invitation routes. */
@@ -45,22 +51,44 @@ const BODIES: Partial<Record<RouteKey, ((target: Target) => Record<string, unkno
   'POST /v1/orgs/:org_id/check-permission': (target) => ({ permission: 'members:write', user_id: target.memberId }),
   'POST /v1/orgs/:org_id/invitations': () => ({ email: uniqueEmail('invitee'), role: 'admin' }),
   'POST /v1/orgs/:org_id/invitations/:invitation_id/resend': null,
+  'POST /v1/orgs/:org_id/roles': () => ({ name: `Intruder ${randomBytes(3).toString('hex')}`, permissions: ['members:read'] }),
+  'PATCH /v1/orgs/:org_id/roles/:role_id': () => ({ name: `Renamed ${randomBytes(3).toString('hex')}`, permissions: ['members:write'] }),
+  'POST /v1/orgs/:org_id/api-keys': () => ({ name: 'Intruder key', scopes: ['org:read'] }),
+  'POST /v1/org/check-permission': (target) => ({ permission: 'members:write', user_id: target.memberId }),
 };
+const BASE_DOMAIN = 'tenants.test';
+const GRANTABLE_SCOPES = [...GRANTABLE_PERMISSIONS];
+/** How a route without an organization in its path names the target: X-Organization-Id, or the Host's subdomain. */
+type NamedBy = 'header' | 'host';
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 const keyOf = (route: { method: string; url: string }): RouteKey => `${route.method} ${route.url}` as RouteKey;
 
-/** The request a route makes against a target: its path with the target's ids, and its body. */
-function requestFor(route: (typeof ORG_ROUTES)[number], target: Target): { method: Method; url: string; payload?: Record<string, unknown> } {
+/** The request a route makes against a target: its path with the target's ids (or a header naming it), and its body. */
+function requestFor(route: (typeof ORG_ROUTES)[number], target: Target, namedBy: NamedBy = 'header'): CrossRequest {
   const key = keyOf(route);
   if (METHODS_WITH_BODY.has(route.method) && !Object.hasOwn(BODIES, key)) {
     throw new Error(`${key} takes a body: add one (or null for none) to BODIES in test/orgs/cross-tenant.security.test.ts`);
   }
-  const url = route.url.replace(':org_id', target.orgId).replace(':user_id', target.memberId).replace(':invitation_id', target.invitationId);
+  const url = route.url
+    .replace(':org_id', target.orgId)
+    .replace(':user_id', target.memberId)
+    .replace(':invitation_id', target.invitationId)
+    .replace(':role_id', target.roleId)
+    .replace(':key_id', target.keyId);
   if (/:[a-z_]+/.test(url)) throw new Error(`${key} has a path parameter this test does not fill: ${url}`);
   const body = BODIES[key];
-  return { method: route.method as Method, url, ...(body ? { payload: body(target) } : {}) };
+  const headers: Record<string, string> = route.url.includes(':org_id') ? {} : namedBy === 'header' ? { 'x-organization-id': target.orgId } : { host: `${target.slug}.${BASE_DOMAIN}` };
+  return { method: route.method as Method, url, headers, ...(body ? { payload: body(target) } : {}) };
 }
+interface CrossRequest {
+  method: Method;
+  url: string;
+  headers: Record<string, string>;
+  payload?: Record<string, unknown>;
+}
+/** An org-scoped route without the organization in its path (it comes from a header, the Host or the token). */
+const isContextual = (route: { url: string }): boolean => !route.url.includes(':org_id');
 
 /** Every route of a `printRoutes({ commonPrefix: false })` tree, one `METHOD /path` per method. */
 function routesOfTree(tree: string): string[] {
@@ -78,16 +106,17 @@ function routesOfTree(tree: string): string[] {
 }
 
 async function appOn(engine: Engine): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine });
+  const env = { BASE_DOMAIN };
+  if (engine === 'pglite') return createTestApp({ engine, env });
   const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, build: { cache } });
+  return createTestApp({ engine, env, build: { cache } });
 }
 
 describe('the org route table', () => {
   it('has one entry per method and path, all org-scoped', () => {
     const keys = ORG_ROUTES.map(keyOf);
     expect(new Set(keys).size).toBe(keys.length);
-    for (const key of keys) expect(key).toMatch(/^(GET|POST|PUT|PATCH|DELETE) \/v1\/orgs\/:org_id(\/|$)/);
+    for (const key of keys) expect(key).toMatch(/^(GET|POST|PUT|PATCH|DELETE) \/v1\/(orgs\/:org_id|org)(\/|$)/);
   });
 
   it('BODIES names only routes of the table', () => {
@@ -114,11 +143,19 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
     let app: TestApp;
     /** Org A's owner, signed in just now (step-up routes would not stop them). */
     let attacker: { userId: string; token: string };
+    /** An API key of organization A holding every scope a key can hold. */
+    let attackerKey: string;
     let orgA: Target;
     let orgB: Target & { ownerId: string; adminId: string };
 
-    const call = (request: { method: Method; url: string; payload?: Record<string, unknown> }, token: string) =>
-      app.server.inject({ method: request.method, url: request.url, headers: bearer(token), ...(request.payload ? { payload: request.payload } : {}) });
+    /** Calls as a user (access token) or with an API key (X-API-Key). */
+    const call = (request: CrossRequest, credential: string) =>
+      app.server.inject({
+        method: request.method,
+        url: request.url,
+        headers: { ...request.headers, ...(credential.startsWith('tsk_') ? { 'x-api-key': credential } : bearer(credential)) },
+        ...(request.payload ? { payload: request.payload } : {}),
+      });
     const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
 
     async function signedIn(label: string): Promise<{ userId: string; token: string }> {
@@ -127,9 +164,32 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       return { userId: user.id, token: (await login(app, email, PASSWORD)).access_token };
     }
     async function orgOf(owner: { token: string }, name: string): Promise<string> {
+      return (await orgWithSlug(owner, name)).id;
+    }
+    async function orgWithSlug(owner: { token: string }, name: string): Promise<{ id: string; slug: string }> {
       const res = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: bearer(owner.token), payload: { name } });
       expect(res.statusCode, res.body).toBe(201);
+      return res.json<{ id: string; slug: string }>();
+    }
+    /** A custom role in the organization, held by nobody, made through the API by one of its owners. */
+    async function customRole(orgId: string, owner: { token: string }): Promise<string> {
+      const res = await app.server.inject({
+        method: 'POST', url: `/v1/orgs/${orgId}/roles`, headers: bearer(owner.token), payload: { name: `Role ${randomBytes(3).toString('hex')}`, permissions: ['members:read'] },
+      });
+      expect(res.statusCode, res.body).toBe(201);
       return res.json<{ id: string }>().id;
+    }
+    /** An API key of the organization with `scopes` (default: all a key can hold): its id and secret. */
+    async function apiKey(orgId: string, owner: { token: string }, scopes = GRANTABLE_SCOPES): Promise<{ id: string; secret: string }> {
+      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/api-keys`, headers: bearer(owner.token), payload: { name: 'key', scopes } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json<{ id: string; secret: string }>();
+    }
+    /** A complete target: an organization of `owner` with a member, a pending invitation, an unheld custom role and an API key. */
+    async function targetOf(owner: { token: string }, name: string, member: { userId: string }): Promise<Target> {
+      const { id, slug } = await orgWithSlug(owner, name);
+      await add(id, member.userId, 'member');
+      return { orgId: id, slug, memberId: member.userId, invitationId: await invite(id, owner), roleId: await customRole(id, owner), keyId: (await apiKey(id, owner, ['org:read'])).id };
     }
     /** A pending invitation in the organization, made through the API by one of its owners. */
     async function invite(orgId: string, owner: { token: string }): Promise<string> {
@@ -150,32 +210,32 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
           'SELECT id, email, role, token_hash, expires_at, accepted_at, revoked_at FROM org_invitations WHERE org_id = $1 ORDER BY id',
           [orgId],
         ),
+        roles: await query('SELECT id, name, description, permissions, updated_at FROM org_roles WHERE org_id = $1 ORDER BY id', [orgId]),
+        keys: await query('SELECT id, name, scopes, secret_hash, revoked_at, expires_at FROM api_keys WHERE org_id = $1 ORDER BY id', [orgId]),
       };
     }
 
     beforeAll(async () => {
       app = await appOn(engine);
       attacker = await signedIn('owner-a');
-      const aMember = await signedIn('member-a');
-      const aId = await orgOf(attacker, 'Org A');
-      orgA = { orgId: aId, memberId: aMember.userId, invitationId: await invite(aId, attacker) };
-      await add(orgA.orgId, aMember.userId, 'member');
+      orgA = await targetOf(attacker, 'Org A', await signedIn('member-a'));
+      // Enterprise: no tier limit on keys or requests gets in the way of the attack.
+      await query(`UPDATE organizations SET tier = 'enterprise' WHERE id = $1`, [orgA.orgId]);
+      attackerKey = (await apiKey(orgA.orgId, attacker)).secret;
 
       const bOwner = await signedIn('owner-b');
       const bAdmin = await signedIn('admin-b');
-      const bMember = await signedIn('member-b');
-      const bId = await orgOf(bOwner, 'Org B');
-      await add(bId, bAdmin.userId, 'admin');
-      await add(bId, bMember.userId, 'member');
-      orgB = { orgId: bId, memberId: bMember.userId, invitationId: await invite(bId, bOwner), ownerId: bOwner.userId, adminId: bAdmin.userId };
+      orgB = { ...(await targetOf(bOwner, 'Org B', await signedIn('member-b'))), ownerId: bOwner.userId, adminId: '' };
+      await add(orgB.orgId, bAdmin.userId, 'admin');
+      orgB.adminId = bAdmin.userId;
     });
     afterAll(async () => app?.destroy());
 
-    // Org-scoped: under /v1/orgs/:org_id. Platform-admin routes about an organization (/v1/admin/orgs/:org_id) are not.
-    it('the org-scoped routes registered (under /v1/orgs/ with :org_id) are exactly the ORG_ROUTES table (router and OpenAPI)', async () => {
+    // Org-scoped: under /v1/orgs/:org_id or /v1/org. Platform-admin routes about an organization (/v1/admin/orgs/:org_id) are not.
+    it('the org-scoped routes registered (under /v1/orgs/ with :org_id, and /v1/org) are exactly the ORG_ROUTES table (router and OpenAPI)', async () => {
       const table = ORG_ROUTES.map(keyOf).sort();
       const registered = routesOfTree(app.server.printRoutes({ commonPrefix: false }))
-        .filter((route) => / \/v1\/orgs\/:org_id(\/|$)/.test(route) && !route.startsWith('HEAD '))
+        .filter((route) => / \/v1\/(orgs\/:org_id|org)(\/|$)/.test(route) && !route.startsWith('HEAD '))
         .sort();
       expect(registered).toEqual(table);
 
@@ -183,80 +243,99 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       expect(res.statusCode).toBe(200);
       const paths = res.json<{ paths: Record<string, Record<string, unknown>> }>().paths;
       const documented = Object.entries(paths)
-        .filter(([path]) => path.startsWith('/v1/orgs/{org_id}'))
+        .filter(([path]) => path.startsWith('/v1/orgs/{org_id}') || /^\/v1\/org(\/|$)/.test(path))
         .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path.replace(/\{([a-z_]+)\}/g, ':$1')}`))
         .sort();
       expect(documented).toEqual(table);
     });
 
-    it.each(ORG_ROUTES.map((route) => ({ ...route, key: keyOf(route) })))('$key with organization B\'s ids: 403/404, B unchanged', async (route) => {
-      const before = await snapshot(orgB.orgId);
-      const request = requestFor(route, orgB);
-      const res = await call(request, attacker.token);
+    /** Every way of reaching B: each route as A's owner and with A's API key; routes without the organization in the path both by header and by subdomain. */
+    const attacks = ORG_ROUTES.flatMap((route) =>
+      (['user', 'api key'] as const).flatMap((as) =>
+        (isContextual(route) ? (['header', 'host'] as const) : (['header'] as const)).map((namedBy) => ({
+          ...route, key: keyOf(route), as, namedBy, how: isContextual(route) ? ` (B named by ${namedBy === 'header' ? 'X-Organization-Id' : 'subdomain'})` : '',
+        })),
+      ),
+    );
+    const credentialOf = (as: 'user' | 'api key'): string => (as === 'user' ? attacker.token : attackerKey);
 
-      expect([403, 404], `${route.key} answered ${res.statusCode}: ${res.body}`).toContain(res.statusCode);
+    it.each(attacks)('$key as $as of A against organization B$how: 403/404, B unchanged', async (attack) => {
+      const before = await snapshot(orgB.orgId);
+      const res = await call(requestFor(attack, orgB, attack.namedBy), credentialOf(attack.as));
+
+      expect([403, 404], `${attack.key} answered ${res.statusCode}: ${res.body}`).toContain(res.statusCode);
       expect(res.headers['content-type']).toContain(PROBLEM);
       const body = res.json<Record<string, unknown>>();
       expect(body).toMatchObject({ status: res.statusCode, code: expect.any(String), type: expect.stringMatching(/^urn:tessera:problem:/) });
       // Nothing of B leaks into the answer.
       expect(res.body).not.toContain('Org B');
       expect(res.body).not.toContain(orgB.ownerId);
+      expect(res.body).not.toContain(orgB.slug);
 
       expect(await snapshot(orgB.orgId)).toEqual(before);
       expect(before.org).toHaveLength(1);
+      expect(before.roles).toHaveLength(1);
+      expect(before.keys).toHaveLength(1);
       expect(before.members.map((m) => [m.user_id, m.role]).sort()).toEqual(
         [[orgB.ownerId, 'owner'], [orgB.adminId, 'admin'], [orgB.memberId, 'member']].sort(),
       );
     });
 
-    it.each(ORG_ROUTES.filter((route) => route.url.includes(':user_id')).map((route) => ({ ...route, key: keyOf(route) })))(
-      '$key in organization A naming a member of B: 404 member_not_found, B unchanged',
-      async (route) => {
-        const before = await snapshot(orgB.orgId);
-        const res = await call(requestFor(route, { orgId: orgA.orgId, memberId: orgB.memberId, invitationId: orgA.invitationId }), attacker.token);
-        expect(res.statusCode, res.body).toBe(404);
-        expect(res.json()).toMatchObject({ code: 'member_not_found' });
-        expect(await snapshot(orgB.orgId)).toEqual(before);
-      },
-    );
-
-    it.each(ORG_ROUTES.filter((route) => route.url.includes(':invitation_id')).map((route) => ({ ...route, key: keyOf(route) })))(
-      '$key in organization A naming an invitation of B: 404 invitation_not_found, B unchanged',
-      async (route) => {
-        const before = await snapshot(orgB.orgId);
-        const res = await call(requestFor(route, { orgId: orgA.orgId, memberId: orgA.memberId, invitationId: orgB.invitationId }), attacker.token);
-        expect(res.statusCode, res.body).toBe(404);
-        expect(res.json()).toMatchObject({ code: 'invitation_not_found' });
-        expect(await snapshot(orgB.orgId)).toEqual(before);
-        expect(before.invitations).toHaveLength(1);
-      },
-    );
-
-    it('transfer-ownership and check-permission in organization A naming a member of B: refused or false, B unchanged', async () => {
+    /** Routes of A naming one id of B in their path: the id is looked up inside A only, so it is not found. */
+    const foreignIds = [
+      { param: ':user_id', code: 'member_not_found', swap: (a: Target): Target => ({ ...a, memberId: orgB.memberId }) },
+      { param: ':invitation_id', code: 'invitation_not_found', swap: (a: Target): Target => ({ ...a, invitationId: orgB.invitationId }) },
+      { param: ':role_id', code: 'role_not_found', swap: (a: Target): Target => ({ ...a, roleId: orgB.roleId }) },
+      { param: ':key_id', code: 'api_key_not_found', swap: (a: Target): Target => ({ ...a, keyId: orgB.keyId }) },
+    ];
+    it.each(
+      foreignIds.flatMap(({ param, code, swap }) =>
+        ORG_ROUTES.filter((route) => route.url.includes(param)).flatMap((route) => (['user', 'api key'] as const).map((as) => ({ ...route, key: keyOf(route), as, param, code, swap }))),
+      ),
+    )('$key in organization A as $as naming the $param of B: 404 $code, B unchanged', async (attack) => {
       const before = await snapshot(orgB.orgId);
-      const transfer = await call({ method: 'POST', url: `/v1/orgs/${orgA.orgId}/transfer-ownership`, payload: { user_id: orgB.memberId } }, attacker.token);
-      expect(transfer.statusCode, transfer.body).toBe(404);
-      expect(transfer.json()).toMatchObject({ code: 'member_not_found' });
-      const check = await call({ method: 'POST', url: `/v1/orgs/${orgA.orgId}/check-permission`, payload: { permission: 'org:read', user_id: orgB.ownerId } }, attacker.token);
-      expect(check.statusCode, check.body).toBe(200);
-      expect(check.json()).toEqual({ allowed: false });
+      const res = await call(requestFor(attack, attack.swap(orgA)), credentialOf(attack.as));
+      expect(res.statusCode, res.body).toBe(404);
+      expect(res.json()).toMatchObject({ code: attack.code });
       expect(await snapshot(orgB.orgId)).toEqual(before);
     });
 
-    // The control: the same requests against an organization of the attacker's own are let through,
-    // so the refusals above come from the tenant check, not from a malformed request.
-    it.each(ORG_ROUTES.map((route) => ({ ...route, key: keyOf(route) })))('control: $key against the caller\'s own organization succeeds', async (route) => {
-      const own = await orgOf(attacker, `Own ${randomBytes(3).toString('hex')}`);
-      const coOwner = await signedIn('co-owner');
-      const member = await signedIn('own-member');
-      await add(own, coOwner.userId, 'owner'); // so the caller may leave
-      await add(own, member.userId, 'member');
-      const invitationId = await invite(own, attacker);
-      const res = await call(requestFor(route, { orgId: own, memberId: member.userId, invitationId }), attacker.token);
-      expect(res.statusCode, `${route.key}: ${res.body}`).toBeGreaterThanOrEqual(200);
-      expect(res.statusCode, `${route.key}: ${res.body}`).toBeLessThan(300);
+    it("bodies of A's routes naming B's member or B's custom role: refused, false or unknown, B unchanged", async () => {
+      const before = await snapshot(orgB.orgId);
+      const transfer = await call({ method: 'POST', url: `/v1/orgs/${orgA.orgId}/transfer-ownership`, headers: {}, payload: { user_id: orgB.memberId } }, attacker.token);
+      expect(transfer.statusCode, transfer.body).toBe(404);
+      expect(transfer.json()).toMatchObject({ code: 'member_not_found' });
+      for (const credential of [attacker.token, attackerKey]) {
+        const check = await call({ method: 'POST', url: `/v1/orgs/${orgA.orgId}/check-permission`, headers: {}, payload: { permission: 'org:read', user_id: orgB.ownerId } }, credential);
+        expect(check.statusCode, check.body).toBe(200);
+        expect(check.json()).toEqual({ allowed: false });
+        // B's custom role cannot be handed out in A, neither to a member nor by invitation.
+        const assign = await call({ method: 'PATCH', url: `/v1/orgs/${orgA.orgId}/members/${orgA.memberId}`, headers: {}, payload: { role: orgB.roleId } }, credential);
+        expect(assign.statusCode, assign.body).toBe(422);
+        expect(assign.json()).toMatchObject({ code: 'unknown_role' });
+        const invite = await call({ method: 'POST', url: `/v1/orgs/${orgA.orgId}/invitations`, headers: {}, payload: { email: uniqueEmail('x'), role: orgB.roleId } }, credential);
+        expect(invite.statusCode, invite.body).toBe(422);
+        expect(invite.json()).toMatchObject({ code: 'unknown_role' });
+      }
+      expect(await snapshot(orgB.orgId)).toEqual(before);
     });
 
-    it.todo('every ORG_ROUTES route with an API key of organization A against organization B: 403/404 (API keys do not exist yet)');
+    // The control: the same requests against an organization of the attacker's own are let through
+    // (API keys: all but the routes only a person may use), so the refusals above come from the
+    // tenant check, not from a malformed request.
+    it.each(attacks)("control: $key as $as against the caller's own organization$how succeeds", async (attack) => {
+      const coOwner = await signedIn('co-owner');
+      const own = await targetOf(attacker, `Own ${randomBytes(3).toString('hex')}`, await signedIn('own-member'));
+      await add(own.orgId, coOwner.userId, 'owner'); // so the caller may leave
+      const credential = attack.as === 'user' ? attacker.token : (await apiKey(own.orgId, attacker)).secret;
+      const res = await call(requestFor(attack, own, attack.namedBy), credential);
+      if (attack.as === 'api key' && 'userOnly' in attack && attack.userOnly) {
+        expect(res.statusCode, res.body).toBe(403);
+        expect(res.json()).toMatchObject({ code: 'api_key_not_allowed' });
+        return;
+      }
+      expect(res.statusCode, `${attack.key}: ${res.body}`).toBeGreaterThanOrEqual(200);
+      expect(res.statusCode, `${attack.key}: ${res.body}`).toBeLessThan(300);
+    });
   });
 });

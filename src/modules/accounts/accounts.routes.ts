@@ -177,7 +177,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
       const token = fromBody ?? request.cookies[COOKIES.refresh];
       if (!token) throw accountErrors.invalid_refresh_token('Send refresh_token, or the refresh cookie of a cookie session');
       const { org_id: orgId } = request.body;
-      const issued = await sessions.refresh(token, clientOf(request), fromBody ? undefined : (sessionId) => guards.assertCsrf(request, sessionId), orgId === undefined ? {} : { orgId });
+      const issued = await sessions.refresh(token, clientOf(request), fromBody ? undefined : (sessionId) => guards.assertCsrf(request, sessionId), orgId === undefined ? {} : { orgId: orgId as string | null });
       return tokensReply(reply, issued, request.body.use_cookie ?? !fromBody);
     },
   );

@@ -17,6 +17,8 @@ export type { ApiKeyRow } from './orgs.api-keys.queries.js';
 
 /** Every secret starts so: secret scanners and the guard recognise a Tessera API key by it. */
 export const API_KEY_PREFIX = 'tsk_live_';
+/** The rate-limit window, in seconds (limits are per minute). */
+const WINDOW_SECONDS = 60;
 /** How much of a secret is kept in clear to tell keys apart in lists. */
 const SHOWN_CHARACTERS = API_KEY_PREFIX.length + 8;
 
@@ -62,8 +64,10 @@ export function createApiKeysService(deps: { db: Database; cache: Cache; audit: 
 
   /** One fixed one-minute window on the cache: every instance counts together on Redis. */
   async function count(name: string, limit: number): Promise<RateWindow> {
-    const { value, ttlMs } = await cache.incr(`rl:${name}`, 60);
-    const window = { limit, remaining: Math.max(0, limit - value), resetSeconds: Math.max(1, Math.ceil(ttlMs / 1000)) };
+    const { value, ttlMs } = await cache.incr(`rl:${name}`, WINDOW_SECONDS);
+    // Clamped to the window: a cache may round a fresh window's time to live a millisecond over it (61 s).
+    const resetSeconds = Math.min(WINDOW_SECONDS, Math.max(1, Math.ceil(ttlMs / 1000)));
+    const window = { limit, remaining: Math.max(0, limit - value), resetSeconds };
     if (value > limit) {
       throw httpErrors.rate_limited(`Too many requests for this ${name.startsWith('api_key:') ? 'API key' : "organization's tier"}; try again in ${window.resetSeconds} s`, { retry_after: window.resetSeconds }, {
         'retry-after': String(window.resetSeconds), 'ratelimit-limit': String(limit), 'ratelimit-remaining': '0', 'ratelimit-reset': String(window.resetSeconds),

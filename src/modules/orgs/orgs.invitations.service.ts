@@ -50,12 +50,12 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
     return org;
   }
 
-  async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string): Promise<void> {
+  async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string, roleName: string): Promise<void> {
     const inviter = ctx.userId ? await findUserById(tenant, ctx.userId) : null;
     const data: InvitationMailData = {
       token,
       org_name: org.name,
-      role: invitation.role,
+      role: roleName,
       inviter_name: inviter?.name ?? null,
       inviter_email: inviter?.email ?? null,
       expires_at: invitation.expiresAt.toISOString(),
@@ -73,7 +73,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
     async invite(ctx, input, client) {
       const email = normaliseEmail(input.email);
       return withTenant(db, ctx.orgId, async (tenant) => {
-        await grantableRole(tenant, ctx, input.role);
+        const role = await grantableRole(tenant, ctx, input.role);
         const org = await orgOf(tenant);
         const existing = await findUserByEmail(tenant, email);
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
@@ -88,7 +88,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         await record(tenant, ctx.actor, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
           invitation_id: invitation.id, email, role: invitation.role, expires_at: invitation.expiresAt.toISOString(),
         });
-        await sendInvitation(tenant, ctx, org, invitation, token);
+        await sendInvitation(tenant, ctx, org, invitation, token, role.name);
         return invitation;
       });
     },
@@ -110,7 +110,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const now = new Date();
         // An expired invitation may be resent: that is how it is renewed.
         const row = await lockPending(tenant, invitationId, now, true);
-        await grantableRole(tenant, ctx, row.role);
+        const role = await grantableRole(tenant, ctx, row.role);
         const org = await orgOf(tenant);
         const token = randomToken(32);
         const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
@@ -119,7 +119,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         await record(tenant, ctx.actor, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
           invitation_id: row.id, email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString(),
         });
-        await sendInvitation(tenant, ctx, org, renewed, token);
+        await sendInvitation(tenant, ctx, org, renewed, token, role.name);
         return renewed;
       });
     },

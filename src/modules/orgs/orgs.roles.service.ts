@@ -2,6 +2,7 @@ import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
+import { isUniqueViolation } from '../../platform/db/errors.js';
 import type { ClientInfo } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { BUILT_IN_ROLES, GRANTABLE_PERMISSIONS, isBuiltInRole, isPermission, missingPermissions, OWNER_ONLY_PERMISSIONS, permissionsOf, type Permission } from './orgs.permissions.js';
@@ -17,6 +18,8 @@ export const MAX_CUSTOM_ROLES = 50;
 /** A role as an assignment sees it: its key (built-in name or `rol_…` id) and what it allows. */
 export interface ResolvedRole {
   key: string;
+  /** What people read: the built-in name, or the custom role's name. */
+  name: string;
   permissions: readonly Permission[];
 }
 
@@ -34,10 +37,10 @@ export async function currentActor(tenant: TenantDb, ctx: OrgContext): Promise<{
  * transaction assigns it. 422 unknown_role when there is none.
  */
 export async function resolveRole(tenant: TenantDb, key: string): Promise<ResolvedRole> {
-  if (isBuiltInRole(key)) return { key, permissions: BUILT_IN_ROLES[key].permissions };
+  if (isBuiltInRole(key)) return { key, name: key, permissions: BUILT_IN_ROLES[key].permissions };
   const row = /^rol_[0-9a-z]{26}$/.test(key) ? await lockRole(tenant, key, 'share') : null;
   if (!row) throw orgErrors.unknown_role(`${JSON.stringify(key)} is not a role of this organization: owner, admin, member, viewer or a custom role id (GET /v1/orgs/{org_id}/roles)`);
-  return { key, permissions: permissionsOf(key, row.permissions) };
+  return { key, name: row.name, permissions: permissionsOf(key, row.permissions) };
 }
 
 /**
@@ -95,12 +98,15 @@ export function createRolesService(deps: { db: Database; audit: Audit; events: E
     return trimmed;
   }
 
-  /** Two roles of one name: the unique index answers the race the look-up cannot. */
+  /**
+   * Two roles of one name: the unique index (case-insensitive) is what refuses them. The driver's
+   * error arrives wrapped by drizzle (DrizzleQueryError, the database error as its `cause`).
+   */
   async function nameUnique<T>(name: string | undefined, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' && name) throw orgErrors.role_name_taken(`A role named ${JSON.stringify(name)} exists`);
+      if (name && isUniqueViolation(error, 'org_roles_org_name_key')) throw orgErrors.role_name_taken(`A role named ${JSON.stringify(name)} exists`, { errors: [{ path: 'body.name', message: 'is taken' }] });
       throw error;
     }
   }

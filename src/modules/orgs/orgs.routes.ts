@@ -101,7 +101,8 @@ export function createOrgGuard(deps: { orgs: OrgsService; apiKeys: ApiKeysServic
   async function tenantOf(request: FastifyRequest, fallback: string | undefined): Promise<string | null> {
     const fromPath = (request.params as { org_id?: string }).org_id;
     if (fromPath !== undefined) return ORG_ID.test(fromPath) ? fromPath : null;
-    const host = request.hostname.toLowerCase();
+    // `acme.example.com.` (fully qualified, trailing dot) is the same host as `acme.example.com`.
+    const host = request.hostname.toLowerCase().replace(/\.$/, '');
     if (baseDomain && host.endsWith(`.${baseDomain}`)) {
       const label = host.slice(0, -(baseDomain.length + 1));
       if (!label.includes('.') && !RESERVED_SLUGS.has(label)) return orgs.idOfSlug(label);

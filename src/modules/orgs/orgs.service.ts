@@ -3,6 +3,7 @@ import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
+import { isUniqueViolation } from '../../platform/db/errors.js';
 import type { ClientInfo, UserRow } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { permissionsOf, type Permission } from './orgs.permissions.js';
@@ -102,7 +103,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     try {
       return await fn();
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' && slug) throw orgErrors.slug_taken(`The slug ${JSON.stringify(slug)} is taken`);
+      if (slug && isUniqueViolation(error, 'organizations_slug_key')) throw orgErrors.slug_taken(`The slug ${JSON.stringify(slug)} is taken`);
       throw error;
     }
   }

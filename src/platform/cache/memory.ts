@@ -114,7 +114,8 @@ export function createMemoryCache(options: MemoryCacheOptions = {}): Cache {
       // The deadline is fixed when the key is created (or first given one): the window does not slide.
       const expiresAt = entry?.expiresAt ?? at + windowMs;
       entries.set(fullKey, { value: String(value), expiresAt });
-      return { value, ttlMs: Math.max(0, Math.ceil(expiresAt - at)) };
+      // Clamped: fractional clock readings must not announce more than the window itself.
+      return { value, ttlMs: Math.min(ttlSeconds * 1000, Math.max(0, Math.ceil(expiresAt - at))) };
     },
 
     async take(key) {

@@ -6,3 +6,4 @@ export * from '../crypto/keys.tables.js';
 export * from '../../modules/mfa/mfa.tables.js';
 export * from '../../modules/passkeys/passkeys.tables.js';
 export * from '../../modules/orgs/orgs.tables.js';
+export * from '../../modules/communications/communications.tables.js';

@@ -40,7 +40,8 @@ const SECRET_FIELD = /(password|secret|token|hash|code|private|otp|key_material)
 
 function withoutSecrets(changes: AuditEntry['changes']): AuditEntry['changes'] {
   if (!changes) return null;
-  return Object.fromEntries(Object.entries(changes).filter(([field]) => !SECRET_FIELD.test(field)));
+  // A dotted path (`otp.length`) is judged by its last part: the settings of one-time codes are no secret.
+  return Object.fromEntries(Object.entries(changes).filter(([field]) => !SECRET_FIELD.test(field.split('.').pop()!)));
 }
 
 export function createAudit(): Audit {

@@ -1,3 +1,4 @@
+import { databaseErrorOf } from '../db/errors.js';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpServer } from './server.js';
@@ -56,13 +57,6 @@ function validationErrors(context: string, errors: AjvError[]): { path: string; 
   });
 }
 
-interface PgError {
-  code?: string;
-  constraint?: string;
-}
-function isPgError(error: unknown): error is PgError {
-  return typeof error === 'object' && error !== null && typeof (error as PgError).code === 'string' && /^[0-9A-Z]{5}$/.test((error as PgError).code!);
-}
 
 /** Maps anything thrown to an AppError; unknown errors become a 500 with no internals. */
 export function toAppError(error: unknown, exposeInternals: boolean): AppError {
@@ -89,10 +83,11 @@ export function toAppError(error: unknown, exposeInternals: boolean): AppError {
   if (fastifyError instanceof SyntaxError && fastifyError.statusCode === 400) {
     return httpErrors.malformed_json('The body is not valid JSON');
   }
-  if (isPgError(error)) {
-    if (error.code === '23505') return httpErrors.conflict('A resource with the same unique value already exists');
+  const database = databaseErrorOf(error);
+  if (database) {
+    if (database.code === '23505') return httpErrors.conflict('A resource with the same unique value already exists');
     // Row-level security refused the row: to the caller it does not exist.
-    if (error.code === '42501') return httpErrors.not_found('Not found');
+    if (database.code === '42501') return httpErrors.not_found('Not found');
   }
   const status = fastifyError?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TNull, type TSchema, type TUnion } from '@sinclair/typebox';
 
 /** An RFC 9457 problem document, as every error response is. */
 export const Problem = Type.Object(
@@ -25,4 +25,13 @@ export const Accepted = Type.Object({ status: Type.Literal('accepted') });
 export const ACCEPTED = { status: 'accepted' as const };
 
 export const Timestamp = Type.String({ format: 'date-time' });
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * A schema or null. For a schema of one JSON type this is one schema with two types
+ * (`type: ['string', 'null']`), not a union: the validator coerces types, and in a union `''`, `0`
+ * or `false` would be coerced into the null branch instead of failing the schema.
+ */
+export const Nullable = <T extends TSchema>(schema: T): TUnion<[T, TNull]> => {
+  const { type } = schema as { type?: unknown };
+  if (typeof type !== 'string') return Type.Union([schema, Type.Null()]);
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [type, 'null'] }) as unknown as TUnion<[T, TNull]>;
+};

@@ -1,4 +1,4 @@
 export {
   createMail, createOutboxTransport, createSmtpTransport, escapeHtml, listOutbox, MAIL_QUEUE,
-  type Mail, type MailTemplate, type MailTransport, type OutboxEntry, type RenderedMail, type SendMail, type TemplateContext,
+  MESSAGE_CATEGORIES, type Mail, type MailPipeline, type MessageCategory, type QueuedMessage, type MailTemplate, type MailTransport, type OutboxEntry, type RenderedMail, type SendMail, type TemplateContext,
 } from './mail.js';

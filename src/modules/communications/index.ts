@@ -1,0 +1,4 @@
+export { createCommunicationsService, maskRecipient, type CommunicationsService } from './communications.service.js';
+export { createSettingsService, DEFAULT_COMMUNICATION_SETTINGS, CHANNELS, type SettingsService, type Channel, type CommunicationSettings } from './communications.settings.js';
+export { communicationRoutes } from './communications.routes.js';
+export { communicationErrors } from './communications.errors.js';
