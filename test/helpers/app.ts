@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { buildApp, type App, type BuildOptions } from '../../src/app/app.js';
-import { createMemoryCache } from '../../src/platform/cache/index.js';
+import { createMemoryCache, createRedisCache } from '../../src/platform/cache/index.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { createTestDatabase, type Engine, type TestDatabase } from './db.js';
 
@@ -79,4 +81,12 @@ export async function accessTokenFor(app: App, userId: string): Promise<string> 
     { sid: 'ses_00000000000000000000000000' },
     { subject: userId, expiresInSeconds: 300, type: ACCESS_TOKEN_TYPE, audience: app.context.config.auth.audience },
   );
+}
+
+/** A test app on `engine`: PGlite with the in-process cache, or PostgreSQL with Redis (under a key prefix of its own). */
+export async function createEngineApp(engine: Engine, env: Record<string, string> = {}): Promise<TestApp> {
+  if (engine === 'pglite') return createTestApp({ engine, env });
+  const { redisUrl } = inject('services');
+  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
+  return createTestApp({ engine, env, build: { cache } });
 }

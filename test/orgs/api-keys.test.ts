@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createMemoryCache, createRedisCache, type Cache } from '../../src/platform/cache/index.js';
+import { createMemoryCache, type Cache } from '../../src/platform/cache/index.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { API_KEY_PREFIX, createApiKeysService, PERMISSIONS } from '../../src/modules/orgs/index.js';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
+import { accessTokenFor, createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { uniqueEmail } from '../helpers/outbox.js';
 import { bearer, expectProblem } from '../helpers/http.js';
@@ -76,9 +76,7 @@ const sha256 = (value: string): string => createHash('sha256').update(value).dig
 async function appOn(engine: Engine, tierLimits: Record<string, unknown> = {}): Promise<TestApp> {
   // Members are not what is tested here: no tier limit on them; the api_keys limit stays the default (2 on free).
   const env = { TIER_LIMITS: JSON.stringify({ free: { members: null, ...tierLimits } }) };
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
+  return createEngineApp(engine, env);
 }
 
 /** Requests, accounts, organizations and keys against whichever app `current()` answers. */

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ORG_ROUTES } from '../../src/modules/orgs/index.js';
 import { GRANTABLE_PERMISSIONS } from '../../src/modules/orgs/orgs.permissions.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
 import { bearer, PROBLEM } from '../helpers/http.js';
@@ -107,9 +106,7 @@ function routesOfTree(tree: string): string[] {
 
 async function appOn(engine: Engine): Promise<TestApp> {
   const env = { BASE_DOMAIN };
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
+  return createEngineApp(engine, env);
 }
 
 describe('the org route table', () => {

@@ -2,9 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
-import { createRedisCache } from '../../src/platform/cache/index.js';
 import { BUILT_IN_ROLES, type Permission } from '../../src/modules/orgs/index.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail, type TokenBody, type UserBody } from '../helpers/outbox.js';
 import { bearer, expectProblem } from '../helpers/http.js';
@@ -45,9 +44,7 @@ interface Signed {
 type Claims = JWTPayload & { sid?: string; org_id?: string; org_role?: string };
 
 async function appOn(engine: Engine, env: Record<string, string> = { BASE_DOMAIN }): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
+  return createEngineApp(engine, env);
 }
 
 /** A fresh, unused organization id (valid form, names nothing). */

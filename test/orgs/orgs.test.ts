@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { BUILT_IN_ROLES, PERMISSIONS, type Permission } from '../../src/modules/orgs/index.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
 import { bearer, expectProblem } from '../helpers/http.js';
@@ -68,9 +67,7 @@ interface Signed {
 }
 
 async function appOn(engine: Engine): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, build: { cache } });
+  return createEngineApp(engine);
 }
 
 describe.each(engineCases())('organizations on $engine', ({ engine, available }) => {

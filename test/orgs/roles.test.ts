@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { BUILT_IN_ROLES } from '../../src/modules/orgs/index.js';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
+import { accessTokenFor, createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
 import { bearer, expectProblem } from '../helpers/http.js';
@@ -59,9 +58,7 @@ type EventRow = { type: string; org_id: string | null; payload: Record<string, u
 async function appOn(engine: Engine): Promise<TestApp> {
   // Members are not what is tested here: no tier limit on them (invitations count against it).
   const env = { TIER_LIMITS: JSON.stringify({ free: { members: null } }) };
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
+  return createEngineApp(engine, env);
 }
 
 describe.each(engineCases())('custom roles on $engine', ({ engine, available }) => {
