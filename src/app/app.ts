@@ -48,7 +48,7 @@ async function warnIfRowSecurityBypassed(db: Database, logger: Logger): Promise<
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const context = await createContext(config, logger, options);
-  const { db, cache, jobs, metrics, mail } = context;
+  const { db, cache, jobs, metrics, mailTransport } = context;
   try {
     await db.migrate();
     if (db.kind === 'postgres') await warnIfRowSecurityBypassed(db, logger);
@@ -94,7 +94,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         cache: { kind: cache.kind, required: true, check: () => cache.ping() },
         queue: { kind: 'pg-boss', required: true, check: () => jobs.ping() },
         // Mail waits in the queue and is retried while the transport is down: reported, not required.
-        mail: { kind: mail.transport.kind, required: false, check: () => mail.transport.verify() },
+        mail: { kind: mailTransport.kind, required: false, check: () => mailTransport.verify() },
       },
     });
     const { accounts, sessions, keys } = context;
@@ -125,7 +125,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         closing ??= (async () => {
           await server.close();
           await jobs.stop(Math.max(1_000, config.shutdownTimeoutMs - 2_000));
-          await Promise.allSettled([cache.close(), mail.transport.close()]);
+          await Promise.allSettled([cache.close(), mailTransport.close()]);
           await db.close();
         })();
         return closing;

@@ -7,14 +7,21 @@ import { createJobs, type Jobs } from '../platform/jobs/jobs.js';
 import { createSecretBox, type SecretBox } from '../platform/crypto/secret-box.js';
 import { createKeyStore, retiredKeyRetentionSeconds, type KeyStore } from '../platform/crypto/keys.js';
 import { createAudit, createEvents, type Audit, type Events } from '../platform/events/index.js';
-import { createMail, createOutboxTransport, createSmtpTransport, type Mail } from '../platform/mail/index.js';
+import { createOutboxTransport, createSmtpTransport, type Mail, type MailTransport } from '../platform/mail/index.js';
+import { createOutboxSmsProvider, type SmsProvider } from '../platform/sms/index.js';
+import { createOutboxPushProvider, type PushProvider } from '../platform/push/index.js';
+import type { QueueOptions } from '../platform/jobs/jobs.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
 import {
   createAccountsService, createAdminService, createSessionService, registerAccountMails,
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
-import { createCommunicationsService, createSettingsService, type CommunicationsService, type SettingsService } from '../modules/communications/index.js';
+import {
+  createCodeTemplates, createCommunicationsService, createMessenger, createSettingsService,
+  type CodeTemplates, type CommunicationsService, type Messenger, type Recipients, type SettingsService,
+} from '../modules/communications/index.js';
+import { createRecipients } from '../modules/notifications/index.js';
 import {
   createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers, registerOrgMails,
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
@@ -34,6 +41,12 @@ export interface Context {
   audit: Audit;
   events: Events;
   mail: Mail;
+  mailTransport: MailTransport;
+  smsProvider: SmsProvider;
+  pushProvider: PushProvider;
+  templates: CodeTemplates;
+  recipients: Recipients;
+  messenger: Messenger;
   metrics: Metrics;
   sessions: SessionService;
   accounts: AccountsService;
@@ -53,6 +66,8 @@ export interface ContextOverrides {
   /** An already open database (tests pass a clone of a migrated template). */
   db?: Database;
   cache?: Cache;
+  /** Overrides of the message queue's retry and polling settings (tests that must not wait 15 s for a retry). */
+  messengerQueue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds' | 'retryLimit'>;
 }
 
 export async function openDatabase(config: Config): Promise<Database> {
@@ -76,16 +91,29 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   if (!config.smtpUrl && config.nodeEnv === 'production') {
     logger.warn('SMTP_URL is not set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
   }
-  const transport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
+  const mailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
+  const smsProvider = createOutboxSmsProvider(db);
+  const pushProvider = createOutboxPushProvider(db);
   const communicationSettings = createSettingsService({ db, audit });
-  const communications = createCommunicationsService({
-    db, cache, audit, settings: communicationSettings, onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
+  const communications = createCommunicationsService({ db, audit });
+  const templates = createCodeTemplates({ publicUrl: config.publicUrl, productName: 'Tessera' });
+  const recipients = createRecipients({
+    db, cache,
+    unsubscribeUrl: () => `${config.publicUrl}/v1/unsubscribe`,
+    onPublishError: (error) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable'),
   });
-  const mail = createMail({
-    jobs, box, transport, from: config.mailFrom, context: { publicUrl: config.publicUrl, productName: 'Tessera' }, pipeline: communications.mailPipeline,
+  const messenger = createMessenger({
+    db, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
+    email: mailTransport, sms: smsProvider, push: pushProvider, from: config.mailFrom, breaker: config.communications.breaker,
+    ...(overrides.messengerQueue ? { queue: overrides.messengerQueue } : {}),
+    onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
   });
+  const mail: Mail = {
+    send: (message, options) =>
+      messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
+  };
   const metrics = createMetrics({ jobs });
-  registerAccountMails(mail);
+  registerAccountMails(templates);
   const sessions = createSessionService({
     db, cache, keys, audit, events,
     csrfKey: box.deriveKey('csrf'),
@@ -106,7 +134,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     db, cache, audit, events,
     settings: { rpId: new URL(config.publicUrl).hostname, rpName: config.auth.webauthnRpName, origins: config.auth.webauthnOrigins },
   });
-  registerMfaMails(mail);
+  registerMfaMails(templates);
   const passkeyVerifier: PasskeyVerifier = {
     countFor: (userId) => passkeys.countFor(userId),
     async authenticationOptions(input) {
@@ -130,10 +158,11 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
   const tiers = createTiers(config.orgs.tierLimits);
   const orgs = createOrgsService({ db, audit, events, tiers });
-  registerOrgMails(mail);
+  registerOrgMails(templates);
   const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
-  return { config, logger, db, cache, jobs, box, keys, audit, events, mail, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications };
+  return {
+    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, templates, recipients, messenger, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications };
 }

@@ -85,6 +85,17 @@ export interface Config {
     readonly webauthnRpName: string;
     readonly webauthnOrigins: string[];
   };
+  /** Message providers beside SMTP; each absent one leaves its channel to the next choice (dev outbox last). */
+  readonly communications: {
+    readonly resend?: { readonly apiKey: string; readonly apiUrl: string };
+    /** Signing secret (`whsec_…`) of Resend's delivery webhooks; absent: `/v1/hooks/resend` refuses everything. */
+    readonly resendWebhookSecret?: string;
+    readonly twilio?: { readonly accountSid: string; readonly authToken: string; readonly from: string; readonly apiUrl: string };
+    readonly smsHttp?: { readonly url: string; readonly secret: string };
+    readonly vapid?: { readonly publicKey: string; readonly privateKey: string; readonly subject: string };
+    /** Consecutive failures that open a provider's circuit, and seconds it stays open before a trial. */
+    readonly breaker: { readonly threshold: number; readonly cooldownSeconds: number };
+  };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
     /** Lowercase, no trailing dot; absent: no subdomain tenancy. */
@@ -227,6 +238,18 @@ function connectionUrl(schemes: readonly string[]): Parser<string> {
     return raw;
   };
 }
+
+/** An http(s) base URL of an API (no credentials); the trailing slash dropped. */
+const apiUrl: Parser<string> = (raw, report) => {
+  const url = tryUrl(raw);
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '') {
+    report(`expected an http:// or https:// URL without credentials, got ${show(raw)}`);
+    return raw;
+  }
+  return url.href.replace(/\/+$/, '');
+};
+
+const anyText: Parser<string> = (raw) => raw;
 
 const publicUrl: Parser<string> = (raw, report) => {
   const url = tryUrl(raw);
@@ -449,6 +472,99 @@ export const variables = {
     description: '`From` of outgoing mail: `Name <address>` or a bare address.',
     default: 'Tessera <no-reply@localhost>',
     parse: mailbox,
+  }),
+  RESEND_API_KEY: optionalVariable({
+    title: 'Resend API key',
+    description: 'API key (`re_…`) of Resend. When set, email goes through Resend\'s HTTP API instead of SMTP.',
+    whenAbsent: 'none: SMTP_URL, else the development outbox',
+    secret: true,
+    parse: minLength(8, 'a Resend API key'),
+  }),
+  RESEND_API_URL: variable({
+    title: 'Resend API URL',
+    description: 'Base URL of Resend\'s API (tests point it at a local server speaking the same format).',
+    default: 'https://api.resend.com',
+    parse: apiUrl,
+  }),
+  RESEND_WEBHOOK_SECRET: optionalVariable({
+    title: 'Resend webhook secret',
+    description: 'Signing secret (`whsec_…`) of the Resend webhook that posts delivery events to `/v1/hooks/resend`.',
+    whenAbsent: 'none: delivery callbacks from Resend are refused',
+    secret: true,
+    parse: minLength(16, 'a webhook signing secret'),
+  }),
+  TWILIO_ACCOUNT_SID: optionalVariable({
+    title: 'Twilio account SID',
+    description: 'Account SID (`AC…`) of Twilio. With TWILIO_AUTH_TOKEN and TWILIO_FROM, SMS goes through Twilio\'s Messages API.',
+    whenAbsent: 'none: SMS_HTTP_URL, else the development outbox',
+    parse: anyText,
+  }),
+  TWILIO_AUTH_TOKEN: optionalVariable({
+    title: 'Twilio auth token',
+    description: 'Auth token of the Twilio account: authenticates requests to Twilio and verifies the signature of its status callbacks.',
+    whenAbsent: 'none',
+    secret: true,
+    parse: minLength(8, 'a Twilio auth token'),
+  }),
+  TWILIO_FROM: optionalVariable({
+    title: 'Twilio sender',
+    description: 'Sender of SMS through Twilio: a phone number in E.164 form or a messaging service SID (`MG…`).',
+    whenAbsent: 'none',
+    parse: anyText,
+  }),
+  TWILIO_API_URL: variable({
+    title: 'Twilio API URL',
+    description: 'Base URL of Twilio\'s REST API (tests point it at a local server speaking the same format).',
+    default: 'https://api.twilio.com',
+    parse: apiUrl,
+  }),
+  SMS_HTTP_URL: optionalVariable({
+    title: 'Generic SMS provider URL',
+    description:
+      'URL to which each SMS is POSTed as JSON `{id, to, text}`, signed with SMS_HTTP_SECRET in `X-Tessera-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`. Used when Twilio is not configured.',
+    whenAbsent: 'none: the development outbox (unless Twilio is configured)',
+    parse: apiUrl,
+  }),
+  SMS_HTTP_SECRET: optionalVariable({
+    title: 'Generic SMS provider secret',
+    description: 'HMAC key that signs requests to SMS_HTTP_URL.',
+    whenAbsent: 'none',
+    secret: true,
+    parse: minLength(16, 'an HMAC key'),
+  }),
+  VAPID_PUBLIC_KEY: optionalVariable({
+    title: 'VAPID public key',
+    description: 'Web Push application server public key (URL-safe base64, as printed by `npx web-push generate-vapid-keys`). Browsers subscribe with it.',
+    whenAbsent: 'none: push notifications go to the development outbox',
+    parse: anyText,
+  }),
+  VAPID_PRIVATE_KEY: optionalVariable({
+    title: 'VAPID private key',
+    description: 'Web Push application server private key (URL-safe base64).',
+    whenAbsent: 'none',
+    secret: true,
+    parse: anyText,
+  }),
+  VAPID_SUBJECT: variable({
+    title: 'VAPID subject',
+    description: 'Contact of the application server sent to push services: a `mailto:` or `https:` URL.',
+    default: 'mailto:admin@localhost',
+    parse: (raw, report) => {
+      if (!/^(mailto:|https:\/\/)/.test(raw)) report(`expected a mailto: or https:// URL, got ${show(raw)}`);
+      return raw;
+    },
+  }),
+  COMMUNICATION_BREAKER_THRESHOLD: variable({
+    title: 'Provider circuit breaker threshold',
+    description: 'Consecutive failed sends after which a message provider\'s circuit opens: its messages wait in the queue instead of being tried.',
+    default: '5',
+    parse: integerIn(1, 1000),
+  }),
+  COMMUNICATION_BREAKER_COOLDOWN_SECONDS: variable({
+    title: 'Provider circuit breaker cool-down',
+    description: 'Seconds an open circuit waits before one trial message; success closes it, failure opens it again.',
+    default: '30',
+    parse: integerIn(1, 3600),
   }),
   TRUSTED_PROXIES: optionalVariable({
     title: 'Trusted proxies',
@@ -705,6 +821,16 @@ function toConfig(env: Env): Config {
       webauthnRpName: env.WEBAUTHN_RP_NAME,
       webauthnOrigins: [new URL(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).origin, ...(env.WEBAUTHN_EXTRA_ORIGINS ?? [])],
     },
+    communications: {
+      ...(env.RESEND_API_KEY ? { resend: { apiKey: env.RESEND_API_KEY, apiUrl: env.RESEND_API_URL } } : {}),
+      ...(env.RESEND_WEBHOOK_SECRET ? { resendWebhookSecret: env.RESEND_WEBHOOK_SECRET } : {}),
+      ...(env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN && env.TWILIO_FROM
+        ? { twilio: { accountSid: env.TWILIO_ACCOUNT_SID, authToken: env.TWILIO_AUTH_TOKEN, from: env.TWILIO_FROM, apiUrl: env.TWILIO_API_URL } }
+        : {}),
+      ...(env.SMS_HTTP_URL && env.SMS_HTTP_SECRET ? { smsHttp: { url: env.SMS_HTTP_URL, secret: env.SMS_HTTP_SECRET } } : {}),
+      ...(env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY ? { vapid: { publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY, subject: env.VAPID_SUBJECT } } : {}),
+      breaker: { threshold: env.COMMUNICATION_BREAKER_THRESHOLD, cooldownSeconds: env.COMMUNICATION_BREAKER_COOLDOWN_SECONDS },
+    },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
       ...(env.BASE_DOMAIN ? { baseDomain: env.BASE_DOMAIN } : {}),
@@ -749,5 +875,23 @@ export const configSchema = envSchema
       ctx.addIssue({ code: 'custom', path: [missing], message: `required when ${given} is set (give both or neither)`, input: undefined });
     },
     { when: whenValid('BOOTSTRAP_ADMIN_EMAIL', 'BOOTSTRAP_ADMIN_PASSWORD') },
+  )
+  .superRefine(
+    (env, ctx) => {
+      // Providers configured by halves are mistakes, not "off".
+      const groups: VariableName[][] = [
+        ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'],
+        ['SMS_HTTP_URL', 'SMS_HTTP_SECRET'],
+        ['VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY'],
+      ];
+      for (const group of groups) {
+        const given = group.filter((name) => env[name] !== undefined);
+        if (given.length === 0 || given.length === group.length) continue;
+        for (const name of group) {
+          if (env[name] === undefined) ctx.addIssue({ code: 'custom', path: [name], message: `required when ${given.join(' and ')} is set`, input: undefined });
+        }
+      }
+    },
+    { when: whenValid('TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'SMS_HTTP_URL', 'SMS_HTTP_SECRET', 'VAPID_PUBLIC_KEY', 'VAPID_PRIVATE_KEY') },
   )
   .transform(toConfig);

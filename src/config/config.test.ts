@@ -69,6 +69,7 @@ describe('loadConfig defaults', () => {
         webauthnRpName: 'Tessera',
         webauthnOrigins: ['http://localhost:8080'],
       },
+      communications: { breaker: { threshold: 5, cooldownSeconds: 30 } },
       orgs: {
         invitationTtlSeconds: 604800,
         tierLimits: {

@@ -277,7 +277,7 @@ describe('brute force: lockout', () => {
 
     const jobs = await rows<{ n: number }>(
       app,
-      `SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'mail.send' AND data->>'template' = 'accounts.account_locked' AND data->>'to' = $1`,
+      `SELECT count(*)::int AS n FROM communication_logs WHERE template = 'accounts.account_locked' AND recipient = $1`,
       [email],
     );
     expect(jobs[0]!.n).toBe(1);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { App } from '../../src/app/app.js';
-import { listOutbox, MAIL_QUEUE, type OutboxEntry } from '../../src/platform/mail/index.js';
+import { listOutbox, type OutboxEntry } from '../../src/platform/mail/index.js';
+import { DELIVER_QUEUE } from '../../src/modules/communications/index.js';
 
 /*
  * Mail in tests. Without SMTP_URL the app's job workers deliver mail to the development outbox
@@ -64,7 +65,7 @@ export async function drainMail(app: App, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await app.context.jobs.counts();
-    const pending = counts.filter((c) => c.queue === MAIL_QUEUE && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
+    const pending = counts.filter((c) => c.queue === DELIVER_QUEUE && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
     if (pending.length === 0) return;
     if (Date.now() > deadline) throw new Error(`The mail queue did not drain within ${timeoutMs} ms: ${JSON.stringify(pending)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -38,7 +38,7 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
     app = await createTestApp({
       build: {
         extraRoutes: (_server, context) =>
-          context.mail.register<{ name: string; token: string }>('test.hello', (data, ctx) => ({
+          context.templates.register<{ name: string; token: string }>('test.hello', (data, ctx) => ({
             subject: `Hello ${data.name}`,
             text: `Hi ${data.name}: ${ctx.publicUrl}/verify?token=${data.token}`,
             html: `<p>Hi ${escapeHtml(data.name)}</p>`,
@@ -52,7 +52,7 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
   afterAll(async () => app?.destroy());
 
   it('lists delivered mail newest first, and pages with limit and cursor', async () => {
-    expect(app.context.mail.transport.kind).toBe('outbox');
+    expect(app.context.mailTransport.kind).toBe('outbox');
     const page = async (query = ''): Promise<OutboxPage> => {
       const res = await get(`${URL}${query}`, adminToken);
       expect(res.statusCode).toBe(200);

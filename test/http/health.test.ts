@@ -159,7 +159,7 @@ describe('/metrics', () => {
   it('exposes request, latency, job and process metrics in Prometheus text', async () => {
     expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     // A queued job (no workers here, so it stays queued) for the job gauge to count.
-    app.context.mail.register('health-test', () => ({ subject: 'Hello', text: 'Hello' }));
+    app.context.templates.register('health-test', () => ({ subject: 'Hello', text: 'Hello' }));
     await app.context.mail.send({ to: 'someone@example.com', template: 'health-test' });
 
     const res = await app.server.inject({ method: 'GET', url: '/metrics' });

@@ -13,6 +13,9 @@ export const users = pgTable(
     passwordHash: text('password_hash'),
     name: text('name'),
     locale: text('locale'),
+    /** E.164 phone number, set only once proven by an SMS code (`POST /v1/me/phone`). */
+    phone: text('phone'),
+    phoneVerified: boolean('phone_verified').notNull().default(false),
     timezone: text('timezone'),
     isPlatformAdmin: boolean('is_platform_admin').notNull().default(false),
     failedLoginCount: integer('failed_login_count').notNull().default(0),

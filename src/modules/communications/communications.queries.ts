@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, lt, lte, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
+import { users } from '../accounts/index.js';
 import { communicationLogs, communicationSuppressions } from './communications.tables.js';
 
 export type LogRow = typeof communicationLogs.$inferSelect;
@@ -9,8 +10,54 @@ export async function insertLog(db: DbHandle, row: typeof communicationLogs.$inf
   await db.orm.insert(communicationLogs).values(row);
 }
 
-export async function updateLog(db: DbHandle, id: string, changes: Partial<Pick<LogRow, 'status' | 'reason' | 'provider' | 'attempts' | 'error' | 'channel' | 'requestedChannel'>>): Promise<void> {
+type LogChanges = Partial<Pick<LogRow, 'status' | 'reason' | 'provider' | 'providerMessageId' | 'attempts' | 'error' | 'channel' | 'requestedChannel' | 'recipient' | 'cost' | 'costCurrency'>>;
+
+export async function updateLog(db: DbHandle, id: string, changes: LogChanges): Promise<void> {
   await db.orm.update(communicationLogs).set({ ...changes, updatedAt: new Date() }).where(eq(communicationLogs.id, id));
+}
+
+export async function findLog(db: DbHandle, id: string): Promise<LogRow | null> {
+  const [row] = await db.orm.select().from(communicationLogs).where(eq(communicationLogs.id, id)).limit(1);
+  return row ?? null;
+}
+
+/** The entry a provider's delivery callback speaks of. */
+export async function findLogByProviderMessage(db: DbHandle, provider: string, providerMessageId: string): Promise<LogRow | null> {
+  const [row] = await db.orm
+    .select()
+    .from(communicationLogs)
+    .where(and(eq(communicationLogs.provider, provider), eq(communicationLogs.providerMessageId, providerMessageId)))
+    .limit(1);
+  return row ?? null;
+}
+
+/** How the channels reach a user. */
+export interface Contact {
+  email: string;
+  emailVerified: boolean;
+  phone: string | null;
+  phoneVerified: boolean;
+  locale: string | null;
+}
+
+export async function findContact(db: DbHandle, userId: string): Promise<Contact | null> {
+  const [row] = await db.orm
+    .select({ email: users.email, emailVerified: users.emailVerified, phone: users.phone, phoneVerified: users.phoneVerified, locale: users.locale })
+    .from(users)
+    .where(eq(users.id, userId))
+    .limit(1);
+  return row ?? null;
+}
+
+/** The user an address (email, case-insensitively) or a verified phone number belongs to. */
+export async function findUserIdByRecipient(db: DbHandle, channel: string, recipient: string): Promise<string | null> {
+  if (channel !== 'email' && channel !== 'sms') return null;
+  const [row] = await db.orm
+    .select({ id: users.id })
+    .from(users)
+    .where(channel === 'email' ? eq(sql`lower(${users.email})`, recipient.trim().toLowerCase()) : and(eq(users.phone, recipient.trim()), eq(users.phoneVerified, true)))
+    .limit(1);
+  return row?.id ?? null;
 }
 
 export interface LogFilter {

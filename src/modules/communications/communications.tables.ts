@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, jsonb, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { CommunicationSettings } from './communications.settings.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
@@ -28,16 +28,76 @@ export const communicationLogs = pgTable(
     category: text('category').notNull(),
     recipient: text('recipient').notNull(),
     userId: text('user_id'),
+    locale: text('locale'),
     status: text('status').notNull(),
     reason: text('reason'),
     provider: text('provider'),
     providerMessageId: text('provider_message_id'),
     attempts: integer('attempts').notNull().default(0),
     error: text('error'),
+    /** What the provider charged, when it says (Twilio's `price`), in `cost_currency`. */
+    cost: numeric('cost', { precision: 14, scale: 6 }),
+    costCurrency: text('cost_currency'),
     createdAt: ts('created_at').notNull().defaultNow(),
     updatedAt: ts('updated_at').notNull().defaultNow(),
   },
-  (t) => [index('communication_logs_created_idx').on(t.createdAt), index('communication_logs_recipient_idx').on(sql`lower(${t.recipient})`)],
+  (t) => [
+    index('communication_logs_created_idx').on(t.createdAt),
+    index('communication_logs_recipient_idx').on(sql`lower(${t.recipient})`),
+    index('communication_logs_provider_message_idx').on(t.provider, t.providerMessageId),
+  ],
+);
+
+/**
+ * A message template: one per (name, channel, locale). Its content lives in versions; the active
+ * one renders. System templates are seeded (version 1, created_by null) and never overwritten.
+ */
+export const communicationTemplates = pgTable(
+  'communication_templates',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    channel: text('channel').notNull(),
+    locale: text('locale').notNull(),
+    category: text('category').notNull(),
+    description: text('description'),
+    activeVersion: integer('active_version').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    updatedAt: ts('updated_at').notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('communication_templates_name_key').on(t.name, t.channel, t.locale)],
+);
+
+export const communicationTemplateVersions = pgTable(
+  'communication_template_versions',
+  {
+    templateId: text('template_id')
+      .notNull()
+      .references(() => communicationTemplates.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    subject: text('subject'),
+    html: text('html'),
+    text: text('text').notNull(),
+    /** Declared variable names; using any other is refused at save time. */
+    variables: jsonb('variables').$type<string[]>().notNull().default([]),
+    createdBy: text('created_by'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.templateId, t.version] })],
+);
+
+/** Development outbox of SMS and push messages: what would have been sent with no provider configured. */
+export const devOutbox = pgTable(
+  'dev_outbox',
+  {
+    id: text('id').primaryKey(),
+    channel: text('channel').notNull(),
+    recipient: text('recipient').notNull(),
+    text: text('text').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('dev_outbox_created_idx').on(t.createdAt)],
 );
 
 /** Addresses that must not receive anything on a channel (hard bounce, complaint, unsubscribe, admin). */

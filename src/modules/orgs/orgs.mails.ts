@@ -1,4 +1,4 @@
-import type { Mail, MailTemplate } from '../../platform/mail/index.js';
+import type { MailTemplate, MessageCategory } from '../../platform/mail/index.js';
 import { action, facts, note, oneLine, p, pageUrl, render, when } from '../../platform/mail/layout.js';
 
 export type InvitationMailData = {
@@ -30,7 +30,7 @@ const invitation: MailTemplate<InvitationMailData> = (data, context) => {
 
 export const orgMailTemplates = { 'orgs.invitation': invitation } as const;
 
-export function registerOrgMails(mail: Pick<Mail, 'register'>): void {
+export function registerOrgMails(mail: { register<D>(name: string, template: MailTemplate<D>, options?: { category?: MessageCategory }): void }): void {
   const entries: [string, MailTemplate<never>][] = Object.entries(orgMailTemplates);
   // An invitation is about an organization: a user may opt out of those (security mail stays).
   for (const [name, template] of entries) mail.register(name, template, { category: 'organization' });

@@ -7,3 +7,5 @@ export * from '../../modules/mfa/mfa.tables.js';
 export * from '../../modules/passkeys/passkeys.tables.js';
 export * from '../../modules/orgs/orgs.tables.js';
 export * from '../../modules/communications/communications.tables.js';
+export * from '../../modules/notifications/notifications.tables.js';
+export * from '../../modules/otp/otp.tables.js';

@@ -1,4 +1,4 @@
 export {
-  createMail, createOutboxTransport, createSmtpTransport, escapeHtml, listOutbox, MAIL_QUEUE,
-  MESSAGE_CATEGORIES, type Mail, type MailPipeline, type MessageCategory, type QueuedMessage, type MailTemplate, type MailTransport, type OutboxEntry, type RenderedMail, type SendMail, type TemplateContext,
+  createOutboxTransport, createSmtpTransport, escapeHtml, listOutbox,
+  MESSAGE_CATEGORIES, type Mail, type MessageCategory, type MailTemplate, type MailTransport, type OutboxEntry, type OutgoingMail, type RenderedMail, type SendMail, type TemplateContext,
 } from './mail.js';

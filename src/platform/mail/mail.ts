@@ -1,8 +1,7 @@
 import nodemailer from 'nodemailer';
 import { desc, lt } from 'drizzle-orm';
 import type { Database, DbHandle } from '../db/database.js';
-import type { Jobs, QueueOptions } from '../jobs/jobs.js';
-import type { SecretBox } from '../crypto/secret-box.js';
+import { DeliveryError, type DeliveryReceipt } from '../delivery/index.js';
 import { newId } from '../crypto/ids.js';
 import { mailOutbox } from './mail.tables.js';
 
@@ -20,15 +19,20 @@ export interface TemplateContext {
 export type MailTemplate<D> = (data: D, context: TemplateContext) => RenderedMail;
 
 export interface OutgoingMail extends RenderedMail {
+  /** Tessera's id of the message (the communication log entry). */
+  id?: string;
   from: string;
   to: string;
   template: string;
+  /** Extra headers (`List-Unsubscribe`…). */
+  headers?: Record<string, string>;
 }
 
-/** Where rendered mail goes: SMTP, or the development outbox in the database. */
+/** Where rendered mail goes: SMTP, Resend's HTTP API, or the development outbox in the database. */
 export interface MailTransport {
-  readonly kind: 'smtp' | 'outbox';
-  deliver(mail: OutgoingMail): Promise<void>;
+  readonly kind: 'smtp' | 'resend' | 'outbox';
+  /** Throws DeliveryError (permanent when retrying cannot help) when the mail is not accepted. */
+  deliver(mail: OutgoingMail): Promise<DeliveryReceipt>;
   /** Throws when the transport cannot currently deliver (health). */
   verify(): Promise<void>;
   close(): Promise<void>;
@@ -46,48 +50,20 @@ export interface SendMail {
 export const MESSAGE_CATEGORIES = ['security', 'account', 'organization', 'product', 'marketing'] as const;
 export type MessageCategory = (typeof MESSAGE_CATEGORIES)[number];
 
-export interface QueuedMessage {
-  to: string;
-  template: string;
-  category: MessageCategory;
-  userId?: string;
-}
-
 /**
- * The stations of a message beside delivery (the communications module: log, channel switches,
- * suppression list, rate limits). Without one, mail is rendered and delivered, nothing more.
+ * What modules send mail through: the communications module's one path (log, channel switches,
+ * suppression, preferences, rate limits, templates, queue, provider). Returns the log entry's id.
+ * Inside a transaction pass `tx`: the mail exists only if it commits.
  */
-export interface MailPipeline {
-  /** When the mail is queued, in the caller's transaction: writes its log entry, returns its id. */
-  queued(tx: DbHandle | undefined, message: QueuedMessage): Promise<string>;
-  /** In the job, before the first attempt: whether to deliver (when not, the log says why). */
-  admit(logId: string, message: QueuedMessage): Promise<boolean>;
-  sent(logId: string, info: { provider: string; attempts: number }): Promise<void>;
-  failed(logId: string, info: { error: string; attempts: number; final: boolean }): Promise<void>;
-}
-
 export interface Mail {
-  readonly transport: MailTransport;
-  /** Registers a template by name (its category: `security` unless said); modules register theirs when the app is built. */
-  register<D>(name: string, template: MailTemplate<D>, options?: { category?: MessageCategory }): void;
-  /**
-   * Enqueues the mail (inside `tx` when given); a job renders and delivers it, with retries on
-   * transport failure. Returns the job id. The template data, which may hold one-time tokens, is
-   * sealed with TESSERA_SECRET while it waits in the queue.
-   */
   send(mail: SendMail, options?: { tx?: DbHandle }): Promise<string>;
 }
 
-export const MAIL_QUEUE = 'mail.send';
-const PURPOSE = 'mail-job';
-
-interface MailJob {
-  to: string;
-  template: string;
-  sealed: string;
-  /** The communication log entry (with a pipeline). */
-  logId?: string;
-  userId?: string;
+/** An SMTP reply code that will not change on retry (5xx): the message is refused for good. */
+function smtpFailure(error: unknown): DeliveryError {
+  const code = (error as { responseCode?: number }).responseCode;
+  const message = error instanceof Error ? error.message : String(error);
+  return new DeliveryError(message, { permanent: code !== undefined && code >= 500 && code < 600, ...(code !== undefined ? { status: code } : {}), cause: error });
 }
 
 export function createSmtpTransport(url: string): MailTransport {
@@ -96,7 +72,14 @@ export function createSmtpTransport(url: string): MailTransport {
   return {
     kind: 'smtp',
     async deliver(mail) {
-      await transporter.sendMail({ from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
+      try {
+        const info = (await transporter.sendMail({
+          from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, ...(mail.headers ? { headers: mail.headers } : {}),
+        })) as { messageId?: string };
+        return { providerMessageId: info.messageId ?? null };
+      } catch (error) {
+        throw smtpFailure(error);
+      }
     },
     async verify() {
       // An SMTP handshake per readiness probe would be rude to the relay: once every 30 s is enough.
@@ -114,65 +97,16 @@ export function createOutboxTransport(db: Database): MailTransport {
   return {
     kind: 'outbox',
     async deliver(mail) {
-      await db.orm.insert(mailOutbox).values({ id: newId('msg'), ...mail, html: mail.html ?? null });
+      const id = newId('msg');
+      await db.orm.insert(mailOutbox).values({
+        id, template: mail.template, from: mail.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html ?? null, headers: mail.headers ?? null,
+      });
+      return { providerMessageId: id };
     },
     async verify() {
       await db.ping();
     },
     async close() {},
-  };
-}
-
-export function createMail(deps: {
-  jobs: Jobs;
-  box: SecretBox;
-  transport: MailTransport;
-  from: string;
-  context: TemplateContext;
-  /** Overrides of the mail queue's retry and polling settings (tests that must not wait 15 s for a retry). */
-  queue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds'>;
-  pipeline?: MailPipeline;
-}): Mail {
-  const templates = new Map<string, { render: MailTemplate<Record<string, unknown>>; category: MessageCategory }>();
-  const { pipeline } = deps;
-  const options = { retryLimit: 8, retryDelaySeconds: 15, retryBackoff: true, concurrency: 4, ...deps.queue };
-  const messageOf = (job: MailJob): QueuedMessage => ({
-    to: job.to, template: job.template, category: templates.get(job.template)?.category ?? 'security', ...(job.userId ? { userId: job.userId } : {}),
-  });
-  deps.jobs.define<MailJob>(
-    MAIL_QUEUE,
-    async (job, { retryCount }) => {
-      const template = templates.get(job.template);
-      if (!template) throw new Error(`mail: unknown template ${job.template}`);
-      const logId = pipeline && job.logId;
-      // Admission is decided once: a retry is the same message, already counted.
-      if (logId && retryCount === 0 && !(await pipeline.admit(logId, messageOf(job)))) return;
-      const data = JSON.parse(deps.box.open(job.sealed, PURPOSE)) as Record<string, unknown>;
-      const rendered = template.render(data, deps.context);
-      try {
-        await deps.transport.deliver({ ...rendered, from: deps.from, to: job.to, template: job.template });
-      } catch (error) {
-        if (logId) await pipeline.failed(logId, { error: (error as Error).message, attempts: retryCount + 1, final: retryCount >= options.retryLimit });
-        throw error;
-      }
-      if (logId) await pipeline.sent(logId, { provider: deps.transport.kind, attempts: retryCount + 1 });
-    },
-    options,
-  );
-  return {
-    transport: deps.transport,
-    register(name, template, registration = {}) {
-      if (templates.has(name)) throw new Error(`mail: template ${name} registered twice`);
-      templates.set(name, { render: template as MailTemplate<Record<string, unknown>>, category: registration.category ?? 'security' });
-    },
-    async send(mail, sendOptions = {}) {
-      if (!templates.has(mail.template)) throw new Error(`mail: unknown template ${mail.template}`);
-      const job: MailJob = {
-        to: mail.to, template: mail.template, sealed: deps.box.seal(JSON.stringify(mail.data ?? {}), PURPOSE), ...(mail.userId ? { userId: mail.userId } : {}),
-      };
-      if (pipeline) job.logId = await pipeline.queued(sendOptions.tx, messageOf(job));
-      return deps.jobs.enqueue(MAIL_QUEUE, job, sendOptions.tx ? { tx: sendOptions.tx } : {});
-    },
   };
 }
 
@@ -184,6 +118,7 @@ export interface OutboxEntry {
   subject: string;
   text: string;
   html: string | null;
+  headers: Record<string, string> | null;
   createdAt: Date;
 }
 

@@ -1,0 +1,311 @@
+import type { Cache } from '../../platform/cache/cache.js';
+import type { Database, DbHandle } from '../../platform/db/database.js';
+import type { Jobs, QueueOptions } from '../../platform/jobs/jobs.js';
+import type { SecretBox } from '../../platform/crypto/secret-box.js';
+import { newId } from '../../platform/crypto/ids.js';
+import { createCircuitBreaker, describeFailure, isPermanent, type CircuitBreaker, type DeliveryReceipt } from '../../platform/delivery/index.js';
+import type { MailTransport, MessageCategory } from '../../platform/mail/index.js';
+import type { SmsProvider } from '../../platform/sms/index.js';
+import type { PushProvider, PushTarget } from '../../platform/push/index.js';
+import { findContact, findLog, findSuppression, findUserIdByRecipient, insertLog, updateLog, type Contact, type LogRow } from './communications.queries.js';
+import type { Channel, SettingsService } from './communications.settings.js';
+
+/*
+ * The one path every outgoing message takes:
+ *   notify() → log entry (queued) + job, in the caller's transaction
+ *   job → channel enabled? (security messages: else the fallback channel) → suppressed? → opted out?
+ *       → rate limits → render the active template version → provider, behind a circuit breaker
+ *       → the log entry moved at each step: sent, retrying, failed, or stopped with why.
+ * A message is never dropped silently: every stop is a status with a reason.
+ */
+
+export const DELIVER_QUEUE = 'communications.deliver';
+const PURPOSE = 'communications-job';
+/** A message still waiting for its provider after this long is given up (failed), not kept forever. */
+const MAX_AGE_MS = 24 * 3600 * 1000;
+
+/** Why a message was stopped before delivery (the log's `status`). */
+export type BlockedStatus = 'blocked_channel_disabled' | 'suppressed' | 'opted_out' | 'rate_limited';
+
+export interface RenderedMessage {
+  /** Email subject; the title of push and in-app notifications. */
+  subject: string | null;
+  html: string | null;
+  /** Plain-text email part; the SMS text; the body of push and in-app notifications. */
+  text: string;
+  /** Where a push or in-app notification leads, when the template names a page. */
+  url?: string | null;
+}
+
+/** Renders a template's active version (the templates part of this module). */
+export interface Renderer {
+  /** The category of a known template; undefined for an unknown one. Synchronous: called inside business transactions. */
+  categoryOf(template: string): MessageCategory | undefined;
+  /**
+   * The active version for (template, channel, locale), falling back to English, then to the email
+   * version's text for channels without their own; null when the template does not exist.
+   */
+  render(input: { template: string; channel: Channel; locale: string | null; data: Record<string, unknown>; unsubscribeUrl: string | null }): Promise<RenderedMessage | null>;
+}
+
+/** The user-facing side (the notifications module): in-app store, push subscriptions, preferences, unsubscribe links. */
+export interface Recipients {
+  /** Stores an in-app notification and announces it to open streams; returns its id. */
+  storeInApp(input: { userId: string; category: MessageCategory; template: string; title: string; body: string; url: string | null }): Promise<string>;
+  pushTargets(userId: string): Promise<{ id: string; target: PushTarget }[]>;
+  /** A subscription the push service no longer knows. */
+  forgetPushTarget(id: string): Promise<void>;
+  /** Whether the user lets `category` messages reach them on `channel` (never asked for `security`). */
+  allows(userId: string, category: MessageCategory, channel: Channel): Promise<boolean>;
+  /** A signed one-click unsubscribe URL for a non-security email. */
+  unsubscribeUrl(input: { userId: string | null; recipient: string; category: MessageCategory }): string;
+}
+
+export interface NotifyInput {
+  channel: Channel;
+  template: string;
+  data?: Record<string, unknown>;
+  /** Address (email), E.164 number (sms); for push and in-app the user is the recipient. Default: the user's own. */
+  to?: string;
+  userId?: string;
+  /** Default: the template's category, else `security`. */
+  category?: MessageCategory;
+  /** Default: the user's locale, else English. */
+  locale?: string;
+}
+
+export interface Messenger {
+  /** Logs and enqueues one message (inside `tx` when given: it exists only if that commits). Returns the log id. */
+  notify(input: NotifyInput, options?: { tx?: DbHandle }): Promise<string>;
+  /** The breakers, for health and tests: provider name → state. */
+  breakers(): Record<string, string>;
+}
+
+export interface MessengerDeps {
+  db: Database;
+  cache: Cache;
+  jobs: Jobs;
+  box: SecretBox;
+  settings: SettingsService;
+  renderer: Renderer;
+  recipients: Recipients;
+  email: MailTransport;
+  sms: SmsProvider;
+  push: PushProvider;
+  from: string;
+  breaker: { threshold: number; cooldownSeconds: number };
+  queue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds' | 'retryLimit'>;
+  onCacheError?: (error: unknown) => void;
+  now?: () => number;
+}
+
+interface DeliverJob {
+  logId: string;
+  /** The template data, sealed with TESSERA_SECRET (it may hold one-time tokens and codes). */
+  sealed: string;
+}
+
+const normalise = (channel: Channel, recipient: string): string => (channel === 'email' ? recipient.trim().toLowerCase() : recipient.trim());
+
+export function createMessenger(deps: MessengerDeps): Messenger {
+  const { db, cache, jobs, box, settings, renderer, recipients } = deps;
+  const now = deps.now ?? Date.now;
+  const options = { retryLimit: 8, retryDelaySeconds: 15, retryBackoff: true, concurrency: 4, ...deps.queue };
+  const breakers = new Map<string, CircuitBreaker>();
+  const breakerFor = (name: string): CircuitBreaker => {
+    let breaker = breakers.get(name);
+    if (!breaker) {
+      breaker = createCircuitBreaker({ name, threshold: deps.breaker.threshold, cooldownMs: deps.breaker.cooldownSeconds * 1000, now });
+      breakers.set(name, breaker);
+    }
+    return breaker;
+  };
+
+  /** Counts one message against a window; true when it is over the limit. Fails open when the cache does not answer. */
+  async function over(key: string, limit: number | null, windowSeconds: number): Promise<boolean> {
+    if (limit === null) return false;
+    try {
+      return (await cache.incr(key, windowSeconds)).value > limit;
+    } catch (error) {
+      deps.onCacheError?.(error);
+      return false;
+    }
+  }
+
+  /** Where a channel reaches a user, or null when it cannot. */
+  function addressOn(channel: Channel, contact: Contact | null, userId: string | null): string | null {
+    switch (channel) {
+      case 'email':
+        return contact?.email ?? null;
+      case 'sms':
+        return contact?.phoneVerified ? contact.phone : null;
+      case 'push':
+      case 'in_app':
+        return userId;
+    }
+  }
+
+  type Admission = { stop: BlockedStatus; reason: string } | { channel: Channel; recipient: string; requestedChannel: Channel | null; reason: string | null };
+
+  async function admit(log: LogRow): Promise<Admission> {
+    const { settings: current } = await settings.current();
+    const category = log.category as MessageCategory;
+    let channel = log.channel as Channel;
+    let recipient = log.recipient;
+    let requestedChannel: Channel | null = null;
+    let reason: string | null = null;
+    if (!current.channels[channel].enabled) {
+      const fallback = current.channels[channel].fallback_channel;
+      if (category !== 'security') return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled` };
+      if (!fallback) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and has no fallback channel` };
+      if (!current.channels[fallback].enabled) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and so is its fallback ${fallback}` };
+      const userId = log.userId ?? (await findUserIdByRecipient(db, channel, log.recipient));
+      const address = addressOn(fallback, userId ? await findContact(db, userId) : null, userId);
+      if (!address) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}` };
+      requestedChannel = channel;
+      channel = fallback;
+      recipient = address;
+      reason = `the ${requestedChannel} channel is disabled: sent by its fallback channel ${fallback}`;
+    }
+    const rules = current.channels[channel];
+    const key = normalise(channel, recipient);
+    const suppressed = await findSuppression(db, channel, key);
+    if (suppressed) return { stop: 'suppressed', reason: `the recipient is on the ${channel} suppression list (${suppressed.reason})` };
+    if (category !== 'security' && log.userId && !(await recipients.allows(log.userId, category, channel))) {
+      return { stop: 'opted_out', reason: `the user turned off ${category} messages on ${channel}` };
+    }
+    if (await over(`comm:${channel}:recipient:${key}`, rules.rate_limit_per_recipient_per_hour, 3600)) {
+      return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_recipient_per_hour} ${channel} messages to this recipient within an hour` };
+    }
+    if (await over(`comm:${channel}:minute`, rules.rate_limit_per_minute, 60)) {
+      return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_minute} ${channel} messages within a minute` };
+    }
+    return { channel, recipient, requestedChannel, reason };
+  }
+
+  /** Hands the rendered message to the channel's provider. */
+  async function send(log: LogRow, channel: Channel, message: RenderedMessage, unsubscribeUrl: string | null): Promise<DeliveryReceipt & { provider: string }> {
+    switch (channel) {
+      case 'email': {
+        const headers: Record<string, string> = {};
+        if (unsubscribeUrl) {
+          // RFC 8058 one-click unsubscribe: mail clients POST to the URL without opening a page.
+          headers['List-Unsubscribe'] = `<${unsubscribeUrl}>`;
+          headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+        }
+        const receipt = await deps.email.deliver({
+          id: log.id, from: deps.from, to: log.recipient, template: log.template, subject: message.subject ?? '', text: message.text,
+          ...(message.html ? { html: message.html } : {}), ...(unsubscribeUrl ? { headers } : {}),
+        });
+        return { provider: deps.email.kind, ...receipt };
+      }
+      case 'sms':
+        return { provider: deps.sms.kind, ...(await deps.sms.send({ id: log.id, to: log.recipient, text: message.text })) };
+      case 'push': {
+        const targets = await recipients.pushTargets(log.recipient);
+        if (targets.length === 0) throw Object.assign(new Error('the user has no push subscription'), { permanent: true });
+        const payload = JSON.stringify({ id: log.id, title: message.subject, body: message.text, url: message.url ?? null, category: log.category });
+        let delivered: DeliveryReceipt | null = null;
+        let lastError: unknown = null;
+        for (const { id, target } of targets) {
+          try {
+            delivered ??= await deps.push.send({ id: log.id, target, payload, ttlSeconds: 24 * 3600, urgency: log.category === 'security' ? 'high' : 'normal' });
+          } catch (error) {
+            if (isPermanent(error)) await recipients.forgetPushTarget(id);
+            lastError = error;
+          }
+        }
+        if (!delivered) throw lastError;
+        return { provider: deps.push.kind, ...delivered };
+      }
+      case 'in_app': {
+        const id = await recipients.storeInApp({
+          userId: log.recipient, category: log.category as MessageCategory, template: log.template, title: message.subject ?? log.template, body: message.text, url: message.url ?? null,
+        });
+        return { provider: 'in_app', providerMessageId: id };
+      }
+    }
+  }
+
+  const providerName = (channel: Channel): string =>
+    channel === 'email' ? `email:${deps.email.kind}` : channel === 'sms' ? `sms:${deps.sms.kind}` : channel === 'push' ? `push:${deps.push.kind}` : 'in_app';
+
+  jobs.define<DeliverJob>(
+    DELIVER_QUEUE,
+    async (job, { retryCount }) => {
+      let log = await findLog(db, job.logId);
+      // Delivered, stopped or given up already (a duplicate job, or a retry of one that finished).
+      if (!log || !['queued', 'sending', 'retrying'].includes(log.status)) return;
+      if (log.status === 'queued') {
+        const admission = await admit(log);
+        if ('stop' in admission) {
+          await updateLog(db, log.id, { status: admission.stop, reason: admission.reason });
+          return;
+        }
+        const changes = { status: 'sending', channel: admission.channel, recipient: admission.recipient, requestedChannel: admission.requestedChannel, reason: admission.reason };
+        await updateLog(db, log.id, changes);
+        log = { ...log, ...changes };
+      }
+      const channel = log.channel as Channel;
+      const breaker = channel === 'in_app' ? null : breakerFor(providerName(channel));
+      if (breaker && !breaker.allow()) {
+        if (now() - log.createdAt.getTime() > MAX_AGE_MS) {
+          await updateLog(db, log.id, { status: 'failed', error: `the ${breaker.name} provider stayed unavailable for a day: given up` });
+          return;
+        }
+        // The provider is down: the message waits in the queue (a new job) without spending an attempt.
+        const wait = Math.ceil(breaker.retryAfterMs() / 1000) + Math.floor(Math.random() * 3);
+        await jobs.enqueue(DELIVER_QUEUE, job, { startAfterSeconds: Math.max(1, wait) });
+        await updateLog(db, log.id, { status: 'retrying', error: `the ${breaker.name} provider is unavailable (circuit open): waiting` });
+        return;
+      }
+      const data = JSON.parse(box.open(job.sealed, PURPOSE)) as Record<string, unknown>;
+      const category = log.category as MessageCategory;
+      const unsubscribeUrl = channel === 'email' && category !== 'security' ? recipients.unsubscribeUrl({ userId: log.userId, recipient: log.recipient, category }) : null;
+      const message = await renderer.render({ template: log.template, channel, locale: log.locale, data, unsubscribeUrl });
+      if (!message) {
+        await updateLog(db, log.id, { status: 'failed', error: `no template ${log.template} for the ${channel} channel` });
+        return;
+      }
+      const attempts = log.attempts + 1;
+      let receipt: DeliveryReceipt & { provider: string };
+      try {
+        receipt = await send(log, channel, message, unsubscribeUrl);
+      } catch (error) {
+        const permanent = isPermanent(error) || (error as { permanent?: boolean }).permanent === true;
+        if (!permanent) breaker?.failure();
+        const final = permanent || retryCount >= options.retryLimit;
+        await updateLog(db, log.id, { status: final ? 'failed' : 'retrying', attempts, provider: providerName(channel).split(':').pop()!, error: describeFailure(error) });
+        if (final) return;
+        throw error;
+      }
+      breaker?.success();
+      await updateLog(db, log.id, {
+        status: 'sent', attempts, error: null, provider: receipt.provider, providerMessageId: receipt.providerMessageId ?? null,
+        cost: receipt.cost?.amount ?? null, costCurrency: receipt.cost?.currency ?? null,
+      });
+    },
+    options,
+  );
+
+  return {
+    async notify(input, notifyOptions = {}) {
+      const handle = notifyOptions.tx ?? db;
+      const { channel } = input;
+      let userId = input.userId ?? null;
+      let recipient = input.to ?? null;
+      const contact = userId ? await findContact(handle, userId) : null;
+      if (!userId && recipient && (channel === 'email' || channel === 'sms')) userId = await findUserIdByRecipient(handle, channel, recipient);
+      recipient ??= addressOn(channel, contact, userId);
+      if (!recipient) throw new Error(`communications: no ${channel} recipient for ${input.template}`);
+      const id = newId('com');
+      await insertLog(handle, {
+        id, channel, template: input.template, category: input.category ?? renderer.categoryOf(input.template) ?? 'security', recipient, userId,
+        locale: input.locale ?? contact?.locale ?? null, status: 'queued',
+      });
+      await jobs.enqueue<DeliverJob>(DELIVER_QUEUE, { logId: id, sealed: box.seal(JSON.stringify(input.data ?? {}), PURPOSE) }, notifyOptions.tx ? { tx: notifyOptions.tx } : {});
+      return id;
+    },
+    breakers: () => Object.fromEntries([...breakers].map(([name, breaker]) => [name, breaker.state()])),
+  };
+}

@@ -1,0 +1,1 @@
+export { createRecipients, notificationChannel } from './notifications.recipients.js';
