@@ -19,7 +19,9 @@
  *   seeded straight into the embedded database (in DATA_DIR/pglite, migrated first) before the
  *   server starts: 1,000 verified users sharing one argon2id hash, the target organization with all
  *   of them, and 99 more organizations of 10 members each.
- * The last four run at 1, 10 and 100 connections.
+ * - Webhook fan-out: BENCH_WEBHOOK_EVENTS (default 10,000) organization changes, each delivered to
+ *   10 endpoints on loopback: deliveries per second and the delay from commit to delivery.
+ * The login, refresh, me and members scenarios run at 1, 10 and 100 connections.
  *
  * Environment: BENCH_DURATION (seconds per run; default 10 for /health/live, 5 for the others),
  * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated keys or
@@ -33,7 +35,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { Agent, request } from 'node:http';
+import { Agent, createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +156,9 @@ function serverEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
     LOG_LEVEL: 'warn',
     TESSERA_SECRET: randomBytes(36).toString('base64url'), // 48 characters
     RATE_LIMIT_ENABLED: 'false',
+    // The webhook scenario's receivers listen on loopback, over http, with ten endpoints.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    TIER_LIMITS: JSON.stringify({ free: { webhooks: null } }),
   };
 }
 
@@ -481,7 +486,98 @@ function scenarios(options: { healthConnections: number; argon2MsPerHash: () => 
       },
     },
     membersScenario(),
+    webhookScenario(),
   ];
+}
+
+const WEBHOOK_ENDPOINTS = 10;
+
+/**
+ * Webhook fan-out: BENCH_WEBHOOK_EVENTS (default 10,000) committed changes (PATCH of an
+ * organization, `connections` at a time), each delivered to 10 endpoints on loopback receivers
+ * that answer 204 at once. `requests_per_second` is deliveries per second from the first change
+ * to the last delivery; `latency_ms` is the delay from the event's commit (its `timestamp`) to
+ * its arrival at a receiver. Fails (non_2xx) when a delivery is missing or arrives twice.
+ */
+function webhookScenario(): Scenario {
+  return {
+    name: 'webhook fan-out (10 endpoints)',
+    key: 'webhooks',
+    connections: [10],
+    duration: 0,
+    async prepare(server) {
+      const events = positiveIntegerFromEnv('BENCH_WEBHOOK_EVENTS', 10_000);
+      const [tokens] = await logIn(server, await signUp(server, 'webhooks'));
+      const headers = { authorization: `Bearer ${tokens!.access_token}`, 'content-type': 'application/json' };
+      const org = (await (await fetch(server.url('/v1/orgs'), { method: 'POST', headers, body: JSON.stringify({ name: 'Bench' }) })).json()) as { id: string };
+      const arrivals = new Map<string, number[]>();
+      const receivers = await Promise.all(
+        Array.from({ length: WEBHOOK_ENDPOINTS }, () =>
+          new Promise<HttpServer>((resolve) => {
+            const receiver = createHttpServer((req, res) => {
+              const chunks: Buffer[] = [];
+              req.on('data', (chunk: Buffer) => chunks.push(chunk));
+              req.on('end', () => {
+                const body = JSON.parse(Buffer.concat(chunks).toString()) as { timestamp: string };
+                const key = `${req.headers['webhook-id']}@${req.url}`;
+                arrivals.set(key, [...(arrivals.get(key) ?? []), Date.now() - Date.parse(body.timestamp)]);
+                res.writeHead(204).end();
+              });
+            });
+            receiver.listen(0, HOST, () => resolve(receiver));
+          }),
+        ),
+      );
+      for (const [index, receiver] of receivers.entries()) {
+        const { port } = receiver.address() as { port: number };
+        const created = await fetch(server.url(`/v1/orgs/${org.id}/webhooks`), {
+          method: 'POST', headers, body: JSON.stringify({ url: `http://${HOST}:${port}/r${index}`, event_types: ['org.updated'] }),
+        });
+        if (created.status !== 201) throw new Error(`creating a webhook endpoint: ${created.status} ${await created.text()}`);
+      }
+      return {
+        async run(connections) {
+          const started = performance.now();
+          let next = 0;
+          let errors = 0;
+          const worker = async (): Promise<void> => {
+            while (next < events) {
+              const index = next++;
+              const answer = await fetch(server.url(`/v1/orgs/${org.id}`), { method: 'PATCH', headers, body: JSON.stringify({ name: `Bench ${index}` }) }).catch(() => null);
+              if (answer?.status !== 200) errors++;
+              await answer?.arrayBuffer();
+            }
+          };
+          await Promise.all(Array.from({ length: connections }, worker));
+          const expected = (events - errors) * WEBHOOK_ENDPOINTS;
+          const deadline = Date.now() + 30 * 60_000;
+          let received = 0;
+          while (Date.now() < deadline) {
+            received = [...arrivals.values()].reduce((sum, list) => sum + list.length, 0);
+            if (received >= expected) break;
+            await sleep(200);
+          }
+          const elapsed = (performance.now() - started) / 1000;
+          await Promise.all(receivers.map((receiver) => new Promise((resolve) => receiver.close(resolve))));
+          const delays = [...arrivals.values()].map((list) => list[0]!).sort((a, b) => a - b);
+          const duplicates = [...arrivals.values()].filter((list) => list.length > 1).length;
+          return {
+            duration_seconds: round2(elapsed),
+            requests_total: delays.length,
+            requests_per_second: round2(delays.length / elapsed),
+            latency_ms: {
+              average: round2(delays.reduce((sum, value) => sum + value, 0) / Math.max(1, delays.length)),
+              p50: round2(quantile(delays, 0.5)), p90: round2(quantile(delays, 0.9)), p99: round2(quantile(delays, 0.99)), max: round2(delays.at(-1) ?? 0),
+            },
+            errors,
+            timeouts: 0,
+            non_2xx: Math.max(0, expected - delays.length) + duplicates,
+            client: 'workers',
+          };
+        },
+      };
+    },
+  };
 }
 
 function membersScenario(): Scenario {

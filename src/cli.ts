@@ -12,6 +12,7 @@ import { createAudit, createEvents } from './platform/events/index.js';
 import { createJobs } from './platform/jobs/jobs.js';
 import { listOutbox } from './platform/mail/index.js';
 import { createAdminService } from './modules/accounts/index.js';
+import { sealBatch, verifyChain } from './modules/audit/index.js';
 import type { Database } from './platform/db/database.js';
 
 const USAGE = `Usage: tessera <command>
@@ -25,6 +26,8 @@ Commands:
   keys rotate                             sign tokens with a new key from now on; the old key stays
                                           published until the tokens it signed have expired
   keys list                               the signing keys: kid, status, created_at, retired_at
+  audit verify                            seal pending audit entries, walk the hash chain and name the
+                                          first entry where it breaks (exit code 1); prints the last hash
 
 Configuration comes from the environment, as for the server (see README). With the embedded
 database (no DATABASE_URL), run these while the server is stopped: only one process at a time may
@@ -110,6 +113,10 @@ async function keysCommand(args: string[]): Promise<void> {
   }
 }
 
+async function sealPending(db: Database): Promise<void> {
+  while ((await sealBatch(db)) === 500);
+}
+
 async function run(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   switch (command) {
@@ -164,6 +171,23 @@ async function run(argv: string[]): Promise<void> {
     case 'keys':
       await keysCommand(rest);
       return;
+    case 'audit': {
+      if (rest[0] !== 'verify') fail(`unknown audit command ${JSON.stringify(rest[0] ?? '')}\n\n${USAGE}`);
+      const db = await migratedDatabase(config());
+      try {
+        await sealPending(db);
+        const result = await verifyChain(db);
+        if (!result.ok) {
+          process.stdout.write(`audit chain BROKEN at entry ${result.broken.seq}${result.broken.id ? ` (${result.broken.id})` : ''}: ${result.broken.reason}\n${result.checked} entries verified before it\n`);
+          process.exitCode = 1;
+          return;
+        }
+        process.stdout.write(`audit chain intact: ${result.checked} entries verified${result.last_seq ? `, last ${result.last_seq} ${result.last_hash}` : ''}${result.unsealed ? ` (${result.unsealed} not sealed yet)` : ''}\n`);
+      } finally {
+        await db.close();
+      }
+      return;
+    }
     case undefined:
     case 'help':
     case '--help':

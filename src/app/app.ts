@@ -11,8 +11,16 @@ import { adminRoutes } from '../modules/admin/index.js';
 import { accountRoutes, meRoutes } from '../modules/accounts/index.js';
 import { passkeyRoutes } from '../modules/passkeys/index.js';
 import { mfaRoutes } from '../modules/mfa/index.js';
+import { otpRoutes } from '../modules/otp/index.js';
 import { communicationRoutes } from '../modules/communications/index.js';
+import { deliveryHookRoutes } from '../modules/communications/index.js';
+import { templateRoutes } from '../modules/communications/index.js';
+import { communicationAdminRoutes } from '../modules/communications/index.js';
+import { preferenceRoutes, unsubscribeRoutes } from '../modules/notifications/index.js';
+import { notificationRoutes, pushSubscriptionRoutes } from '../modules/notifications/index.js';
 import { apiKeyRoutes, createOrgGuard, invitationRoutes, orgRoutes, roleRoutes } from '../modules/orgs/index.js';
+import { webhookRoutes } from '../modules/webhooks/index.js';
+import { auditRoutes } from '../modules/audit/index.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,6 +39,8 @@ export interface BuildOptions extends ContextOverrides {
   workers?: boolean;
   /** Registers more routes before the server is sealed (tests, embedding). */
   extraRoutes?: (server: HttpServer, context: Context) => void;
+  /** How often an idle notification stream sends a heartbeat comment (default 25 s; tests shorten it). */
+  notificationHeartbeatMs?: number;
 }
 
 /** Row-level security (the backstop behind tenant-scoped access) does not bind superusers or BYPASSRLS roles. */
@@ -51,6 +61,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const { db, cache, jobs, metrics, mailTransport } = context;
   try {
     await db.migrate();
+    // The system's message templates (missing ones only; an admin's versions are never replaced).
+    await context.templates.seed();
     if (db.kind === 'postgres') await warnIfRowSecurityBypassed(db, logger);
     // Load (or create) the signing keys now: from here on signing never waits on the database.
     await context.keys.jwks();
@@ -103,17 +115,34 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
     passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
     mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
+    otpRoutes(server, { otp: context.otp, phones: context.phones, guards });
     const orgGuard = createOrgGuard({ orgs: context.orgs, apiKeys: context.apiKeys, guards, ...(config.orgs.baseDomain ? { baseDomain: config.orgs.baseDomain } : {}) });
     orgRoutes(server, { orgs: context.orgs, accounts, guards, tiers: context.tiers, orgGuard });
     invitationRoutes(server, { invitations: context.invitations, guards, orgGuard });
     roleRoutes(server, { roles: context.roles, orgGuard });
     apiKeyRoutes(server, { apiKeys: context.apiKeys, orgGuard });
+    webhookRoutes(server, { webhooks: context.webhooks, orgGuard });
+    auditRoutes(server, { service: context.auditLog, audit: context.audit, guards, orgGuard, db });
     adminRoutes(server, { db, guards, orgs: context.orgs, tiers: context.tiers });
     communicationRoutes(server, { settings: context.communicationSettings, communications: context.communications, guards });
+    deliveryHookRoutes(server, { hooks: context.deliveryHooks });
+    templateRoutes(server, { templates: context.templates, guards });
+    communicationAdminRoutes(server, { stats: context.communicationStats, tests: context.communicationTests, guards });
+    preferenceRoutes(server, { preferences: context.notificationPreferences, guards });
+    unsubscribeRoutes(server, { links: context.unsubscribeLinks, preferences: context.notificationPreferences });
+    notificationRoutes(server, {
+      notifications: context.notifications, guards, isSessionRevoked: (sessionId) => context.sessions.isRevoked(sessionId),
+      ...(options.notificationHeartbeatMs ? { heartbeatMs: options.notificationHeartbeatMs } : {}),
+    });
+    pushSubscriptionRoutes(server, { subscriptions: context.pushSubscriptions, guards, pushProvider: context.pushProvider });
     options.extraRoutes?.(server, context);
 
     await server.ready();
     await jobs.start({ workers: options.workers ?? true });
+    if (options.workers ?? true) {
+      context.webhookDispatcher.start();
+      context.auditLog.sealer.start();
+    }
     const admin = await context.admins.bootstrapAdmin(config.bootstrapAdmin);
     if (admin) logger.info({ user_id: admin.id }, 'created the bootstrap platform admin');
 
@@ -124,6 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       close() {
         closing ??= (async () => {
           await server.close();
+          await Promise.all([context.webhookDispatcher.stop(), context.auditLog.sealer.stop()]);
           await jobs.stop(Math.max(1_000, config.shutdownTimeoutMs - 2_000));
           await Promise.allSettled([cache.close(), mailTransport.close()]);
           await db.close();
@@ -132,6 +162,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
     };
   } catch (error) {
+    await Promise.all([context.webhookDispatcher.stop(), context.auditLog.sealer.stop()]).catch(() => undefined);
     await jobs.stop().catch(() => undefined);
     await Promise.allSettled([cache.close(), db.close()]);
     throw error;

@@ -7,26 +7,33 @@ import { createJobs, type Jobs } from '../platform/jobs/jobs.js';
 import { createSecretBox, type SecretBox } from '../platform/crypto/secret-box.js';
 import { createKeyStore, retiredKeyRetentionSeconds, type KeyStore } from '../platform/crypto/keys.js';
 import { createAudit, createEvents, type Audit, type Events } from '../platform/events/index.js';
-import { createOutboxTransport, createSmtpTransport, type Mail, type MailTransport } from '../platform/mail/index.js';
-import { createOutboxSmsProvider, type SmsProvider } from '../platform/sms/index.js';
-import { createOutboxPushProvider, type PushProvider } from '../platform/push/index.js';
+import { createOutboxTransport, createResendTransport, createSmtpTransport, type Mail, type MailTransport } from '../platform/mail/index.js';
+import { createHttpSmsProvider, createOutboxSmsProvider, createTwilioSmsProvider, type SmsProvider } from '../platform/sms/index.js';
+import { createOutboxPushProvider, createWebPushProvider, type PushProvider } from '../platform/push/index.js';
 import type { QueueOptions } from '../platform/jobs/jobs.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
 import {
-  createAccountsService, createAdminService, createSessionService, registerAccountMails,
+  createAccountsService, createAdminService, createSessionService,
   type AccountsService, type AdminService, type SessionService,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
 import {
-  createCodeTemplates, createCommunicationsService, createMessenger, createSettingsService,
-  type CodeTemplates, type CommunicationsService, type Messenger, type Recipients, type SettingsService,
+  createTemplateService, createCommunicationsService, createMessenger, createSettingsService,
+  type TemplateService, type CommunicationsService, type Messenger, type Recipients, type SettingsService,
 } from '../modules/communications/index.js';
 import { createRecipients } from '../modules/notifications/index.js';
+import { createAuditService, type AuditService } from '../modules/audit/index.js';
+import { createWebhookDelivery, createWebhooksService, type WebhookDispatcher, type WebhooksService } from '../modules/webhooks/index.js';
+import { createNotificationsService, createPushSubscriptionsService, type NotificationsService, type PushSubscriptionsService } from '../modules/notifications/index.js';
+import { createPreferencesService, createUnsubscribeLinks, type PreferencesService, type UnsubscribeLinks } from '../modules/notifications/index.js';
+import { createStatsService, createTestSendService, type StatsService, type TestSendService } from '../modules/communications/index.js';
+import { createDeliveryHooks, type DeliveryHooks } from '../modules/communications/index.js';
 import {
-  createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers, registerOrgMails,
+  createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers,
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
 } from '../modules/orgs/index.js';
-import { createMfaService, registerMfaMails, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
+import { createMfaService, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
+import { createOtpService, createPhoneService, type OtpLimits, type OtpService, type PhoneService } from '../modules/otp/index.js';
 import { resolveSecret } from './secret.js';
 
 /** Everything a module may be given: ports first, then services built on them. No container. */
@@ -44,9 +51,15 @@ export interface Context {
   mailTransport: MailTransport;
   smsProvider: SmsProvider;
   pushProvider: PushProvider;
-  templates: CodeTemplates;
+  /** Verifies and applies the providers' delivery callbacks (/v1/hooks/resend, /v1/hooks/twilio). */
+  deliveryHooks: DeliveryHooks;
+  templates: TemplateService;
   recipients: Recipients;
   messenger: Messenger;
+  webhooks: WebhooksService;
+  /** The audit log's reading side: queries, export, the hash chain (the `audit` port writes). */
+  auditLog: AuditService;
+  webhookDispatcher: WebhookDispatcher;
   metrics: Metrics;
   sessions: SessionService;
   accounts: AccountsService;
@@ -60,6 +73,18 @@ export interface Context {
   tiers: Tiers;
   communicationSettings: SettingsService;
   communications: CommunicationsService;
+  /** One-time codes by email or SMS (`/v1/otp/*`, the email_otp and sms_otp second factors). */
+  otp: OtpService;
+  /** The user's verified phone number (`/v1/me/phone`). */
+  phones: PhoneService;
+  /** Signed one-click unsubscribe links (RFC 8058) of non-security email. */
+  unsubscribeLinks: UnsubscribeLinks;
+  notificationPreferences: PreferencesService;
+  communicationStats: StatsService;
+  communicationTests: TestSendService;
+  /** In-app notifications of the signed-in user and their live stream. */
+  notifications: NotificationsService;
+  pushSubscriptions: PushSubscriptionsService;
 }
 
 export interface ContextOverrides {
@@ -68,6 +93,8 @@ export interface ContextOverrides {
   cache?: Cache;
   /** Overrides of the message queue's retry and polling settings (tests that must not wait 15 s for a retry). */
   messengerQueue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds' | 'retryLimit'>;
+  /** The OTP service's per-recipient and per-IP limits (tests lower them). */
+  otpLimits?: Partial<OtpLimits>;
 }
 
 export async function openDatabase(config: Config): Promise<Database> {
@@ -88,32 +115,52 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: retiredKeyRetentionSeconds(config.auth.accessTokenTtlSeconds) });
   const audit = createAudit();
   const events = createEvents();
-  if (!config.smtpUrl && config.nodeEnv === 'production') {
-    logger.warn('SMTP_URL is not set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
+  if (!config.smtpUrl && !config.communications.resend && config.nodeEnv === 'production') {
+    logger.warn('Neither RESEND_API_KEY nor SMTP_URL is set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
   }
-  const mailTransport = config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
-  const smsProvider = createOutboxSmsProvider(db);
-  const pushProvider = createOutboxPushProvider(db);
+  // Each channel takes the first configured provider: email Resend, SMTP, outbox; SMS Twilio, generic HTTP, outbox; push VAPID, outbox.
+  const providers = config.communications;
+  const twilioCallbackUrl = `${config.publicUrl}/v1/hooks/twilio`;
+  const mailTransport = providers.resend ? createResendTransport(providers.resend) : config.smtpUrl ? createSmtpTransport(config.smtpUrl) : createOutboxTransport(db);
+  const smsProvider = providers.twilio
+    ? createTwilioSmsProvider({ ...providers.twilio, statusCallbackUrl: twilioCallbackUrl })
+    : providers.smsHttp ? createHttpSmsProvider(providers.smsHttp) : createOutboxSmsProvider(db);
+  const pushProvider = providers.vapid ? createWebPushProvider(providers.vapid) : createOutboxPushProvider(db);
+  const deliveryHooks = createDeliveryHooks({
+    db, resendWebhookSecret: providers.resendWebhookSecret, twilio: providers.twilio ? { authToken: providers.twilio.authToken, callbackUrl: twilioCallbackUrl } : undefined,
+  });
   const communicationSettings = createSettingsService({ db, audit });
   const communications = createCommunicationsService({ db, audit });
-  const templates = createCodeTemplates({ publicUrl: config.publicUrl, productName: 'Tessera' });
+  const templates = createTemplateService({
+    db, audit, context: { publicUrl: config.publicUrl, productName: 'Tessera' },
+    onError: (error) => logger.warn({ err: error }, 'message template categories not refreshed'),
+  });
+  const unsubscribeLinks = createUnsubscribeLinks({ key: box.deriveKey('unsubscribe-link v1'), publicUrl: config.publicUrl });
+  const notificationPreferences = createPreferencesService({ db, audit, suppress: communications.suppress });
   const recipients = createRecipients({
     db, cache,
-    unsubscribeUrl: () => `${config.publicUrl}/v1/unsubscribe`,
+    unsubscribeUrl: unsubscribeLinks.url,
     onPublishError: (error) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable'),
   });
+  const notifications = createNotificationsService({
+    db, cache,
+    onPublishError: (error) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable'),
+  });
+  // Plain http to a loopback push service only outside production (development and tests).
+  const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: config.nodeEnv !== 'production' });
   const messenger = createMessenger({
     db, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
     email: mailTransport, sms: smsProvider, push: pushProvider, from: config.mailFrom, breaker: config.communications.breaker,
     ...(overrides.messengerQueue ? { queue: overrides.messengerQueue } : {}),
     onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
   });
+  const communicationStats = createStatsService({ db });
+  const communicationTests = createTestSendService({ db, audit, messenger });
   const mail: Mail = {
     send: (message, options) =>
       messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
   };
   const metrics = createMetrics({ jobs });
-  registerAccountMails(templates);
   const sessions = createSessionService({
     db, cache, keys, audit, events,
     csrfKey: box.deriveKey('csrf'),
@@ -134,7 +181,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     db, cache, audit, events,
     settings: { rpId: new URL(config.publicUrl).hostname, rpName: config.auth.webauthnRpName, origins: config.auth.webauthnOrigins },
   });
-  registerMfaMails(templates);
   const passkeyVerifier: PasskeyVerifier = {
     countFor: (userId) => passkeys.countFor(userId),
     async authenticationOptions(input) {
@@ -148,9 +194,16 @@ export async function createContext(config: Config, logger: Logger, overrides: C
       return rows.length;
     },
   };
+  const otp = createOtpService({
+    db, cache, box, settings: communicationSettings, messenger,
+    ...(overrides.otpLimits ? { limits: overrides.otpLimits } : {}),
+    onCacheError: (error) => logger.warn({ err: error }, 'OTP limits: cache unavailable, request not counted'),
+  });
+  const phones = createPhoneService({ db, audit, events, otp });
   const mfa = createMfaService({
     db, cache, keys, box, audit, events, mail, accounts, sessions,
     passkeys: passkeyVerifier,
+    otp,
     settings: { issuer: 'Tessera', policy: config.auth.mfaRequired },
     isPlatformAdmin: admins.isPlatformAdmin,
   });
@@ -158,11 +211,18 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
   const tiers = createTiers(config.orgs.tierLimits);
   const orgs = createOrgsService({ db, audit, events, tiers });
-  registerOrgMails(templates);
   const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
+  const auditLog = createAuditService({ db, jobs, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
+  const webhookPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, requireHttps: config.nodeEnv === 'production' && !config.webhooks.allowPrivateNetworks };
+  const webhooks = createWebhooksService({ db, box, audit, tiers, policy: webhookPolicy });
+  const webhookDispatcher = createWebhookDelivery({
+    db, audit, webhooks, messenger, policy: webhookPolicy, settings: config.webhooks, onError: (error) => logger.error({ err: error }, 'webhook dispatcher error'),
+  });
   return {
-    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, templates, recipients, messenger, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications };
+    webhooks, webhookDispatcher, auditLog,
+    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
+    unsubscribeLinks, notificationPreferences, communicationStats, communicationTests, notifications, pushSubscriptions, otp, phones };
 }

@@ -96,6 +96,20 @@ export interface Config {
     /** Consecutive failures that open a provider's circuit, and seconds it stays open before a trial. */
     readonly breaker: { readonly threshold: number; readonly cooldownSeconds: number };
   };
+  readonly audit: {
+    /** Absent: entries are kept for ever. */
+    readonly retentionDays?: number;
+    /** Absolute path where purged entries are exported first. */
+    readonly exportDir: string;
+  };
+  readonly webhooks: {
+    readonly allowPrivateNetworks: boolean;
+    /** Delay before each retry, in seconds; its length is the number of retries. */
+    readonly retryScheduleSeconds: readonly number[];
+    /** Failed attempts in a row that disable an endpoint. */
+    readonly disableAfterFailures: number;
+    readonly timeoutSeconds: number;
+  };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
     /** Lowercase, no trailing dot; absent: no subdomain tenancy. */
@@ -110,6 +124,8 @@ export const DEFAULT_RATE_LIMITS: Readonly<Record<string, { max: number; window_
   default: { max: 600, window_seconds: 60 },
   auth: { max: 30, window_seconds: 60 },
   admin: { max: 300, window_seconds: 60 },
+  /** Providers' delivery callbacks (/v1/hooks/…), per calling address. */
+  hooks: { max: 1200, window_seconds: 60 },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -566,6 +582,50 @@ export const variables = {
     default: '30',
     parse: integerIn(1, 3600),
   }),
+  AUDIT_RETENTION_DAYS: optionalVariable({
+    title: 'Audit log retention',
+    description:
+      'Days an audit entry is kept. Once a day, older entries are exported to a JSON Lines file in AUDIT_EXPORT_DIR and then deleted; a checkpoint keeps the hash chain verifiable across the purge.',
+    whenAbsent: 'entries are kept for ever',
+    parse: integerIn(1, 36_500),
+  }),
+  AUDIT_EXPORT_DIR: optionalVariable({
+    title: 'Audit export directory',
+    description: 'Where the retention job writes the entries it purges (one file per run).',
+    whenAbsent: '$DATA_DIR/audit-exports',
+    parse: (raw) => raw,
+  }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: variable({
+    title: 'Webhooks to private networks',
+    description:
+      'Allow webhook endpoints on private, loopback and link-local addresses, and over plain http in production too. Off, such destinations are refused when an endpoint is saved and again at each delivery (DNS rebinding). Only for tests and closed networks.',
+    default: 'false',
+    parse: boolean,
+  }),
+  WEBHOOK_RETRY_SCHEDULE_SECONDS: variable({
+    title: 'Webhook retry schedule',
+    description: 'Comma-separated delays in seconds before each retry of a failed webhook delivery (each with up to 10% jitter); the number of delays is the number of retries. The default spans about a day.',
+    default: '5,300,1800,7200,18000,36000,36000',
+    parse: (raw, report) => {
+      const delays = raw.split(',').map((item) => item.trim());
+      if (delays.length === 0 || delays.length > 20 || delays.some((item) => !/^\d+$/.test(item) || Number(item) < 1 || Number(item) > 604_800)) {
+        report(`expected 1 to 20 comma-separated whole seconds between 1 and 604800, got ${show(raw)}`);
+      }
+      return delays.join(',');
+    },
+  }),
+  WEBHOOK_DISABLE_AFTER_FAILURES: variable({
+    title: 'Webhook endpoint failure limit',
+    description: 'Failed delivery attempts in a row after which an endpoint is disabled and the organization\'s admins are told; a success resets the count.',
+    default: '20',
+    parse: integerIn(1, 10_000),
+  }),
+  WEBHOOK_TIMEOUT_SECONDS: variable({
+    title: 'Webhook timeout',
+    description: 'Seconds a receiver has to answer a delivery with a 2xx.',
+    default: '15',
+    parse: integerIn(1, 60),
+  }),
   TRUSTED_PROXIES: optionalVariable({
     title: 'Trusted proxies',
     description:
@@ -830,6 +890,16 @@ function toConfig(env: Env): Config {
       ...(env.SMS_HTTP_URL && env.SMS_HTTP_SECRET ? { smsHttp: { url: env.SMS_HTTP_URL, secret: env.SMS_HTTP_SECRET } } : {}),
       ...(env.VAPID_PUBLIC_KEY && env.VAPID_PRIVATE_KEY ? { vapid: { publicKey: env.VAPID_PUBLIC_KEY, privateKey: env.VAPID_PRIVATE_KEY, subject: env.VAPID_SUBJECT } } : {}),
       breaker: { threshold: env.COMMUNICATION_BREAKER_THRESHOLD, cooldownSeconds: env.COMMUNICATION_BREAKER_COOLDOWN_SECONDS },
+    },
+    audit: {
+      ...(env.AUDIT_RETENTION_DAYS !== undefined ? { retentionDays: env.AUDIT_RETENTION_DAYS } : {}),
+      exportDir: resolve(env.DATA_DIR, env.AUDIT_EXPORT_DIR ?? 'audit-exports'),
+    },
+    webhooks: {
+      allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE_SECONDS.split(',').map(Number),
+      disableAfterFailures: env.WEBHOOK_DISABLE_AFTER_FAILURES,
+      timeoutSeconds: env.WEBHOOK_TIMEOUT_SECONDS,
     },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,

@@ -53,6 +53,7 @@ describe('loadConfig defaults', () => {
           default: { max: 600, windowSeconds: 60 },
           auth: { max: 30, windowSeconds: 60 },
           admin: { max: 300, windowSeconds: 60 },
+          hooks: { max: 1200, windowSeconds: 60 },
         },
       },
       shutdownTimeoutMs: 10000,
@@ -70,6 +71,8 @@ describe('loadConfig defaults', () => {
         webauthnOrigins: ['http://localhost:8080'],
       },
       communications: { breaker: { threshold: 5, cooldownSeconds: 30 } },
+      audit: { exportDir: resolve('data', 'audit-exports') },
+      webhooks: { allowPrivateNetworks: false, retryScheduleSeconds: [5, 300, 1800, 7200, 18000, 36000, 36000], disableAfterFailures: 20, timeoutSeconds: 15 },
       orgs: {
         invitationTtlSeconds: 604800,
         tierLimits: {
@@ -160,6 +163,7 @@ describe('loadConfig values', () => {
         default: { max: 600, windowSeconds: 60 },
         auth: { max: 10, windowSeconds: 30 },
         admin: { max: 300, windowSeconds: 60 },
+        hooks: { max: 1200, windowSeconds: 60 },
         webhooks: { max: 5, windowSeconds: 1 },
       },
     });
@@ -184,6 +188,19 @@ describe('loadConfig values', () => {
   });
 });
 
+describe('communication, webhook and audit settings', () => {
+  it('reads providers configured whole, the webhook schedule and the audit retention', () => {
+    const config = loadConfig({
+      TWILIO_ACCOUNT_SID: 'AC123', TWILIO_AUTH_TOKEN: 'token-123456', TWILIO_FROM: '+15550001111', TWILIO_API_URL: 'http://127.0.0.1:9/',
+      RESEND_API_KEY: 're_12345678', WEBHOOK_RETRY_SCHEDULE_SECONDS: '1, 2,3', AUDIT_RETENTION_DAYS: '90', AUDIT_EXPORT_DIR: '/var/tessera/audit', DATA_DIR: '/tmp/x',
+    });
+    expect(config.communications.twilio).toEqual({ accountSid: 'AC123', authToken: 'token-123456', from: '+15550001111', apiUrl: 'http://127.0.0.1:9' });
+    expect(config.communications.resend).toEqual({ apiKey: 're_12345678', apiUrl: 'https://api.resend.com' });
+    expect(config.webhooks.retryScheduleSeconds).toEqual([1, 2, 3]);
+    expect(config.audit).toEqual({ retentionDays: 90, exportDir: '/var/tessera/audit' });
+  });
+});
+
 describe('loadConfig refusals', () => {
   it.each<[string, Record<string, string>, RegExp]>([
     ['PORT=abc', { PORT: 'abc' }, /^PORT: expected an integer between 1 and 65535, got "abc"$/],
@@ -204,6 +221,14 @@ describe('loadConfig refusals', () => {
     ['TRUSTED_PROXIES=proxy', { TRUSTED_PROXIES: '10.0.0.1,proxy' }, /^TRUSTED_PROXIES: "proxy" is not an IP address or CIDR range$/],
     ['LOG_LEVEL=loud', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/],
     ['NODE_ENV=staging', { NODE_ENV: 'staging' }, /^NODE_ENV: /],
+    ['Twilio by halves', { TWILIO_ACCOUNT_SID: 'AC123' }, /^TWILIO_AUTH_TOKEN: required when TWILIO_ACCOUNT_SID is set/],
+    ['SMS_HTTP_URL without its secret', { SMS_HTTP_URL: 'https://sms.example.com/send' }, /^SMS_HTTP_SECRET: required when SMS_HTTP_URL is set/],
+    ['VAPID private key alone', { VAPID_PRIVATE_KEY: 'abc' }, /^VAPID_PUBLIC_KEY: required when VAPID_PRIVATE_KEY is set/],
+    ['RESEND_API_URL=ftp://x', { RESEND_API_URL: 'ftp://x' }, /^RESEND_API_URL: expected an http:\/\/ or https:\/\/ URL/],
+    ['VAPID_SUBJECT=admin', { VAPID_SUBJECT: 'admin' }, /^VAPID_SUBJECT: expected a mailto: or https:\/\/ URL/],
+    ['WEBHOOK_RETRY_SCHEDULE_SECONDS=5,x', { WEBHOOK_RETRY_SCHEDULE_SECONDS: '5,x' }, /^WEBHOOK_RETRY_SCHEDULE_SECONDS: expected 1 to 20 comma-separated whole seconds/],
+    ['WEBHOOK_RETRY_SCHEDULE_SECONDS=0', { WEBHOOK_RETRY_SCHEDULE_SECONDS: '0' }, /^WEBHOOK_RETRY_SCHEDULE_SECONDS: /],
+    ['AUDIT_RETENTION_DAYS=0', { AUDIT_RETENTION_DAYS: '0' }, /^AUDIT_RETENTION_DAYS: expected an integer between 1 and 36500/],
     ['NODE_ENV=production without TESSERA_SECRET', { NODE_ENV: 'production' }, /^TESSERA_SECRET: required when NODE_ENV=production/],
     ['BOOTSTRAP_ADMIN_EMAIL without password', { BOOTSTRAP_ADMIN_EMAIL: 'a@example.com' }, /^BOOTSTRAP_ADMIN_PASSWORD: required when BOOTSTRAP_ADMIN_EMAIL is set/],
     ['BOOTSTRAP_ADMIN_PASSWORD without email', { BOOTSTRAP_ADMIN_PASSWORD: 'password1' }, /^BOOTSTRAP_ADMIN_EMAIL: required when BOOTSTRAP_ADMIN_PASSWORD is set/],
@@ -324,7 +349,10 @@ describe('documentation', () => {
 
   it('marks the secret variables', () => {
     expect(configDocs.filter((doc) => doc.secret).map((doc) => doc.name).sort()).toEqual(
-      ['BOOTSTRAP_ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'REDIS_URL', 'SMTP_URL', 'TESSERA_SECRET'].sort(),
+      [
+        'BOOTSTRAP_ADMIN_PASSWORD', 'DATABASE_URL', 'METRICS_TOKEN', 'REDIS_URL', 'SMTP_URL', 'TESSERA_SECRET',
+        'RESEND_API_KEY', 'RESEND_WEBHOOK_SECRET', 'TWILIO_AUTH_TOKEN', 'SMS_HTTP_SECRET', 'VAPID_PRIVATE_KEY',
+      ].sort(),
     );
   });
 

@@ -62,6 +62,8 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
           name: 'Ada Lovelace',
           locale: null,
           timezone: null,
+          phone: null,
+          phone_verified: false,
           created_at: expect.stringMatching(/Z$/),
           updated_at: expect.stringMatching(/Z$/),
         });

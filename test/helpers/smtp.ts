@@ -36,8 +36,12 @@ export interface SmtpSink {
 export interface SmtpSinkOptions {
   /** Listen on this port (default: one the OS picks). */
   port?: number;
-  /** Answer the n-th DATA (1-based) with a 451 temporary failure instead of accepting it. */
-  reject?: (attempt: number) => boolean;
+  /**
+   * Answer the n-th DATA (1-based) with a failure instead of accepting it: `true` is a 451 temporary
+   * failure, a number is that SMTP reply code (e.g. 550, a permanent refusal). The envelope's
+   * recipients are given so one sink can refuse only some addresses.
+   */
+  reject?: (attempt: number, envelope: { rcptTo: string[] }) => boolean | number;
 }
 
 /**
@@ -56,13 +60,15 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         attempts += 1;
-        if (options.reject?.(attempts)) {
-          callback(Object.assign(new Error('Try again later'), { responseCode: 451 }));
-          return;
-        }
         const from = session.envelope.mailFrom;
         const envelopeFrom = from ? from.address : null;
         const rcptTo = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase());
+        const refusal = options.reject?.(attempts, { rcptTo });
+        if (refusal) {
+          const code = refusal === true ? 451 : refusal;
+          callback(Object.assign(new Error(code >= 500 ? 'Mailbox unavailable' : 'Try again later'), { responseCode: code }));
+          return;
+        }
         simpleParser(Buffer.concat(chunks)).then(
           (mail) => {
             messages.push({

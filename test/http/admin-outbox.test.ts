@@ -2,7 +2,6 @@ import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
-import { escapeHtml } from '../../src/platform/mail/index.js';
 import { insertUser } from '../../src/modules/accounts/accounts.queries.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { waitFor } from '../helpers/wait.js';
@@ -35,18 +34,17 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
     app.server.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
 
   beforeAll(async () => {
-    app = await createTestApp({
-      build: {
-        extraRoutes: (_server, context) =>
-          context.templates.register<{ name: string; token: string }>('test.hello', (data, ctx) => ({
-            subject: `Hello ${data.name}`,
-            text: `Hi ${data.name}: ${ctx.publicUrl}/verify?token=${data.token}`,
-            html: `<p>Hi ${escapeHtml(data.name)}</p>`,
-          })),
-      },
-    });
+    app = await createTestApp();
     const { user } = await app.context.admins.createPlatformAdmin({ email: 'admin@example.com', password: 'correct horse battery staple' });
     adminId = user.id;
+    // A template of its own, through the templates service (as the admin API saves one).
+    await app.context.templates.create(
+      {
+        name: 'test.hello', channel: 'email', locale: 'en', category: 'security', variables: ['name', 'token'],
+        subject: 'Hello {{name}}', text: 'Hi {{name}}: {{url "/verify" token}}', html: '<p>Hi {{name}}</p>',
+      },
+      { id: adminId },
+    );
     adminToken = await accessTokenFor(app, adminId);
   });
   afterAll(async () => app?.destroy());
@@ -69,17 +67,20 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
 
     expect(all.next_cursor).toBeNull();
     expect(all.data.map((m) => m.to)).toEqual(['second@example.org', 'first@example.org']);
+    // The template's body in the house layout (signature and footer in the text part, the card in the html).
     expect(all.data[0]).toEqual({
       id: expect.stringMatching(/^msg_[0-9a-z]{26}$/),
       template: 'test.hello',
       from: app.config.mailFrom,
       to: 'second@example.org',
       subject: 'Hello Second',
-      text: `Hi Second: ${app.config.publicUrl}/verify?token=t2`,
-      html: '<p>Hi Second</p>',
+      text: `Hi Second: ${app.config.publicUrl}/verify?token=t2\n\n— Tessera\n\nThis email was sent by Tessera (${app.config.publicUrl}).\n`,
+      html: expect.stringContaining('<p>Hi Second</p>'),
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
     });
-    expect(all.data[1]).toMatchObject({ subject: 'Hello First', text: `Hi First: ${app.config.publicUrl}/verify?token=t1` });
+    expect(all.data[0]!.html).toMatch(/^<!doctype html>.*<title>Hello Second<\/title>.*<\/html>$/s);
+    expect(all.data[1]).toMatchObject({ subject: 'Hello First' });
+    expect(all.data[1]!.text.startsWith(`Hi First: ${app.config.publicUrl}/verify?token=t1\n`)).toBe(true);
     expect(Date.parse(all.data[0]!.created_at)).toBeGreaterThanOrEqual(Date.parse(all.data[1]!.created_at));
 
     const first = await page('?limit=1');

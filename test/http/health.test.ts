@@ -159,8 +159,8 @@ describe('/metrics', () => {
   it('exposes request, latency, job and process metrics in Prometheus text', async () => {
     expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     // A queued job (no workers here, so it stays queued) for the job gauge to count.
-    app.context.templates.register('health-test', () => ({ subject: 'Hello', text: 'Hello' }));
-    await app.context.mail.send({ to: 'someone@example.com', template: 'health-test' });
+    await app.context.templates.create({ name: 'health.test', channel: 'email', locale: 'en', category: 'security', subject: 'Hello', html: null, text: 'Hello', variables: [] });
+    await app.context.mail.send({ to: 'someone@example.com', template: 'health.test' });
 
     const res = await app.server.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
@@ -169,7 +169,7 @@ describe('/metrics', () => {
     expect(text).toMatch(/^tessera_http_requests_total\{[^}]*route="\/health\/live"[^}]*\} 1$/m);
     expect(text).toMatch(/^tessera_http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*\} \d+$/m);
     expect(text).toContain('# HELP tessera_jobs ');
-    expect(text).toMatch(/^tessera_jobs\{queue="mail\.send",state="created"\} 1$/m);
+    expect(text).toMatch(/^tessera_jobs\{queue="communications\.deliver",state="created"\} 1$/m);
     expect(text).toMatch(/^tessera_process_cpu_user_seconds_total \d/m);
   });
 });

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ORG_ROUTES } from '../../src/modules/orgs/index.js';
 import { GRANTABLE_PERMISSIONS } from '../../src/modules/orgs/orgs.permissions.js';
@@ -6,6 +8,7 @@ import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js'
 import { engineCases, type Engine } from '../helpers/db.js';
 import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
 import { bearer, PROBLEM } from '../helpers/http.js';
+import { waitFor } from '../helpers/wait.js';
 
 /*
  * Cross-tenant access, generated from the one table of org-scoped routes (ORG_ROUTES): the owner of
@@ -35,7 +38,14 @@ interface Target {
   memberId: string;
   /** A pending invitation of that organization: the `:invitation_id` of invitation routes. */
   invitationId: string;
+  /** A webhook endpoint of that organization: the `:endpoint_id` of webhook routes. */
+  endpointId: string;
+  /** A delivery (a test event) to that endpoint: the `:delivery_id` of the retry route. */
+  deliveryId: string;
 }
+
+/** Where the organizations' webhook endpoints point: a local receiver answering 200 (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true). */
+let receiverUrl = '';
 
 /**
  * A plausible, schema-valid request body per route, which would change the organization if the
@@ -53,6 +63,11 @@ const BODIES: Partial<Record<RouteKey, ((target: Target) => Record<string, unkno
   'POST /v1/orgs/:org_id/roles': () => ({ name: `Intruder ${randomBytes(3).toString('hex')}`, permissions: ['members:read'] }),
   'PATCH /v1/orgs/:org_id/roles/:role_id': () => ({ name: `Renamed ${randomBytes(3).toString('hex')}`, permissions: ['members:write'] }),
   'POST /v1/orgs/:org_id/api-keys': () => ({ name: 'Intruder key', scopes: ['org:read'] }),
+  'POST /v1/orgs/:org_id/webhooks': () => ({ url: `${receiverUrl}/intruder`, event_types: ['*'] }),
+  'PATCH /v1/orgs/:org_id/webhooks/:endpoint_id': () => ({ url: `${receiverUrl}/taken-over`, event_types: ['*'], enabled: false }),
+  'POST /v1/orgs/:org_id/webhooks/:endpoint_id/rotate-secret': null,
+  'POST /v1/orgs/:org_id/webhooks/:endpoint_id/test': null,
+  'POST /v1/orgs/:org_id/webhooks/:endpoint_id/deliveries/:delivery_id/retry': null,
   'POST /v1/org/check-permission': (target) => ({ permission: 'members:write', user_id: target.memberId }),
 };
 const BASE_DOMAIN = 'tenants.test';
@@ -74,7 +89,9 @@ function requestFor(route: (typeof ORG_ROUTES)[number], target: Target, namedBy:
     .replace(':user_id', target.memberId)
     .replace(':invitation_id', target.invitationId)
     .replace(':role_id', target.roleId)
-    .replace(':key_id', target.keyId);
+    .replace(':key_id', target.keyId)
+    .replace(':endpoint_id', target.endpointId)
+    .replace(':delivery_id', target.deliveryId);
   if (/:[a-z_]+/.test(url)) throw new Error(`${key} has a path parameter this test does not fill: ${url}`);
   const body = BODIES[key];
   const headers: Record<string, string> = route.url.includes(':org_id') ? {} : namedBy === 'header' ? { 'x-organization-id': target.orgId } : { host: `${target.slug}.${BASE_DOMAIN}` };
@@ -105,9 +122,23 @@ function routesOfTree(tree: string): string[] {
 }
 
 async function appOn(engine: Engine): Promise<TestApp> {
-  const env = { BASE_DOMAIN };
+  const env = { BASE_DOMAIN, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' };
   return createEngineApp(engine, env);
 }
+
+let receiver: Server;
+beforeAll(async () => {
+  receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end('ok'));
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise<void>((resolve) => receiver.close(() => resolve()));
+});
 
 describe('the org route table', () => {
   it('has one entry per method and path, all org-scoped', () => {
@@ -182,12 +213,33 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       expect(res.statusCode, res.body).toBe(201);
       return res.json<{ id: string; secret: string }>();
     }
-    /** A complete target: an organization of `owner` with a member, a pending invitation, an unheld custom role and an API key. */
+    /**
+     * A complete target: an organization of `owner` (on the starter tier, which allows a second
+     * webhook endpoint) with a member, a pending invitation, an unheld custom role, an API key, and a
+     * webhook endpoint with one delivery.
+     */
     async function targetOf(owner: { token: string }, name: string, member: { userId: string }): Promise<Target> {
       const { id, slug } = await orgWithSlug(owner, name);
+      await query(`UPDATE organizations SET tier = 'starter' WHERE id = $1`, [id]);
       await add(id, member.userId, 'member');
-      return { orgId: id, slug, memberId: member.userId, invitationId: await invite(id, owner), roleId: await customRole(id, owner), keyId: (await apiKey(id, owner, ['org:read'])).id };
+      const { endpointId, deliveryId } = await webhook(id, owner);
+      return {
+        orgId: id, slug, memberId: member.userId, invitationId: await invite(id, owner), roleId: await customRole(id, owner), keyId: (await apiKey(id, owner, ['org:read'])).id,
+        endpointId, deliveryId,
+      };
     }
+    /** A webhook endpoint of the organization and a test delivery to it, made through the API by one of its owners. */
+    async function webhook(orgId: string, owner: { token: string }): Promise<{ endpointId: string; deliveryId: string }> {
+      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/webhooks`, headers: bearer(owner.token), payload: { url: `${receiverUrl}/hook`, event_types: ['org.deleted'] } });
+      expect(res.statusCode, res.body).toBe(201);
+      const endpointId = res.json<{ id: string }>().id;
+      const test = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/webhooks/${endpointId}/test`, headers: bearer(owner.token) });
+      expect(test.statusCode, test.body).toBe(202);
+      return { endpointId, deliveryId: test.json<{ id: string }>().id };
+    }
+    /** Waits until the delivery is no longer being attempted (the receiver answers 200: it succeeds). */
+    const settled = (deliveryId: string) =>
+      waitFor(async () => (await query<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = $1', [deliveryId]))[0]?.status === 'succeeded', 20_000, `delivery ${deliveryId} to succeed`);
     /** A pending invitation in the organization, made through the API by one of its owners. */
     async function invite(orgId: string, owner: { token: string }): Promise<string> {
       const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/invitations`, headers: bearer(owner.token), payload: { email: uniqueEmail('pending'), role: 'member' } });
@@ -209,6 +261,12 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
         ),
         roles: await query('SELECT id, name, description, permissions, updated_at FROM org_roles WHERE org_id = $1 ORDER BY id', [orgId]),
         keys: await query('SELECT id, name, scopes, secret_hash, revoked_at, expires_at FROM api_keys WHERE org_id = $1 ORDER BY id', [orgId]),
+        webhooks: await query(
+          'SELECT id, url, event_types, description, enabled, secret, previous_secret, previous_secret_expires_at, updated_at FROM webhook_endpoints WHERE org_id = $1 ORDER BY id',
+          [orgId],
+        ),
+        deliveries: await query('SELECT id, status, attempts, next_attempt_at, updated_at FROM webhook_deliveries WHERE org_id = $1 ORDER BY id', [orgId]),
+        attempts: await query('SELECT delivery_id, attempt FROM webhook_attempts WHERE org_id = $1 ORDER BY delivery_id, attempt', [orgId]),
       };
     }
 
@@ -225,6 +283,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       orgB = { ...(await targetOf(bOwner, 'Org B', await signedIn('member-b'))), ownerId: bOwner.userId, adminId: '' };
       await add(orgB.orgId, bAdmin.userId, 'admin');
       orgB.adminId = bAdmin.userId;
+      // B's delivery done before the attacks, so B's snapshot stands still.
+      await settled(orgB.deliveryId);
     });
     afterAll(async () => app?.destroy());
 
@@ -273,6 +333,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       expect(before.org).toHaveLength(1);
       expect(before.roles).toHaveLength(1);
       expect(before.keys).toHaveLength(1);
+      expect(before.webhooks).toHaveLength(1);
+      expect(before.deliveries).toMatchObject([{ id: orgB.deliveryId, status: 'succeeded' }]);
       expect(before.members.map((m) => [m.user_id, m.role]).sort()).toEqual(
         [[orgB.ownerId, 'owner'], [orgB.adminId, 'admin'], [orgB.memberId, 'member']].sort(),
       );
@@ -284,6 +346,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       { param: ':invitation_id', code: 'invitation_not_found', swap: (a: Target): Target => ({ ...a, invitationId: orgB.invitationId }) },
       { param: ':role_id', code: 'role_not_found', swap: (a: Target): Target => ({ ...a, roleId: orgB.roleId }) },
       { param: ':key_id', code: 'api_key_not_found', swap: (a: Target): Target => ({ ...a, keyId: orgB.keyId }) },
+      { param: ':endpoint_id', code: 'endpoint_not_found', swap: (a: Target): Target => ({ ...a, endpointId: orgB.endpointId }) },
+      { param: ':delivery_id', code: 'delivery_not_found', swap: (a: Target): Target => ({ ...a, deliveryId: orgB.deliveryId }) },
     ];
     it.each(
       foreignIds.flatMap(({ param, code, swap }) =>
@@ -325,6 +389,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
       const own = await targetOf(attacker, `Own ${randomBytes(3).toString('hex')}`, await signedIn('own-member'));
       await add(own.orgId, coOwner.userId, 'owner'); // so the caller may leave
       const credential = attack.as === 'user' ? attacker.token : (await apiKey(own.orgId, attacker)).secret;
+      // A delivery is retried only once it is no longer being attempted.
+      if (attack.url.includes(':delivery_id')) await settled(own.deliveryId);
       const res = await call(requestFor(attack, own, attack.namedBy), credential);
       if (attack.as === 'api key' && 'userOnly' in attack && attack.userOnly) {
         expect(res.statusCode, res.body).toBe(403);

@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgliteDatabase, type Database } from '../../src/platform/db/database.js';
+import { createTestDatabase, engines } from '../helpers/db.js';
 import { childEnv, cleanupProcesses, REPO_ROOT, spawnTracked, tempDir, type Exit } from '../helpers/process.js';
 
 // Each call is a real `npx tessera …`: node + tsx + PGlite, a few seconds apiece.
@@ -92,6 +95,88 @@ describe('npx tessera', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain('PORT');
     expect(run.stderr).not.toContain('    at ');
+    expect(run.stdout).toBe('');
+  });
+});
+
+describe('npx tessera audit verify', () => {
+  /** Runs `fn` on the database with the append-only trigger disabled, as a superuser could. */
+  async function tamper(db: Database, fn: () => Promise<unknown>): Promise<void> {
+    await db.sql.query('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
+    try {
+      await fn();
+    } finally {
+      await db.sql.query('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
+    }
+  }
+  const chain = async (db: Database) =>
+    (await db.sql.query<{ id: string; seq: string; hash: string }>('SELECT id, seq::text AS seq, hash FROM audit_events ORDER BY audit_events.seq')).rows;
+  const INTACT = /^audit chain intact: 3 entries verified, last 3 ([0-9a-f]{64})\n$/;
+
+  it('on the embedded database: intact (exit 0, the count and last hash); an altered entry (exit 1, named); a deleted middle entry (exit 1, its position)', async () => {
+    const env = { DATA_DIR: await tempDir('tessera-cli-audit-'), TESSERA_SECRET: SECRET, LOG_LEVEL: 'warn' };
+    // Each platform admin created writes one audit entry (user.created); the CLI seals them when it verifies.
+    for (const who of ['a', 'b', 'c']) {
+      const created = await tessera(['admin', 'create', '--email', `${who}@example.com`, '--password', 'long password 1'], env);
+      expect(created.exit, created.stderr).toEqual(OK);
+    }
+    const intact = await tessera(['audit', 'verify'], env);
+    expect(intact.exit, intact.stderr).toEqual(OK);
+    expect(intact.stdout).toMatch(INTACT);
+
+    // The CLI has exited: the test may open DATA_DIR/pglite itself (one process at a time).
+    let db = await createPgliteDatabase({ dataDir: join(env.DATA_DIR, 'pglite') });
+    let middle: { id: string; seq: string; hash: string };
+    try {
+      const rows = await chain(db);
+      expect(rows.map((row) => row.seq)).toEqual(['1', '2', '3']);
+      expect(INTACT.exec(intact.stdout)![1]).toBe(rows[2]!.hash);
+      middle = rows[1]!;
+      await tamper(db, () => db.sql.query(`UPDATE audit_events SET actor_display = 'mallory@example.com' WHERE id = $1`, [middle.id]));
+    } finally {
+      await db.close();
+    }
+    const altered = await tessera(['audit', 'verify'], env);
+    expect(altered.exit).toEqual(FAILED);
+    expect(altered.stdout).toBe(`audit chain BROKEN at entry 2 (${middle.id}): its content does not match its hash: it was altered\n1 entries verified before it\n`);
+
+    db = await createPgliteDatabase({ dataDir: join(env.DATA_DIR, 'pglite') });
+    try {
+      await tamper(db, () => db.sql.query('DELETE FROM audit_events WHERE id = $1', [middle.id]));
+    } finally {
+      await db.close();
+    }
+    const missing = await tessera(['audit', 'verify'], env);
+    expect(missing.exit).toEqual(FAILED);
+    expect(missing.stdout).toMatch(/^audit chain BROKEN at entry 2: entry 2 is missing: the chain jumps to 3 \(aud_[0-9a-z]{26}\)\n1 entries verified before it\n$/);
+  }, 180_000);
+
+  it.skipIf(!engines().includes('postgres'))('on PostgreSQL (DATABASE_URL): an altered entry makes it exit 1 and name the entry', async () => {
+    const database = await createTestDatabase('postgres');
+    try {
+      const env = { DATABASE_URL: database.url!, DATA_DIR: await tempDir('tessera-cli-audit-'), TESSERA_SECRET: SECRET, LOG_LEVEL: 'warn' };
+      for (const who of ['a', 'b', 'c']) {
+        const created = await tessera(['admin', 'create', '--email', `${who}@example.com`, '--password', 'long password 1'], env);
+        expect(created.exit, created.stderr).toEqual(OK);
+      }
+      const intact = await tessera(['audit', 'verify'], env);
+      expect(intact.exit, intact.stderr).toEqual(OK);
+      expect(intact.stdout).toMatch(INTACT);
+      const [, middle] = await chain(database.db);
+      await tamper(database.db, () => database.db.sql.query(`UPDATE audit_events SET reason = 'nothing to see' WHERE id = $1`, [middle!.id]));
+      const altered = await tessera(['audit', 'verify'], env);
+      expect(altered.exit).toEqual(FAILED);
+      expect(altered.stdout).toContain(`audit chain BROKEN at entry 2 (${middle!.id}): its content does not match its hash: it was altered`);
+    } finally {
+      await database.destroy();
+    }
+  }, 120_000);
+
+  it('an unknown audit command: exit 1 with the usage', async () => {
+    const run = await tessera(['audit', 'frobnicate'], { DATA_DIR: await tempDir('tessera-cli-'), LOG_LEVEL: 'warn' });
+    expect(run.exit).toEqual(FAILED);
+    expect(run.stderr).toContain('unknown audit command "frobnicate"');
+    expect(run.stderr).toContain('audit verify');
     expect(run.stdout).toBe('');
   });
 });

@@ -16,6 +16,8 @@ export const User = Type.Object({
   name: Nullable(Type.String()),
   locale: Nullable(Type.String()),
   timezone: Nullable(Type.String()),
+  phone: Nullable(Type.String({ description: 'E.164; set once verified by an SMS code (POST /v1/me/phone)' })),
+  phone_verified: Type.Boolean(),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -29,6 +31,8 @@ export function userBody(user: UserRow): UserBody {
     name: user.name,
     locale: user.locale,
     timezone: user.timezone,
+    phone: user.phone,
+    phone_verified: user.phoneVerified,
     created_at: user.createdAt.toISOString(),
     updated_at: user.updatedAt.toISOString(),
   };

@@ -48,7 +48,8 @@ export interface MfaChallenge {
 
 /** The MFA module plugs in here: given a user who passed the first factor, is a second one due? */
 export interface SecondFactorGate {
-  challenge(user: UserRow, client: ClientInfo): Promise<MfaChallenge | null>;
+  /** `firstFactorAmr`: how the first factor was passed (`pwd`, `email`, `hwk`), carried into the final amr. */
+  challenge(user: UserRow, client: ClientInfo, firstFactorAmr?: string[]): Promise<MfaChallenge | null>;
 }
 
 export interface AccountsService {
@@ -127,7 +128,7 @@ export function createAccountsService(deps: {
 
   /** After the first factor: the MFA challenge when one is due, else the session. */
   async function firstFactorPassed(user: UserRow, password: string | null, amr: string[], client: ClientInfo, action: string): Promise<IssuedTokens | MfaChallenge> {
-    const challenge = gate ? await gate.challenge(user, client) : null;
+    const challenge = gate ? await gate.challenge(user, client, amr) : null;
     if (!challenge) return completeSignIn(user, password, amr, client, action);
     await db.transaction(async (tx) => {
       await updateUser(tx, user.id, { failedLoginCount: 0, lockedUntil: null });

@@ -3,7 +3,7 @@ import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { Jobs, QueueOptions } from '../../platform/jobs/jobs.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import { newId } from '../../platform/crypto/ids.js';
-import { createCircuitBreaker, describeFailure, isPermanent, type CircuitBreaker, type DeliveryReceipt } from '../../platform/delivery/index.js';
+import { DeliveryError, createCircuitBreaker, describeFailure, isPermanent, type CircuitBreaker, type DeliveryReceipt } from '../../platform/delivery/index.js';
 import type { MailTransport, MessageCategory } from '../../platform/mail/index.js';
 import type { SmsProvider } from '../../platform/sms/index.js';
 import type { PushProvider, PushTarget } from '../../platform/push/index.js';
@@ -160,7 +160,9 @@ export function createMessenger(deps: MessengerDeps): Messenger {
       if (!fallback) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and has no fallback channel` };
       if (!current.channels[fallback].enabled) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and so is its fallback ${fallback}` };
       const userId = log.userId ?? (await findUserIdByRecipient(db, channel, log.recipient));
-      const address = addressOn(fallback, userId ? await findContact(db, userId) : null, userId);
+      let address = addressOn(fallback, userId ? await findContact(db, userId) : null, userId);
+      // Push reaches a user only through a browser that subscribed.
+      if (address && fallback === 'push' && (await recipients.pushTargets(address)).length === 0) address = null;
       if (!address) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}` };
       requestedChannel = channel;
       channel = fallback;
@@ -170,7 +172,10 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     const rules = current.channels[channel];
     const key = normalise(channel, recipient);
     const suppressed = await findSuppression(db, channel, key);
-    if (suppressed) return { stop: 'suppressed', reason: `the recipient is on the ${channel} suppression list (${suppressed.reason})` };
+    // Unsubscribing is a choice about everything but security mail: a verification or a reset still goes.
+    if (suppressed && !(category === 'security' && suppressed.reason === 'unsubscribed')) {
+      return { stop: 'suppressed', reason: `the recipient is on the ${channel} suppression list (${suppressed.reason})` };
+    }
     if (category !== 'security' && log.userId && !(await recipients.allows(log.userId, category, channel))) {
       return { stop: 'opted_out', reason: `the user turned off ${category} messages on ${channel}` };
     }
@@ -183,8 +188,10 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     return { channel, recipient, requestedChannel, reason };
   }
 
-  /** Hands the rendered message to the channel's provider. */
-  async function send(log: LogRow, channel: Channel, message: RenderedMessage, unsubscribeUrl: string | null): Promise<DeliveryReceipt & { provider: string }> {
+  /** Hands the rendered message to the channel's provider; push goes to the targets found beforehand. */
+  async function send(
+    log: LogRow, channel: Channel, message: RenderedMessage, unsubscribeUrl: string | null, pushTargets: { id: string; target: PushTarget }[],
+  ): Promise<DeliveryReceipt & { provider: string }> {
     switch (channel) {
       case 'email': {
         const headers: Record<string, string> = {};
@@ -202,17 +209,19 @@ export function createMessenger(deps: MessengerDeps): Messenger {
       case 'sms':
         return { provider: deps.sms.kind, ...(await deps.sms.send({ id: log.id, to: log.recipient, text: message.text })) };
       case 'push': {
-        const targets = await recipients.pushTargets(log.recipient);
-        if (targets.length === 0) throw Object.assign(new Error('the user has no push subscription'), { permanent: true });
         const payload = JSON.stringify({ id: log.id, title: message.subject, body: message.text, url: message.url ?? null, category: log.category });
         let delivered: DeliveryReceipt | null = null;
         let lastError: unknown = null;
-        for (const { id, target } of targets) {
+        for (const { id, target } of pushTargets) {
           try {
-            delivered ??= await deps.push.send({ id: log.id, target, payload, ttlSeconds: 24 * 3600, urgency: log.category === 'security' ? 'high' : 'normal' });
+            // One device is enough to call the message sent; every other device still gets it.
+            const receipt = await deps.push.send({ id: log.id, target, payload, ttlSeconds: 24 * 3600, urgency: log.category === 'security' ? 'high' : 'normal' });
+            delivered ??= receipt;
           } catch (error) {
-            if (isPermanent(error)) await recipients.forgetPushTarget(id);
-            lastError = error;
+            // Only "gone" (404/410) means the subscription is dead; other refusals are about this message or our keys.
+            if (error instanceof DeliveryError && (error.status === 404 || error.status === 410)) await recipients.forgetPushTarget(id);
+            // A device that may come back outweighs one that is gone: the message is then retried.
+            if (lastError === null || !isPermanent(error)) lastError = error;
           }
         }
         if (!delivered) throw lastError;
@@ -247,43 +256,67 @@ export function createMessenger(deps: MessengerDeps): Messenger {
         log = { ...log, ...changes };
       }
       const channel = log.channel as Channel;
-      const breaker = channel === 'in_app' ? null : breakerFor(providerName(channel));
+      const provider = providerName(channel);
+      // Push needs somewhere to go: without a subscription nothing can be tried, now or later.
+      const pushTargets = channel === 'push' ? await recipients.pushTargets(log.recipient) : [];
+      if (channel === 'push' && pushTargets.length === 0) {
+        await updateLog(db, log.id, { status: 'failed', error: 'the user has no push subscription' });
+        return;
+      }
+      const breaker = channel === 'in_app' ? null : breakerFor(provider);
       if (breaker && !breaker.allow()) {
         if (now() - log.createdAt.getTime() > MAX_AGE_MS) {
           await updateLog(db, log.id, { status: 'failed', error: `the ${breaker.name} provider stayed unavailable for a day: given up` });
           return;
         }
         // The provider is down: the message waits in the queue (a new job) without spending an attempt.
+        // The new job and the log move together: a failure here retries this job, never leaves two.
         const wait = Math.ceil(breaker.retryAfterMs() / 1000) + Math.floor(Math.random() * 3);
-        await jobs.enqueue(DELIVER_QUEUE, job, { startAfterSeconds: Math.max(1, wait) });
-        await updateLog(db, log.id, { status: 'retrying', error: `the ${breaker.name} provider is unavailable (circuit open): waiting` });
+        const waiting = log;
+        await db.transaction(async (tx) => {
+          await jobs.enqueue(DELIVER_QUEUE, job, { tx, startAfterSeconds: Math.max(1, wait) });
+          await updateLog(tx, waiting.id, { status: 'retrying', error: `the ${breaker.name} provider is unavailable (circuit open): waiting` });
+        });
         return;
       }
-      const data = JSON.parse(box.open(job.sealed, PURPOSE)) as Record<string, unknown>;
-      const category = log.category as MessageCategory;
-      const unsubscribeUrl = channel === 'email' && category !== 'security' ? recipients.unsubscribeUrl({ userId: log.userId, recipient: log.recipient, category }) : null;
-      const message = await renderer.render({ template: log.template, channel, locale: log.locale, data, unsubscribeUrl });
-      if (!message) {
-        await updateLog(db, log.id, { status: 'failed', error: `no template ${log.template} for the ${channel} channel` });
-        return;
-      }
-      const attempts = log.attempts + 1;
-      let receipt: DeliveryReceipt & { provider: string };
+      // Every send the breaker allowed reports to it: success, failure, or released (it said nothing
+      // about the provider), so a half-open trial is never left hanging.
+      let reported = false;
       try {
-        receipt = await send(log, channel, message, unsubscribeUrl);
-      } catch (error) {
-        const permanent = isPermanent(error) || (error as { permanent?: boolean }).permanent === true;
-        if (!permanent) breaker?.failure();
-        const final = permanent || retryCount >= options.retryLimit;
-        await updateLog(db, log.id, { status: final ? 'failed' : 'retrying', attempts, provider: providerName(channel).split(':').pop()!, error: describeFailure(error) });
-        if (final) return;
-        throw error;
+        const data = JSON.parse(box.open(job.sealed, PURPOSE)) as Record<string, unknown>;
+        const category = log.category as MessageCategory;
+        const unsubscribeUrl = channel === 'email' && category !== 'security' ? recipients.unsubscribeUrl({ userId: log.userId, recipient: log.recipient, category }) : null;
+        const message = await renderer.render({ template: log.template, channel, locale: log.locale, data, unsubscribeUrl });
+        if (!message) {
+          await updateLog(db, log.id, { status: 'failed', error: `no template ${log.template} for the ${channel} channel` });
+          return;
+        }
+        const attempts = log.attempts + 1;
+        let receipt: DeliveryReceipt & { provider: string };
+        try {
+          receipt = await send(log, channel, message, unsubscribeUrl, pushTargets);
+        } catch (error) {
+          const permanent = isPermanent(error);
+          if (!permanent && breaker) {
+            breaker.failure();
+            reported = true;
+          }
+          const final = permanent || retryCount >= options.retryLimit;
+          await updateLog(db, log.id, { status: final ? 'failed' : 'retrying', attempts, provider: provider.split(':').pop()!, error: describeFailure(error) });
+          if (final) return;
+          throw error;
+        }
+        if (breaker) {
+          breaker.success();
+          reported = true;
+        }
+        await updateLog(db, log.id, {
+          status: 'sent', attempts, error: null, provider: receipt.provider, providerMessageId: receipt.providerMessageId ?? null,
+          cost: receipt.cost?.amount ?? null, costCurrency: receipt.cost?.currency ?? null,
+        });
+      } finally {
+        if (!reported) breaker?.release();
       }
-      breaker?.success();
-      await updateLog(db, log.id, {
-        status: 'sent', attempts, error: null, provider: receipt.provider, providerMessageId: receipt.providerMessageId ?? null,
-        cost: receipt.cost?.amount ?? null, costCurrency: receipt.cost?.currency ?? null,
-      });
     },
     options,
   );
@@ -294,8 +327,9 @@ export function createMessenger(deps: MessengerDeps): Messenger {
       const { channel } = input;
       let userId = input.userId ?? null;
       let recipient = input.to ?? null;
-      const contact = userId ? await findContact(handle, userId) : null;
+      // A flow that names only an address (a mail to a sign-up's address) still links the log to its user.
       if (!userId && recipient && (channel === 'email' || channel === 'sms')) userId = await findUserIdByRecipient(handle, channel, recipient);
+      const contact = userId ? await findContact(handle, userId) : null;
       recipient ??= addressOn(channel, contact, userId);
       if (!recipient) throw new Error(`communications: no ${channel} recipient for ${input.template}`);
       const id = newId('com');

@@ -3,4 +3,11 @@ export { createSettingsService, DEFAULT_COMMUNICATION_SETTINGS, CHANNELS, type S
 export { communicationRoutes } from './communications.routes.js';
 export { communicationErrors } from './communications.errors.js';
 export { createMessenger, DELIVER_QUEUE, type Messenger, type NotifyInput, type Renderer, type RenderedMessage, type Recipients, type BlockedStatus } from './communications.messenger.js';
-export { createCodeTemplates, type CodeTemplates } from './communications.code-templates.js';
+export { createTemplateService, type TemplateService, type NewTemplate, type TemplateInput } from './communications.templates.service.js';
+export { templateRoutes } from './communications.templates.routes.js';
+export { templateErrors } from './communications.templates.js';
+export { createStatsService, DEFAULT_STATS_DAYS, MAX_STATS_DAYS, type StatsService, type DailyStats } from './communications.stats.js';
+export { createTestSendService, testSendErrors, TEST_TEMPLATE, type TestSendService } from './communications.test-send.js';
+export { communicationAdminRoutes } from './communications.admin.routes.js';
+export { createDeliveryHooks, hookErrors, twilioSignature, type DeliveryHooks, type HookOutcome } from './communications.hooks.js';
+export { deliveryHookRoutes } from './communications.hooks.routes.js';

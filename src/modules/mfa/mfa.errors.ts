@@ -11,4 +11,5 @@ export const mfaErrors = defineErrors({
   too_many_attempts: { status: 429, title: 'Too many wrong codes for this account' },
   mfa_required_by_policy: { status: 409, title: 'A second factor is required for this account' },
   reauthentication_failed: { status: 401, title: 'That did not prove who you are' },
+  mfa_method_unavailable: { status: 422, title: 'This second factor is not available for this account' },
 });

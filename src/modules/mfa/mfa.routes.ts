@@ -5,7 +5,7 @@ import type { Guards } from '../../platform/http/auth.js';
 import { RECENT_AUTH_SECONDS } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems, Timestamp } from '../../platform/http/schemas.js';
 import { clientOf, MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
-import type { MfaService, SecondFactorInput } from './mfa.service.js';
+import type { MfaService, OtpMethod, SecondFactorInput } from './mfa.service.js';
 
 type TokensReply = (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown;
 
@@ -14,6 +14,9 @@ const BackupCode = Type.String({ minLength: 10, maxLength: 32 });
 const PasskeyResponse = Type.Object({}, { additionalProperties: true, description: 'AuthenticationResponseJSON from navigator.credentials.get' });
 const MfaToken = Type.String({ minLength: 20, maxLength: 4096 });
 const UseCookie = Type.Optional(Type.Boolean());
+const OtpMethodSchema = Type.Union([Type.Literal('email_otp'), Type.Literal('sms_otp')]);
+const OtpId = Type.String({ pattern: '^otp_[0-9a-z]{26}$', description: 'From POST /v1/auth/mfa/otp/send' });
+const OtpCode = Type.String({ pattern: '^[0-9]{4,10}$', description: 'The code sent by email or SMS' });
 const BackupCodes = Type.Object({ backup_codes: Type.Array(Type.String(), { description: 'Shown once; each works once' }) });
 
 export function mfaRoutes(
@@ -109,12 +112,14 @@ export function mfaRoutes(
       config: { rateLimit: 'auth' },
       schema: {
         tags: ['mfa'],
-        summary: 'Second step of a sign-in: a TOTP code, a backup code or a passkey response',
-        description: 'Five wrong answers on one mfa_token end it. `amr` of the issued access token lists the factors used.',
+        summary: 'Second step of a sign-in: a TOTP code, a backup code, a passkey response, or a code sent by email or SMS',
+        description:
+          'Five wrong answers on one mfa_token end it. `amr` of the issued access token lists the factors used (`otp` for an app code; `otp` + `email` or `otp` + `sms` for a sent code). An email_otp/sms_otp code works only with the mfa_token and method it was sent for.',
         body: Type.Union([
           Type.Object({ mfa_token: MfaToken, code: Code, use_cookie: UseCookie }, { additionalProperties: false }),
           Type.Object({ mfa_token: MfaToken, backup_code: BackupCode, use_cookie: UseCookie }, { additionalProperties: false }),
           Type.Object({ mfa_token: MfaToken, passkey_response: PasskeyResponse, use_cookie: UseCookie }, { additionalProperties: false }),
+          Type.Object({ mfa_token: MfaToken, method: OtpMethodSchema, otp_id: OtpId, code: OtpCode, use_cookie: UseCookie }, { additionalProperties: false }),
         ]),
         response: { 200: Tokens, ...problems(400, 401, 429) },
       },
@@ -122,6 +127,29 @@ export function mfaRoutes(
     async (request, reply) => {
       const { mfa_token: token, use_cookie: useCookie, ...factor } = request.body as { mfa_token: string; use_cookie?: boolean } & SecondFactorInput;
       return deps.tokensReply(reply, await mfa.verify(token, factor as SecondFactorInput, clientOf(request)), useCookie) as never;
+    },
+  );
+
+  server.post(
+    '/v1/auth/mfa/otp/send',
+    {
+      config: { rateLimit: 'auth' },
+      schema: {
+        tags: ['mfa'],
+        summary: 'Send the code of an email_otp or sms_otp second factor for this sign-in',
+        description:
+          'Only for a method listed in the challenge\'s `methods`. `channel` says which channel carried the code (email when SMS is disabled and falls back to email). Resend cooldown and limits of the OTP service apply (429 with Retry-After).',
+        body: Type.Object({ mfa_token: MfaToken, method: OtpMethodSchema }, { additionalProperties: false }),
+        response: {
+          202: Type.Object({ otp_id: Type.String(), expires_at: Timestamp, channel: Type.Union([Type.Literal('email'), Type.Literal('sms')]) }),
+          ...problems(400, 401, 422, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const sent = await mfa.sendOtp(request.body.mfa_token, request.body.method as OtpMethod, clientOf(request));
+      reply.header('cache-control', 'no-store');
+      return reply.code(202).send({ otp_id: sent.otpId, expires_at: sent.expiresAt.toISOString(), channel: sent.channel });
     },
   );
 

@@ -31,7 +31,21 @@ export interface PasskeyVerifier {
   removeAll(userId: string): Promise<number>;
 }
 
-export type SecondFactorInput = { code: string } | { backup_code: string } | { passkey_response: Record<string, unknown>; challenge_id?: string };
+/** What MFA needs of the OTP service (structural, so neither module depends on the other's internals). */
+export interface OtpFactor {
+  /** Whether a code for this user could go out on the channel now (its own, or its fallback). */
+  deliverable(channel: 'email' | 'sms', user: UserRow, options?: { fallback?: boolean }): Promise<boolean>;
+  send(input: { channel: 'email' | 'sms'; to: string; purpose: 'mfa'; ip: string | null; userId: string; binding: string }): Promise<{ otpId: string; expiresAt: Date; channel: 'email' | 'sms' }>;
+  check(input: { otpId: string; code: string; purpose: 'mfa'; userId: string; binding: string }): Promise<{ ok: true; channel: 'email' | 'sms' } | { ok: false }>;
+}
+
+export type OtpMethod = 'email_otp' | 'sms_otp';
+
+export type SecondFactorInput =
+  | { code: string }
+  | { backup_code: string }
+  | { passkey_response: Record<string, unknown>; challenge_id?: string }
+  | { method: OtpMethod; otp_id: string; code: string };
 
 export interface MfaStatus {
   totp: boolean;
@@ -49,6 +63,8 @@ export interface MfaService {
   /** The gate of sign-ins: a challenge when the user has a second factor. */
   challenge(user: UserRow, client: ClientInfo, firstFactorAmr?: string[]): Promise<MfaChallenge | null>;
   verify(mfaToken: string, input: SecondFactorInput, client: ClientInfo): Promise<IssuedTokens>;
+  /** Sends the code of an email_otp or sms_otp second factor for this sign-in. */
+  sendOtp(mfaToken: string, method: OtpMethod, client: ClientInfo): Promise<{ otpId: string; expiresAt: Date; channel: 'email' | 'sms' }>;
   requestRecovery(input: { mfaToken: string } | { email: string }, client: ClientInfo): Promise<void>;
   completeRecovery(token: string, password: string, client: ClientInfo): Promise<IssuedTokens>;
   /** Step-up: proves the user again with a password, a code or a passkey; marks the session. */
@@ -80,6 +96,10 @@ function newBackupCode(): string {
   return `${chars.slice(0, 5)}-${chars.slice(5)}`;
 }
 
+/** RFC 8176 values for a code by email or SMS (`otp` plus the channel that carried it). */
+const OTP_AMR: Record<'email' | 'sms', string[]> = { email: ['otp', 'email'], sms: ['otp', 'sms'] };
+const otpBinding = (jti: string, method: OtpMethod): string => `mfa:${jti}:${method}`;
+
 function normaliseBackupCode(code: string): string {
   return code.trim().toLowerCase().replace(/[\s-]/g, '');
 }
@@ -95,6 +115,7 @@ export function createMfaService(deps: {
   accounts: AccountsService;
   sessions: SessionService;
   passkeys: PasskeyVerifier;
+  otp: OtpFactor;
   settings: MfaSettings;
   isPlatformAdmin(userId: string): Promise<boolean>;
 }): MfaService {
@@ -151,7 +172,7 @@ export function createMfaService(deps: {
    * `FAILURE_WINDOW_SECONDS`): past that, even a right code is refused until the window ends, so
    * guessing from many addresses or with many mfa_tokens gets nowhere.
    */
-  async function checkFactor(user: UserRow, input: SecondFactorInput, client: ClientInfo, passkeyChallenge?: string): Promise<string[] | null> {
+  async function checkFactor(user: UserRow, input: SecondFactorInput, client: ClientInfo, passkeyChallenge?: string, mfaJti?: string): Promise<string[] | null> {
     const failures = `mfa:failures:${user.id}`;
     if (Number((await cache.get(failures)) ?? 0) >= MAX_FAILURES_PER_USER) {
       throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${FAILURE_WINDOW_SECONDS / 60} minutes`, undefined, {
@@ -159,7 +180,11 @@ export function createMfaService(deps: {
       });
     }
     let factor: string[] | null;
-    if ('code' in input) factor = (await checkTotp(user.id, input.code)) ? ['otp'] : null;
+    if ('otp_id' in input) {
+      // Only within a sign-in: the code is bound to the mfa_token it was sent for (and its method).
+      const result = mfaJti ? await deps.otp.check({ otpId: input.otp_id, code: input.code, purpose: 'mfa', userId: user.id, binding: otpBinding(mfaJti, input.method) }) : null;
+      factor = result?.ok ? OTP_AMR[result.channel] : null;
+    } else if ('code' in input) factor = (await checkTotp(user.id, input.code)) ? ['otp'] : null;
     else if ('backup_code' in input) factor = (await checkBackupCode(user, input.backup_code, client)) ? ['backup_code'] : null;
     else {
       const challengeId = input.challenge_id ?? passkeyChallenge;
@@ -169,6 +194,33 @@ export function createMfaService(deps: {
     }
     if (!factor) await cache.incr(failures, FAILURE_WINDOW_SECONDS);
     return factor;
+  }
+
+  /**
+   * The email_otp and sms_otp methods a user can use in this sign-in: a verified address or number
+   * the code can reach now, and not the mailbox that was the first factor (a magic link).
+   */
+  async function otpMethods(user: UserRow, firstFactorAmr: string[]): Promise<OtpMethod[]> {
+    const methods: OtpMethod[] = [];
+    if (user.emailVerified && !firstFactorAmr.includes('email') && (await deps.otp.deliverable('email', user))) methods.push('email_otp');
+    // After a magic link, an SMS code that would fall back to email is the same mailbox again: SMS only.
+    if (user.phoneVerified && user.phone && (await deps.otp.deliverable('sms', user, { fallback: !firstFactorAmr.includes('email') }))) methods.push('sms_otp');
+    return methods;
+  }
+
+  /** The mfa_token's claims, or 401 when it is invalid, expired or spent. */
+  async function mfaClaims(mfaToken: string): Promise<{ claims: Awaited<ReturnType<KeyStore['verify']>>; jti: string; user: UserRow }> {
+    let claims;
+    try {
+      claims = await keys.verify(mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE });
+    } catch {
+      throw mfaErrors.invalid_mfa_token();
+    }
+    const jti = String(claims.jti);
+    if (await cache.get(`mfa:dead:${jti}`)) throw mfaErrors.invalid_mfa_token('Too many wrong codes or already used: sign in again');
+    const user = claims.sub ? await findUserById(db, claims.sub) : null;
+    if (!user) throw mfaErrors.invalid_mfa_token();
+    return { claims, jti, user };
   }
 
   async function policyRequires(user: UserRow): Promise<boolean> {
@@ -233,7 +285,9 @@ export function createMfaService(deps: {
       const methods: string[] = [];
       if (totp?.confirmedAt) methods.push('totp');
       if (passkeyCount > 0) methods.push('passkey');
+      // Email and SMS codes are alternatives once a TOTP app or passkey is enrolled, never the reason for a challenge.
       if (methods.length === 0) return null;
+      methods.push(...(await otpMethods(user, firstFactorAmr)));
       if ((await countUnusedBackupCodes(db, user.id)) > 0) methods.push('backup_code');
       const factors = { passkeys: passkeyCount };
       const passkey = factors.passkeys > 0 ? await passkeys.authenticationOptions({ userId: user.id }) : null;
@@ -244,20 +298,26 @@ export function createMfaService(deps: {
       return { mfaRequired: true, mfaToken, methods, ...(passkey ? { passkeyOptions: { ...passkey.options, challenge_id: passkey.challengeId } } : {}) };
     },
 
-    async verify(mfaToken, input, client) {
-      let claims;
-      try {
-        claims = await keys.verify(mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE });
-      } catch {
-        throw mfaErrors.invalid_mfa_token();
+    async sendOtp(mfaToken, method, client) {
+      const { claims, jti, user } = await mfaClaims(mfaToken);
+      const firstFactor = Array.isArray(claims.amr) ? claims.amr.map(String) : ['pwd'];
+      if (!(await otpMethods(user, firstFactor)).includes(method)) {
+        throw mfaErrors.mfa_method_unavailable(
+          method === 'email_otp' ? 'Email codes need a verified address that was not the first factor, and email delivery' : 'SMS codes need a verified phone number (POST /v1/me/phone) and SMS delivery',
+        );
       }
-      const jti = String(claims.jti);
-      if (await cache.get(`mfa:dead:${jti}`)) throw mfaErrors.invalid_mfa_token('Too many wrong codes or already used: sign in again');
-      const user = claims.sub ? await findUserById(db, claims.sub) : null;
-      if (!user) throw mfaErrors.invalid_mfa_token();
+      const channel = method === 'email_otp' ? 'email' : 'sms';
+      const to = method === 'email_otp' ? user.email : user.phone!;
+      return deps.otp.send({ channel, to, purpose: 'mfa', ip: client.ip, userId: user.id, binding: otpBinding(jti, method) });
+    },
+
+    async verify(mfaToken, input, client) {
+      const { claims, jti, user } = await mfaClaims(mfaToken);
       let factor: string[] | null;
       try {
-        factor = await checkFactor(user, input, client, typeof claims.pkc === 'string' ? claims.pkc : undefined);
+        factor = await checkFactor(user, input, client, typeof claims.pkc === 'string' ? claims.pkc : undefined, jti);
+        // A code that reached the mailbox which was already the first factor proves nothing new.
+        if (factor?.includes('email') && Array.isArray(claims.amr) && claims.amr.includes('email')) factor = null;
       } catch (error) {
         factor = null;
         if (!('passkey_response' in input)) throw error;
@@ -269,7 +329,7 @@ export function createMfaService(deps: {
           await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL });
           throw mfaErrors.invalid_mfa_token('Too many wrong codes: sign in again');
         }
-        throw mfaErrors.invalid_mfa_code();
+        throw mfaErrors.invalid_mfa_code('otp_id' in input ? 'The code is wrong, expired or already used: request a new one if it keeps failing' : undefined);
       }
       // Single use: of two requests with one mfa_token, one signs in.
       if (!(await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL, onlyIfAbsent: true }))) throw mfaErrors.invalid_mfa_token();

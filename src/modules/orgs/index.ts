@@ -6,7 +6,6 @@ export { apiKeyRoutes } from './orgs.api-keys.routes.js';
 export { createApiKeysService, API_KEY_PREFIX, type ApiKeysService } from './orgs.api-keys.service.js';
 export { invitationRoutes } from './orgs.invitations.routes.js';
 export { createInvitationsService, type InvitationsService, type InvitationRow } from './orgs.invitations.service.js';
-export { registerOrgMails } from './orgs.mails.js';
 export { BUILT_IN_ROLES, PERMISSIONS, type Permission } from './orgs.permissions.js';
 export { orgErrors } from './orgs.errors.js';
 export { createTiers, isTier, TIERS, DEFAULT_TIER_LIMITS, type Tier, type TierLimits, type Tiers } from './orgs.tiers.js';

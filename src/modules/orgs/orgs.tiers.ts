@@ -7,10 +7,10 @@ import { apiKeys, orgInvitations, orgMembers, organizations } from './orgs.table
 export { TIERS, DEFAULT_TIER_LIMITS, type Tier, type TierLimits };
 
 /**
- * Limits counted at creation (webhooks join with the webhooks module). `requests_per_minute` is
- * enforced on API-key traffic by the org guard.
+ * Limits counted at creation (`webhooks` counted by the webhooks module, which passes its count).
+ * `requests_per_minute` is enforced on API-key traffic by the org guard.
  */
-export type EnforcedLimit = 'members' | 'api_keys';
+export type EnforcedLimit = 'members' | 'api_keys' | 'webhooks';
 
 export const isTier = (value: string): value is Tier => (TIERS as readonly string[]).includes(value);
 
@@ -23,10 +23,10 @@ export interface Tiers {
    * revoked nor expired. Locks the organization row,
    * so concurrent additions in the same organization are checked one after the other.
    */
-  assertWithinLimit(tenant: TenantDb, limit: EnforcedLimit, options?: { includePending?: boolean }): Promise<void>;
+  assertWithinLimit(tenant: TenantDb, limit: EnforcedLimit, options?: { includePending?: boolean; count?: (tenant: TenantDb) => Promise<number> }): Promise<void>;
 }
 
-async function count(tenant: TenantDb, what: EnforcedLimit): Promise<number> {
+async function count(tenant: TenantDb, what: 'members' | 'api_keys'): Promise<number> {
   const n = sql<number>`count(*)::int`;
   const [row] = what === 'members'
     ? await tenant.orm.select({ n }).from(orgMembers).where(eq(orgMembers.orgId, tenant.orgId))
@@ -52,7 +52,8 @@ export function createTiers(table: Readonly<Record<Tier, TierLimits>> = DEFAULT_
       if (!org) throw orgErrors.org_not_found();
       const max = limitsFor(org.tier)[limit];
       if (max === null) return;
-      let used = limit === 'members' ? await count(tenant, 'members') : await count(tenant, 'api_keys');
+      if (limit === 'webhooks' && !options.count) throw new Error('tiers: the webhooks limit needs a count');
+      let used = options.count ? await options.count(tenant) : await count(tenant, limit === 'members' ? 'members' : 'api_keys');
       if (limit === 'members' && options.includePending) {
         const [pending] = await tenant.orm
           .select({ n: sql<number>`count(*)::int` })
@@ -61,7 +62,7 @@ export function createTiers(table: Readonly<Record<Tier, TierLimits>> = DEFAULT_
         used += pending?.n ?? 0;
       }
       if (used + 1 > max) {
-        const what = limit === 'api_keys' ? 'live API keys' : options.includePending ? 'members and pending invitations' : 'members';
+        const what = limit === 'api_keys' ? 'live API keys' : limit === 'webhooks' ? 'webhook endpoints' : options.includePending ? 'members and pending invitations' : 'members';
         throw orgErrors.tier_limit_reached(`The ${org.tier} tier allows at most ${max} ${limit} (limit "${limit}"; ${used} ${what} already)`, { limit, max, tier: org.tier });
       }
     },

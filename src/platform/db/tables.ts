@@ -9,3 +9,4 @@ export * from '../../modules/orgs/orgs.tables.js';
 export * from '../../modules/communications/communications.tables.js';
 export * from '../../modules/notifications/notifications.tables.js';
 export * from '../../modules/otp/otp.tables.js';
+export * from '../../modules/webhooks/webhooks.tables.js';

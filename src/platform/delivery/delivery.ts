@@ -51,6 +51,11 @@ export interface CircuitBreaker {
   success(): void;
   /** A failure counts when the provider is at fault (not a permanent refusal of one message). */
   failure(): void;
+  /**
+   * Ends a send that was allowed but tells nothing about the provider (it never reached it, or the
+   * provider refused that one message for good): a half-open trial is given back for the next message.
+   */
+  release(): void;
 }
 
 export function createCircuitBreaker(options: { name: string; threshold: number; cooldownMs: number; now?: () => number }): CircuitBreaker {
@@ -88,6 +93,9 @@ export function createCircuitBreaker(options: { name: string; threshold: number;
       failures += 1;
       trialAt = null;
       if (openedAt !== null || failures >= options.threshold) openedAt = now();
+    },
+    release() {
+      trialAt = null;
     },
   };
 }

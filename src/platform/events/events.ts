@@ -44,16 +44,27 @@ function withoutSecrets(changes: AuditEntry['changes']): AuditEntry['changes'] {
   return Object.fromEntries(Object.entries(changes).filter(([field]) => !SECRET_FIELD.test(field.split('.').pop()!)));
 }
 
+/** Who the actor was at the time, when the caller did not say: a user's email, an API key's name. */
+async function displayOf(tx: DbHandle, actor: AuditEntry['actor']): Promise<string | null> {
+  if (actor.display !== undefined && actor.display !== null) return actor.display;
+  if (!actor.id) return null;
+  const query = actor.type === 'user' ? 'SELECT email AS display FROM users WHERE id = $1' : actor.type === 'api_key' ? 'SELECT name AS display FROM api_keys WHERE id = $1' : null;
+  if (!query) return null;
+  const { rows } = await tx.sql.query<{ display: string }>(query, [actor.id]);
+  return rows[0]?.display ?? null;
+}
+
 export function createAudit(): Audit {
   return {
     async record(tx, entry) {
       const id = newId('aud');
+      const actorDisplay = await displayOf(tx, entry.actor);
       await tx.orm.insert(auditEvents).values({
         id,
         orgId: entry.orgId ?? null,
         actorType: entry.actor.type,
         actorId: entry.actor.id ?? null,
-        actorDisplay: entry.actor.display ?? null,
+        actorDisplay,
         action: entry.action,
         targetType: entry.target?.type ?? null,
         targetId: entry.target?.id ?? null,

@@ -1,2 +1,2 @@
 export { createAudit, createEvents, type Audit, type AuditEntry, type DomainEvent, type Events, type RequestContext } from './events.js';
-export { auditEvents, outboxEvents } from './events.tables.js';
+export { auditCheckpoints, auditEvents, outboxEvents } from './events.tables.js';

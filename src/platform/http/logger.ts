@@ -19,6 +19,17 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${params.toString()}`;
 }
 
+/**
+ * An error as logged: the standard serializer, without the bound parameters a database driver
+ * attaches to a failed query (they may be token hashes, codes or sealed secrets).
+ */
+function errorWithoutValues(error: Error): Record<string, unknown> {
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  delete serialized.params;
+  delete serialized.parameters;
+  return serialized;
+}
+
 export function createLogger(options: { level: string; destination?: DestinationStream; pretty?: boolean }): Logger {
   return pino(
     {
@@ -40,7 +51,7 @@ export function createLogger(options: { level: string; destination?: Destination
           ip: req.ip,
           user_agent: req.headers['user-agent'],
         }),
-        err: pino.stdSerializers.err,
+        err: errorWithoutValues,
       },
     },
     options.destination ?? process.stdout,

@@ -91,18 +91,24 @@ const DEFAULTS: Required<QueueOptions> = {
   pollingIntervalSeconds: 1,
 };
 
-function bossDb(handle: { sql: DbHandle['sql'] }, script?: Database['execScript']): PgBoss.Db {
+function bossDb(handle: { sql: DbHandle['sql'] }, script?: Database['execScript'], stopped: () => boolean = () => false): PgBoss.Db {
   return {
-    // pg-boss sends its schema scripts as several statements without parameters.
-    executeSql: (text, values) =>
-      script && (!values || values.length === 0) ? script(text) : handle.sql.query(text, values ?? []),
+    executeSql: (text, values) => {
+      // pg-boss completes a job without awaiting it: a job that outlived stop()'s timeout reports
+      // after the pool may be closed. Nothing is written then; the job stays active, expires and
+      // runs again elsewhere (at least once), instead of an unhandled rejection.
+      if (stopped()) return Promise.resolve({ rows: [], rowCount: 0 } as unknown as Awaited<ReturnType<PgBoss.Db['executeSql']>>);
+      // pg-boss sends its schema scripts as several statements without parameters.
+      return script && (!values || values.length === 0) ? script(text) : handle.sql.query(text, values ?? []);
+    },
   };
 }
 
 export function createJobs(db: Database, options: { schema?: string } = {}): Jobs {
   const schema = options.schema ?? 'pgboss';
+  let stopped = false;
   const boss = new PgBoss({
-    db: bossDb(db, db.execScript),
+    db: bossDb(db, db.execScript, () => stopped),
     schema,
     // Finished jobs are archived after a day and deleted after two weeks.
     archiveCompletedAfterSeconds: 24 * 3600,
@@ -164,6 +170,7 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     async start(startOptions = {}) {
       if (started) return;
       started = true;
+      stopped = false;
       try {
         // pg-boss installs its schema on first start under its own advisory lock, yet two instances
         // starting together on an empty PostgreSQL still collide on CREATE SCHEMA ("duplicate key …
@@ -212,12 +219,18 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       if (startOptions.workers === false) return;
       for (const queue of queues.values()) {
         for (let i = 0; i < queue.options.concurrency; i++) {
-          await boss.work<object>(
+          let workerId: string | undefined;
+          workerId = await boss.work<object>(
             queue.name,
             { batchSize: 1, pollingIntervalSeconds: queue.options.pollingIntervalSeconds, includeMetadata: true },
             async ([job]) => {
               if (!job) return undefined;
-              return queue.handler(job.data, { id: job.id, retryCount: job.retryCount });
+              try {
+                return await queue.handler(job.data, { id: job.id, retryCount: job.retryCount });
+              } finally {
+                // A worker that found work looks for more at once; only an idle one waits out the polling interval.
+                if (workerId) boss.notifyWorker(workerId);
+              }
             },
           );
         }
@@ -227,6 +240,7 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       if (!started) return;
       started = false;
       await boss.stop({ graceful: true, wait: true, close: true, timeout: timeoutMs });
+      stopped = true;
     },
     async ping() {
       await db.sql.query(`SELECT 1 FROM ${schema}.version LIMIT 1`);

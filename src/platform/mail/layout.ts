@@ -79,21 +79,62 @@ function blockHtml(block: Block): string {
 }
 
 export function render(context: TemplateContext, subject: string, heading: string, blocks: Block[]): RenderedMail {
+  return wrap(context, {
+    subject,
+    html: `<h1 style="${HOUSE_STYLES.h1}">${escapeHtml(heading)}</h1>` + blocks.filter(nonEmpty).map(blockHtml).join(''),
+    text: [heading, ...blocks.filter(nonEmpty).map(blockText)].join('\n\n'),
+    footer: `This email was sent by ${context.productName} (${baseUrl(context)}).`,
+  });
+}
+
+/** The house styles, inlined (mail clients drop style sheets); templates written in HTML use them too. */
+export const HOUSE_STYLES = {
+  h1: 'margin:0 0 16px;font-size:20px',
+  p: 'margin:0 0 16px',
+  note: 'margin:0 0 16px;color:#6b7280;font-size:13px',
+  a: 'color:#2563eb',
+  button: 'display:inline-block;background:#2563eb;color:#ffffff;text-decoration:none;padding:12px 20px;border-radius:6px;font-weight:600',
+  code: 'margin:24px 0;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:32px;font-weight:700;letter-spacing:8px;color:#111827',
+  table: 'margin:0 0 16px;border-collapse:collapse',
+  label: 'padding:2px 16px 2px 0;color:#6b7280',
+  value: 'padding:2px 0',
+} as const;
+
+export interface LayoutInput {
+  subject: string;
+  /** The body as HTML (already escaped where it must be): goes into the card. */
+  html: string;
+  /** The body as plain text. */
+  text: string;
+  /** One line under the card and at the end of the text: who sent the mail. */
+  footer: string;
+  /** A one-click unsubscribe link under the footer, in both parts (non-security mail). */
+  unsubscribe?: { label: string; url: string } | null;
+}
+
+/**
+ * The house layout around a body: the product's name above a white card, the footer (and the
+ * unsubscribe link) under it; in the text part the body, a signature and the footer.
+ */
+export function wrap(context: TemplateContext, input: LayoutInput): RenderedMail & { html: string } {
   const product = context.productName;
-  const footer = `This email was sent by ${product} (${baseUrl(context)}).`;
-  const text = [heading, ...blocks.filter(nonEmpty).map(blockText), `— ${product}`, footer].join('\n\n') + '\n';
+  const unsubscribe = input.unsubscribe ?? null;
+  const text =
+    [input.text.trimEnd(), `— ${product}`, input.footer, ...(unsubscribe ? [`${unsubscribe.label}:\n${unsubscribe.url}`] : [])].join('\n\n') + '\n';
   const html =
-    `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(subject)}</title></head>` +
+    `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(input.subject)}</title></head>` +
     `<body style="margin:0;padding:0;background:#f3f4f6">` +
     `<div style="max-width:560px;margin:0 auto;padding:32px 24px;${FONT};font-size:15px;line-height:1.5;color:#111827">` +
     `<p style="margin:0 0 24px;font-size:18px;font-weight:700">${escapeHtml(product)}</p>` +
     `<div style="background:#ffffff;border-radius:8px;padding:32px 24px">` +
-    `<h1 style="margin:0 0 16px;font-size:20px">${escapeHtml(heading)}</h1>` +
-    blocks.filter(nonEmpty).map(blockHtml).join('') +
+    input.html +
     `</div>` +
-    `<p style="margin:24px 0 0;color:#6b7280;font-size:12px">${escapeHtml(footer)}</p>` +
+    `<p style="margin:24px 0 0;color:#6b7280;font-size:12px">${escapeHtml(input.footer)}</p>` +
+    (unsubscribe
+      ? `<p style="margin:8px 0 0;color:#6b7280;font-size:12px"><a href="${escapeHtml(unsubscribe.url)}" style="color:#6b7280">${escapeHtml(unsubscribe.label)}</a></p>`
+      : '') +
     `</div></body></html>`;
-  return { subject, text, html };
+  return { subject: input.subject, text, html };
 }
 
 function nonEmpty(block: Block): boolean {

@@ -1,17 +1,27 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { AddressObject } from 'mailparser';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, TEST_SECRET, type TestApp } from '../../../test/helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../../../test/helpers/db.js';
-import { createSecretBox } from '../crypto/secret-box.js';
-import { createJobs, type JobInfo, type Jobs } from '../jobs/jobs.js';
-import { createMail, createSmtpTransport, escapeHtml, MAIL_QUEUE, type Mail, type MailTemplate, type MailTransport } from './index.js';
+import type { AddressObject, ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+import { inject } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
+import { createTestDatabase, engineCases, type Engine, type TestDatabase } from '../../../test/helpers/db.js';
+import { drainMail, signUp, uniqueEmail } from '../../../test/helpers/outbox.js';
+import { startSmtpSink, type SmtpSink } from '../../../test/helpers/smtp.js';
 import { waitFor } from '../../../test/helpers/wait.js';
-import { startSmtpSink, type SinkMessage, type SmtpSink } from '../../../test/helpers/smtp.js';
+import { createRedisCache } from '../cache/index.js';
+import { DeliveryError } from '../delivery/index.js';
+import { createOutboxTransport, createSmtpTransport, listOutbox, type MailTransport } from './index.js';
+
+/*
+ * The mail transports on their own against a real SMTP server (smtp-server), and mail through the
+ * whole app: `context.mail.send` → communication log → queue → SMTP, with the log following the
+ * server's answers (accepted, a temporary 451, a permanent 550).
+ */
 
 const FROM = 'Tessera <no-reply@example.com>';
 const PUBLIC_URL = 'https://id.example.com';
+const PASSWORD = 'correct horse battery staple';
 
 /** A port nothing listens on (just now). */
 async function freePort(): Promise<number> {
@@ -22,174 +32,263 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-
 function addresses(field: AddressObject | AddressObject[] | undefined): string[] {
   const list = Array.isArray(field) ? field : field ? [field] : [];
   return list.flatMap((entry) => entry.value.map((mailbox) => mailbox.address ?? ''));
 }
 
-function messagesTo(smtp: SmtpSink, to: string): SinkMessage[] {
-  return smtp.messagesTo(to);
-}
+const unique = (label: string): string => `${label}-${randomBytes(4).toString('hex')}@example.org`;
 
-interface HelloData {
-  name: string;
-  token: string;
-}
+/** A header's value as it was on the wire (mailparser folds List-* headers into one `list` object). */
+const rawHeader = (mail: ParsedMail, name: string): string | undefined =>
+  mail.headerLines.find((line) => line.key === name.toLowerCase())?.line.replace(/^[^:]+:\s*/, '');
 
-const hello: MailTemplate<HelloData> = (data, ctx) => {
-  const link = `${ctx.publicUrl}/verify?token=${encodeURIComponent(data.token)}`;
-  return {
-    subject: `Hello ${data.name} from ${ctx.productName}`,
-    text: `Hi ${data.name}, confirm here: ${link}`,
-    html: `<p>Hi ${escapeHtml(data.name)}, <a href="${escapeHtml(link)}">confirm</a></p>`,
-  };
-};
-
-describe('mail through the app to a real SMTP server', () => {
+describe('SMTP transport against a real SMTP server', () => {
+  /** Per recipient: the reply codes of its next DATA commands (then accepted). */
+  const refusals = new Map<string, number[]>();
   let smtp: SmtpSink;
-  let app: TestApp;
+  let transport: MailTransport;
   beforeAll(async () => {
-    smtp = await startSmtpSink();
-    app = await createTestApp({
-      env: { SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, MAIL_FROM: FROM, PUBLIC_URL },
-      build: {
-        // Runs before the job workers start, so the worker never sees a job without its template.
-        extraRoutes: (_server, context) => context.mail.register('test.hello', hello),
-      },
-    });
+    smtp = await startSmtpSink({ reject: (_attempt, { rcptTo }) => refusals.get(rcptTo[0]!)?.shift() ?? false });
+    transport = createSmtpTransport(smtp.url);
   });
   afterAll(async () => {
-    await app?.destroy();
+    await transport?.close();
     await smtp?.close();
   });
 
-  it('renders the template and delivers it with the configured sender and a link on PUBLIC_URL', async () => {
-    expect(app.context.mail.transport.kind).toBe('smtp');
-    const to = 'ada@example.org';
-    await app.context.mail.send({ to, template: 'test.hello', data: { name: 'Ada <Lovelace>', token: 'tok-a/1' } });
-    const [message] = await waitFor(() => messagesTo(smtp, to).length > 0 && messagesTo(smtp, to), 10_000, `mail to ${to}`);
-    const { mail } = message!;
-    expect(addresses(mail.from)).toEqual(['no-reply@example.com']);
-    expect(mail.from?.value[0]?.name).toBe('Tessera');
-    expect(addresses(mail.to)).toEqual([to]);
-    expect(mail.subject).toBe('Hello Ada <Lovelace> from Tessera');
-    expect(mail.text?.trim()).toBe(`Hi Ada <Lovelace>, confirm here: ${PUBLIC_URL}/verify?token=tok-a%2F1`);
-    expect(mail.html).toBe(`<p>Hi Ada &lt;Lovelace&gt;, <a href="${PUBLIC_URL}/verify?token=tok-a%2F1">confirm</a></p>`);
-    expect(messagesTo(smtp, to)).toHaveLength(1);
+  it('delivers sender, recipient, subject, both parts and extra headers, and returns the Message-ID', async () => {
+    expect(transport.kind).toBe('smtp');
+    const to = unique('ada');
+    const receipt = await transport.deliver({
+      id: 'com_test', from: FROM, to, template: 'test.hello', subject: 'Hello Ada <Lovelace>', text: 'Hi Ada, plain part',
+      html: '<p>Hi Ada, <b>html</b> part</p>',
+      headers: { 'List-Unsubscribe': '<https://id.example.com/u/abc>', 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },
+    });
+    const message = await smtp.waitFor((m) => m.rcptTo.includes(to), 5_000, `mail to ${to}`);
+    expect(message.envelopeFrom).toBe('no-reply@example.com');
+    expect(addresses(message.mail.from)).toEqual(['no-reply@example.com']);
+    expect(message.mail.from?.value[0]?.name).toBe('Tessera');
+    expect(addresses(message.mail.to)).toEqual([to]);
+    expect(message.subject).toBe('Hello Ada <Lovelace>');
+    expect(message.text.trim()).toBe('Hi Ada, plain part');
+    expect(message.html).toBe('<p>Hi Ada, <b>html</b> part</p>');
+    expect(rawHeader(message.mail, 'List-Unsubscribe')).toBe('<https://id.example.com/u/abc>');
+    expect(rawHeader(message.mail, 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
+    expect(receipt.providerMessageId).toMatch(/^<.+@.+>$/);
+    expect(receipt.providerMessageId).toBe(message.mail.messageId);
   });
 
-  it('keeps the template data sealed while the job waits in the queue', async () => {
-    const to = 'sealed@example.org';
-    const secret = 'tok-secret-XYZ';
-    const id = await app.context.mail.send({ to, template: 'test.hello', data: { name: 'Sealed', token: secret } });
-    const { rows } = await app.context.db.sql.query<{ id: string; data: string }>(`SELECT id, data::text AS data FROM pgboss.job WHERE name = $1`, [MAIL_QUEUE]);
-    const row = rows.find((candidate) => candidate.id === id);
-    expect(row).toBeDefined();
-    expect(row!.data).toContain('"sealed": "v1.');
-    for (const { data } of rows) {
-      expect(data).not.toContain(secret);
-      expect(data).not.toContain('Sealed');
+  it('a mail without html or headers goes as plain text', async () => {
+    const to = unique('plain');
+    await transport.deliver({ from: FROM, to, template: 'test.plain', subject: 'Plain', text: 'Only text' });
+    const message = await smtp.waitFor((m) => m.rcptTo.includes(to), 5_000, `mail to ${to}`);
+    expect(message.html).toBeNull();
+    expect(message.text.trim()).toBe('Only text');
+    expect(rawHeader(message.mail, 'List-Unsubscribe')).toBeUndefined();
+  });
+
+  it('a 5xx answer is a permanent DeliveryError with the reply code; nothing is accepted', async () => {
+    const to = unique('gone');
+    refusals.set(to, [550]);
+    const error = await transport.deliver({ from: FROM, to, template: 'test.hello', subject: 'S', text: 'T' }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect(error).toMatchObject({ permanent: true, status: 550 });
+    expect((error as Error).message).toMatch(/550/);
+    expect(smtp.messagesTo(to)).toEqual([]);
+  });
+
+  it('a 4xx answer (451) is a temporary DeliveryError: the same mail is accepted later', async () => {
+    const to = unique('later');
+    refusals.set(to, [451]);
+    const error = await transport.deliver({ from: FROM, to, template: 'test.hello', subject: 'S', text: 'T' }).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(DeliveryError);
+    expect(error).toMatchObject({ permanent: false, status: 451 });
+    expect(smtp.messagesTo(to)).toEqual([]);
+    await transport.deliver({ from: FROM, to, template: 'test.hello', subject: 'S', text: 'T' });
+    expect(smtp.messagesTo(to)).toHaveLength(1);
+  });
+
+  it('a refused login (535) is not the message\'s fault: a temporary DeliveryError, so mail waits for the credentials to be fixed', async () => {
+    const strict = new SMTPServer({
+      authMethods: ['PLAIN', 'LOGIN'], allowInsecureAuth: true, disabledCommands: ['STARTTLS'], logger: false,
+      onAuth: (_auth, _session, callback) => callback(Object.assign(new Error('Authentication credentials invalid'), { responseCode: 535 })),
+    });
+    await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = strict.server.address() as AddressInfo;
+    const locked = createSmtpTransport(`smtp://tessera:wrong@127.0.0.1:${port}`);
+    try {
+      const error = await locked.deliver({ from: FROM, to: unique('auth'), template: 'test.hello', subject: 'S', text: 'T' }).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(DeliveryError);
+      expect(error).toMatchObject({ permanent: false, status: 535 });
+    } finally {
+      await locked.close();
+      await new Promise<void>((resolve) => strict.close(() => resolve()));
     }
-    // It still arrives, opened and rendered.
-    const [message] = await waitFor(() => messagesTo(smtp, to).length > 0 && messagesTo(smtp, to), 10_000, `mail to ${to}`);
-    expect(message!.mail.text).toContain(`token=${secret}`);
-    expect(app.logs.text()).not.toContain(secret);
   });
 
-  it('refuses an unknown template at once and enqueues nothing', async () => {
-    const count = async () => (await app.context.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1`, [MAIL_QUEUE])).rows[0]!.n;
-    const before = await count();
-    await expect(app.context.mail.send({ to: 'nobody@example.org', template: 'test.nope', data: {} })).rejects.toThrow(/unknown template test\.nope/);
-    expect(await count()).toBe(before);
-  });
-
-  it('sends nothing when the enqueuing transaction rolls back, and sends when it commits', async () => {
-    const rolledBack = 'rolled-back@example.org';
-    const committed = 'committed@example.org';
-    await expect(
-      app.context.db.transaction(async (tx) => {
-        await app.context.mail.send({ to: rolledBack, template: 'test.hello', data: { name: 'Gone', token: 't' } }, { tx });
-        throw new Error('business rule failed');
-      }),
-    ).rejects.toThrow('business rule failed');
-    const id = await app.context.db.transaction((tx) => app.context.mail.send({ to: committed, template: 'test.hello', data: { name: 'Kept', token: 't' } }, { tx }));
-    expect(id).toEqual(expect.any(String));
-    await waitFor(() => messagesTo(smtp, committed).length > 0, 10_000, `mail to ${committed}`);
-    // Longer than two polls of the queue (1 s): a job from the rolled-back transaction would have run by now.
-    await sleep(2_500);
-    expect(messagesTo(smtp, rolledBack)).toHaveLength(0);
-    expect(messagesTo(smtp, committed)).toHaveLength(1);
+  it('a relay that does not answer is a temporary DeliveryError without a reply code; verify() says so too', async () => {
+    const down = createSmtpTransport(`smtp://127.0.0.1:${await freePort()}`);
+    try {
+      const error = await down.deliver({ from: FROM, to: unique('nobody'), template: 'test.hello', subject: 'S', text: 'T' }).then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(DeliveryError);
+      expect(error).toMatchObject({ permanent: false, status: undefined });
+      await expect(down.verify()).rejects.toThrow();
+    } finally {
+      await down.close();
+    }
+    await expect(transport.verify()).resolves.toBeUndefined();
   });
 });
 
-describe('mail retries on transport failure', () => {
+describe('outbox transport', () => {
   let t: TestDatabase;
-  const cleanups: (() => Promise<void>)[] = [];
   beforeAll(async () => {
     t = await createTestDatabase('pglite');
   });
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
   afterAll(async () => t?.destroy());
 
-  /** The mail port on its own job queue, with 1 s retries and the shortest poll so a retry takes seconds. */
-  async function startMail(transport: MailTransport): Promise<{ mail: Mail; jobs: Jobs; errors: Error[] }> {
-    const jobs = createJobs(t.db);
-    const errors: Error[] = [];
-    jobs.onError((error) => errors.push(error));
-    const mail = createMail({
-      jobs,
-      box: createSecretBox(TEST_SECRET),
-      transport,
-      from: FROM,
-      context: { publicUrl: PUBLIC_URL, productName: 'Tessera' },
-      queue: { retryDelaySeconds: 1, retryBackoff: false, pollingIntervalSeconds: 0.5 },
+  it('stores the mail in the development outbox and returns the entry id', async () => {
+    const transport = createOutboxTransport(t.db);
+    expect(transport.kind).toBe('outbox');
+    const receipt = await transport.deliver({
+      from: FROM, to: 'dev@example.org', template: 'test.hello', subject: 'Hello', text: 'Hi', html: '<p>Hi</p>', headers: { 'List-Unsubscribe': '<https://x/u>' },
     });
-    mail.register('test.hello', hello);
-    await jobs.start();
-    cleanups.push(async () => {
-      await jobs.stop(2_000);
-      await transport.close();
+    const [entry] = await listOutbox(t.db, { limit: 10 });
+    expect(entry).toMatchObject({
+      id: receipt.providerMessageId, from: FROM, to: 'dev@example.org', template: 'test.hello', subject: 'Hello', text: 'Hi', html: '<p>Hi</p>', headers: { 'List-Unsubscribe': '<https://x/u>' },
     });
-    return { mail, jobs, errors };
-  }
-
-  async function jobState(jobs: Jobs, id: string): Promise<JobInfo | null> {
-    return jobs.get(MAIL_QUEUE, id);
-  }
-
-  it('retries after a 451 temporary failure and delivers exactly once', async () => {
-    const smtp = await startSmtpSink({ reject: (attempt) => attempt === 1 });
-    cleanups.push(() => smtp.close());
-    const { mail, jobs, errors } = await startMail(createSmtpTransport(`smtp://127.0.0.1:${smtp.port}`));
-    const to = 'retry@example.org';
-    const id = await mail.send({ to, template: 'test.hello', data: { name: 'Retry', token: 'r1' } });
-    const [message] = await waitFor(() => messagesTo(smtp, to).length > 0 && messagesTo(smtp, to), 15_000, `mail to ${to}`);
-    expect(message!.mail.subject).toBe('Hello Retry from Tessera');
-    const job = await waitFor(async () => {
-      const info = await jobState(jobs, id);
-      return info?.state === 'completed' && info;
-    }, 5_000, 'the mail job to complete');
-    expect(job.retryCount).toBe(1);
-    expect(smtp.attempts).toBe(2);
-    expect(messagesTo(smtp, to)).toHaveLength(1);
-    expect(errors).toEqual([]);
+    await expect(transport.verify()).resolves.toBeUndefined();
   });
+});
 
-  it('keeps the mail while the relay is down and delivers once it is back', async () => {
-    const port = await freePort();
-    const { mail, jobs } = await startMail(createSmtpTransport(`smtp://127.0.0.1:${port}`));
-    const to = 'later@example.org';
-    const id = await mail.send({ to, template: 'test.hello', data: { name: 'Later', token: 'l1' } });
-    // The first attempt fails (connection refused) and the job waits for its retry instead of failing.
-    await waitFor(async () => ((await jobState(jobs, id))?.retryCount ?? 0) >= 1, 10_000, 'a failed first attempt');
-    expect((await jobState(jobs, id))?.state).not.toBe('failed');
-    const smtp = await startSmtpSink({ port });
-    cleanups.push(() => smtp.close());
-    await waitFor(() => messagesTo(smtp, to).length > 0, 15_000, `mail to ${to}`);
-    await waitFor(async () => (await jobState(jobs, id))?.state === 'completed', 5_000, 'the mail job to complete');
-    expect(messagesTo(smtp, to)).toHaveLength(1);
+interface LogRow {
+  id: string;
+  channel: string;
+  requested_channel: string | null;
+  template: string;
+  category: string;
+  recipient: string;
+  user_id: string | null;
+  status: string;
+  reason: string | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  attempts: number;
+  error: string | null;
+}
+
+/** An app on `engine` (PostgreSQL with Redis under its own prefix) delivering by SMTP, with quick retries. */
+async function smtpApp(engine: Engine, smtp: SmtpSink): Promise<TestApp> {
+  const messengerQueue = { retryDelaySeconds: 1, retryBackoff: false, pollingIntervalSeconds: 0.5 };
+  const env = { SMTP_URL: smtp.url, MAIL_FROM: FROM, PUBLIC_URL };
+  if (engine === 'pglite') return createTestApp({ engine, env, build: { messengerQueue } });
+  const cache = await createRedisCache(inject('services').redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
+  return createTestApp({ engine, env, build: { messengerQueue, cache } });
+}
+
+describe.each(engineCases())('mail through the app to a real SMTP server on $engine', ({ engine, available }) => {
+  describe.skipIf(!available)(engine, () => {
+    /** Per recipient: the reply codes of its next DATA commands (then accepted), and how many DATA it sent. */
+    const refusals = new Map<string, number[]>();
+    const dataCommands = new Map<string, number>();
+    let smtp: SmtpSink;
+    let app: TestApp;
+
+    const logOf = async (id: string): Promise<LogRow> =>
+      (await app.context.db.sql.query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id])).rows[0]!;
+    const logWhen = (id: string, statuses: string[], timeoutMs = 15_000): Promise<LogRow> =>
+      waitFor(async () => {
+        const row = await logOf(id);
+        return statuses.includes(row.status) && row;
+      }, timeoutMs, `log ${id} to become ${statuses.join(' or ')}`);
+
+    beforeAll(async () => {
+      smtp = await startSmtpSink({
+        reject: (_attempt, { rcptTo }) => {
+          const to = rcptTo[0]!;
+          dataCommands.set(to, (dataCommands.get(to) ?? 0) + 1);
+          return refusals.get(to)?.shift() ?? false;
+        },
+      });
+      app = await smtpApp(engine, smtp);
+    });
+    afterAll(async () => {
+      await app?.destroy();
+      await smtp?.close();
+    });
+
+    it('a mail sent with context.mail.send arrives rendered, and its log entry is sent by smtp with the Message-ID', async () => {
+      expect(app.context.mailTransport.kind).toBe('smtp');
+      const to = unique('changed');
+      const at = new Date().toISOString();
+      const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at, ip: '203.0.113.7' } });
+      expect(id).toMatch(/^com_[0-9a-z]{26}$/);
+      const message = await smtp.waitFor((m) => m.rcptTo.includes(to), 10_000, `mail to ${to}`);
+      expect(addresses(message.mail.from)).toEqual(['no-reply@example.com']);
+      expect(message.subject).toMatch(/password/i);
+      expect(message.text).toContain('203.0.113.7');
+      expect(message.html).toContain('203.0.113.7');
+      // A security mail carries no unsubscribe link.
+      expect(rawHeader(message.mail, 'List-Unsubscribe')).toBeUndefined();
+      const log = await logWhen(id, ['sent']);
+      expect(log).toMatchObject({
+        channel: 'email', requested_channel: null, template: 'accounts.password_changed', category: 'security', recipient: to, user_id: null,
+        status: 'sent', provider: 'smtp', attempts: 1, error: null, reason: null,
+      });
+      expect(log.provider_message_id).toBe(message.mail.messageId);
+      expect(smtp.messagesTo(to)).toHaveLength(1);
+    });
+
+    it('a non-security mail carries the one-click unsubscribe headers', async () => {
+      const to = unique('invitee');
+      const id = await app.context.mail.send({
+        to, template: 'orgs.invitation', data: { token: 'tok', org_name: 'Acme', role: 'member', expires_at: new Date(Date.now() + 86_400_000).toISOString() },
+      });
+      const message = await smtp.waitFor((m) => m.rcptTo.includes(to), 10_000, `mail to ${to}`);
+      expect(rawHeader(message.mail, 'List-Unsubscribe')).toMatch(/^<https:\/\/id\.example\.com\/[^>]+>$/);
+      expect(rawHeader(message.mail, 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
+      expect(await logWhen(id, ['sent'])).toMatchObject({ category: 'organization', status: 'sent', provider: 'smtp' });
+    });
+
+    it('a mail to a registered address is linked to its user, found by the address when the flow names none', async () => {
+      const email = uniqueEmail('owner');
+      const user = await signUp(app, email, PASSWORD);
+      const id = await app.context.mail.send({ to: email.toUpperCase(), template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
+      expect(await logWhen(id, ['sent'])).toMatchObject({ user_id: user.id, status: 'sent' });
+      const given = await app.context.mail.send({ to: unique('other'), userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
+      expect(await logWhen(given, ['sent'])).toMatchObject({ user_id: user.id });
+    });
+
+    it('a temporary 451 refusal: the log says retrying with the error, then sent on the next attempt (attempts 2)', async () => {
+      const to = unique('retry');
+      refusals.set(to, [451, 451, 451, 451, 451, 451]);
+      const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
+      const retrying = await logWhen(id, ['retrying', 'sent', 'failed']);
+      // The server accepts from now on.
+      refusals.delete(to);
+      expect(retrying).toMatchObject({ status: 'retrying', attempts: 1, provider: 'smtp' });
+      expect(retrying.error).toMatch(/451|Try again later/);
+      expect(smtp.messagesTo(to)).toEqual([]);
+      const sent = await logWhen(id, ['sent', 'failed']);
+      expect(sent).toMatchObject({ status: 'sent', provider: 'smtp', error: null });
+      expect(sent.attempts).toBe(dataCommands.get(to));
+      expect(sent.attempts).toBe(2);
+      expect(smtp.messagesTo(to)).toHaveLength(1);
+    });
+
+    it('a permanent 550 refusal: failed after one attempt, never retried', async () => {
+      const to = unique('rejected');
+      refusals.set(to, [550, 550, 550]);
+      const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
+      const failed = await logWhen(id, ['failed', 'sent']);
+      expect(failed).toMatchObject({ status: 'failed', attempts: 1, provider: 'smtp', provider_message_id: null });
+      expect(failed.error).toMatch(/550/);
+      // Nothing is left to retry it: the queue drains and the server saw exactly one try.
+      await drainMail(app);
+      expect(dataCommands.get(to)).toBe(1);
+      expect(await logOf(id)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(smtp.messagesTo(to)).toEqual([]);
+    });
   });
 });

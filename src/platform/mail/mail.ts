@@ -59,11 +59,17 @@ export interface Mail {
   send(mail: SendMail, options?: { tx?: DbHandle }): Promise<string>;
 }
 
-/** An SMTP reply code that will not change on retry (5xx): the message is refused for good. */
+/**
+ * An SMTP reply code that will not change on retry (5xx): the message is refused for good. Except a
+ * broken session (503) and a refused login (535 and friends): that is the relay's configuration, not the message, and it holds
+ * for every message alike; they wait (and the circuit opens) until an operator fixes it.
+ */
 function smtpFailure(error: unknown): DeliveryError {
-  const code = (error as { responseCode?: number }).responseCode;
+  const { responseCode: code, code: kind } = error as { responseCode?: number; code?: string };
   const message = error instanceof Error ? error.message : String(error);
-  return new DeliveryError(message, { permanent: code !== undefined && code >= 500 && code < 600, ...(code !== undefined ? { status: code } : {}), cause: error });
+  // 503 is "bad sequence of commands": the session went wrong, not the message.
+  const permanent = code !== undefined && code >= 500 && code < 600 && code !== 503 && kind !== 'EAUTH';
+  return new DeliveryError(message, { permanent, ...(code !== undefined ? { status: code } : {}), cause: error });
 }
 
 export function createSmtpTransport(url: string): MailTransport {

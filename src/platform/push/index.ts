@@ -1,1 +1,2 @@
 export * from './push.js';
+export { createWebPushProvider, webPushPermanent, type WebPushOptions } from './web-push.js';

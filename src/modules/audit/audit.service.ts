@@ -1,0 +1,150 @@
+import { mkdir, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Database } from '../../platform/db/database.js';
+import type { Jobs } from '../../platform/jobs/jobs.js';
+import { createPoller, type Poller } from '../../platform/jobs/poller.js';
+import { CHAIN_LOCK, CHAIN_COLUMNS, sealBatch, verifyChain, type ChainRow, type Verification } from './audit.chain.js';
+import { listAudit, type AuditFilter, type AuditRow } from './audit.queries.js';
+
+export const RETENTION_QUEUE = 'audit.retention';
+
+/** An entry as the API shows it. */
+export interface AuditEntryBody {
+  id: string;
+  created_at: string;
+  actor: { type: string; id: string | null; display: string | null };
+  org_id: string | null;
+  action: string;
+  target: { type: string; id: string } | null;
+  result: string;
+  reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  changes: unknown;
+  seq: number | null;
+  hash: string | null;
+}
+
+export function entryBody(row: AuditRow): AuditEntryBody {
+  return {
+    id: row.id, created_at: row.createdAt.toISOString(), actor: { type: row.actorType, id: row.actorId, display: row.actorDisplay }, org_id: row.orgId, action: row.action,
+    target: row.targetType && row.targetId ? { type: row.targetType, id: row.targetId } : null, result: row.result, reason: row.reason, ip: row.ip, user_agent: row.userAgent,
+    request_id: row.requestId, changes: row.changes ?? null, seq: row.seq ?? null, hash: row.hash ?? null,
+  };
+}
+
+const CSV_COLUMNS = ['id', 'created_at', 'org_id', 'actor_type', 'actor_id', 'actor_display', 'action', 'target_type', 'target_id', 'result', 'reason', 'ip', 'user_agent', 'request_id', 'changes', 'seq', 'hash'] as const;
+
+/** One CSV field: quoted when needed, and a leading = + - @ neutralised (spreadsheet formula injection). */
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  let text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csvLine(entry: AuditEntryBody): string {
+  const flat: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+    id: entry.id, created_at: entry.created_at, org_id: entry.org_id, actor_type: entry.actor.type, actor_id: entry.actor.id, actor_display: entry.actor.display,
+    action: entry.action, target_type: entry.target?.type, target_id: entry.target?.id, result: entry.result, reason: entry.reason, ip: entry.ip,
+    user_agent: entry.user_agent, request_id: entry.request_id, changes: entry.changes, seq: entry.seq, hash: entry.hash,
+  };
+  return `${CSV_COLUMNS.map((column) => csvField(flat[column])).join(',')}\r\n`;
+}
+
+export interface AuditService {
+  list(filter: AuditFilter): Promise<AuditRow[]>;
+  /** The whole selection, newest first, as CSV (with a header) or JSON Lines, page by page. */
+  export(filter: Omit<AuditFilter, 'limit' | 'before'>, format: 'csv' | 'jsonl'): AsyncIterable<string>;
+  verify(): Promise<Verification>;
+  /** Seals what is committed and unsealed (the sealer does this continuously; tests and the CLI call it). */
+  sealPending(): Promise<number>;
+  /** Exports then deletes sealed entries older than the retention; returns what it did. */
+  purge(now?: Date): Promise<{ purged: number; file: string | null }>;
+  /** The sealer loop (instances that run workers). */
+  readonly sealer: Poller;
+}
+
+export function createAuditService(deps: { db: Database; jobs: Jobs; settings: { retentionDays?: number; exportDir: string }; onError?: (error: unknown) => void }): AuditService {
+  const { db, jobs, settings } = deps;
+
+  async function sealPending(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const sealed = await sealBatch(db);
+      total += sealed;
+      if (sealed < 500) return total;
+    }
+  }
+
+  async function purge(now = new Date()): Promise<{ purged: number; file: string | null }> {
+    if (!settings.retentionDays) return { purged: 0, file: null };
+    const cutoff = new Date(now.getTime() - settings.retentionDays * 86_400_000);
+    await sealPending();
+    let purged = 0;
+    let file: string | null = null;
+    for (;;) {
+      const done = await db.transaction(async (tx) => {
+        await tx.sql.query(CHAIN_LOCK);
+        // Only a prefix of the chain can go, or a hole would break it: stop at the first entry still young.
+        const { rows } = await tx.sql.query<ChainRow & { created_at: Date }>(`SELECT ${CHAIN_COLUMNS}, created_at FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 2000`);
+        const old = [];
+        for (const row of rows) {
+          if (new Date(row.created_at) >= cutoff) break;
+          old.push(row);
+        }
+        if (old.length === 0) return true;
+        await mkdir(settings.exportDir, { recursive: true });
+        const last = old[old.length - 1]!;
+        file ??= join(settings.exportDir, `audit-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
+        const handle = await open(file, 'a', 0o600);
+        try {
+          const { rows: full } = await tx.sql.query<AuditRowRaw>('SELECT * FROM audit_events WHERE seq <= $1 AND seq IS NOT NULL ORDER BY seq', [last.seq]);
+          await handle.appendFile(full.map((row) => `${JSON.stringify(rawBody(row))}\n`).join(''));
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        await tx.sql.query(`SELECT set_config('tessera.audit_purge', 'on', true)`);
+        await tx.sql.query('DELETE FROM audit_events WHERE seq IS NOT NULL AND seq <= $1', [last.seq]);
+        await tx.sql.query('INSERT INTO audit_checkpoints (seq, hash, purged_count, export_file) VALUES ($1, $2, $3, $4)', [last.seq, last.hash, old.length, file]);
+        purged += old.length;
+        return old.length < rows.length || rows.length < 2000;
+      });
+      if (done) return { purged, file };
+    }
+  }
+
+  jobs.define(RETENTION_QUEUE, async () => purge(), { retryLimit: 3, retryDelaySeconds: 300 });
+  if (settings.retentionDays) jobs.schedule(RETENTION_QUEUE, '23 3 * * *');
+
+  return {
+    list: (filter) => listAudit(db, filter),
+    async *export(filter, format) {
+      if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
+      let before: string | undefined;
+      for (;;) {
+        const rows = await listAudit(db, { ...filter, limit: 500, ...(before ? { before } : {}) });
+        if (rows.length > 0) yield rows.map((row) => (format === 'csv' ? csvLine(entryBody(row)) : `${JSON.stringify(entryBody(row))}\n`)).join('');
+        if (rows.length < 500) return;
+        before = rows[rows.length - 1]!.id;
+      }
+    },
+    verify: () => verifyChain(db),
+    sealPending,
+    purge,
+    sealer: createPoller(async () => (await sealBatch(db)) === 500, { intervalMs: 500, ...(deps.onError ? { onError: deps.onError } : {}) }),
+  };
+}
+
+type AuditRowRaw = Record<string, unknown> & { created_at: Date | string; seq: string | number };
+
+/** A purged entry as exported: the API's shape, from a raw row. */
+function rawBody(row: AuditRowRaw): Record<string, unknown> {
+  return {
+    id: row.id, created_at: new Date(row.created_at).toISOString(), actor: { type: row.actor_type, id: row.actor_id, display: row.actor_display }, org_id: row.org_id,
+    action: row.action, target: row.target_type ? { type: row.target_type, id: row.target_id } : null, result: row.result, reason: row.reason, ip: row.ip,
+    user_agent: row.user_agent, request_id: row.request_id, changes: row.changes, seq: Number(row.seq), prev_hash: row.prev_hash, hash: row.hash,
+  };
+}
