@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Cache } from '../../platform/cache/cache.js';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import type { Audit, Events } from '../../platform/events/index.js';
@@ -123,8 +123,9 @@ export function createMfaService(deps: {
   const backupKey = box.deriveKey('backup-codes');
   const hashBackupCode = (code: string): string => createHmac('sha256', backupKey).update(normaliseBackupCode(code)).digest('hex');
 
-  async function record(user: UserRow, action: string, client: ClientInfo, extra: { result?: 'success' | 'failure'; reason?: string; event?: Record<string, unknown> } = {}): Promise<void> {
-    await db.transaction(async (tx) => {
+  /** The audit entry (and event) of an MFA action: in `tx` when the change has one, so both commit together. */
+  async function record(user: UserRow, action: string, client: ClientInfo, extra: { result?: 'success' | 'failure'; reason?: string; event?: Record<string, unknown> } = {}, within?: DbHandle): Promise<void> {
+    const write = async (tx: DbHandle): Promise<void> => {
       await audit.record(tx, {
         actor: { type: 'user', id: user.id, display: user.email },
         action,
@@ -134,12 +135,13 @@ export function createMfaService(deps: {
         context: client,
       });
       if (extra.event) await events.publish(tx, { type: action, data: { user_id: user.id, ...extra.event } });
-    });
+    };
+    await (within ? write(within) : db.transaction(write));
   }
 
-  async function newBackupCodes(user: UserRow): Promise<string[]> {
+  async function newBackupCodes(tx: DbHandle, user: UserRow): Promise<string[]> {
     const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
-    await db.transaction((tx) => replaceBackupCodes(tx, user.id, codes.map((code) => ({ id: newId('ott'), codeHash: hashBackupCode(code) }))));
+    await replaceBackupCodes(tx, user.id, codes.map((code) => ({ id: newId('ott'), codeHash: hashBackupCode(code) })));
     return codes;
   }
 
@@ -251,12 +253,16 @@ export function createMfaService(deps: {
       if (!totp) throw mfaErrors.totp_not_started();
       if (totp.confirmedAt) throw mfaErrors.totp_already_enabled();
       const step = matchingStep(box.open(totp.secretSealed, SECRET_PURPOSE), code);
-      if (step === null || !(await confirmTotp(db, user.id, step))) {
+      const codes = step === null ? null : await db.transaction(async (tx) => {
+        if (!(await confirmTotp(tx, user.id, step))) return null;
+        const fresh = await newBackupCodes(tx, user);
+        await record(user, 'mfa.enabled', client, { event: { factor: 'totp' } }, tx);
+        return fresh;
+      });
+      if (!codes) {
         await record(user, 'mfa.verification_failed', client, { result: 'failure', reason: 'wrong code at TOTP enrolment' });
         throw mfaErrors.invalid_mfa_code();
       }
-      const codes = await newBackupCodes(user);
-      await record(user, 'mfa.enabled', client, { event: { factor: 'totp' } });
       return codes;
     },
 
@@ -266,17 +272,22 @@ export function createMfaService(deps: {
       if (factors.passkeys === 0 && (await policyRequires(user))) {
         throw mfaErrors.mfa_required_by_policy('A second factor is required for this account: add a passkey before removing the app');
       }
-      if (!(await deleteTotp(db, user.id))) throw mfaErrors.totp_not_enabled();
-      if ((await passkeys.countFor(user.id)) === 0) await deleteBackupCodes(db, user.id);
-      await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } });
+      const noPasskeys = (await passkeys.countFor(user.id)) === 0;
+      await db.transaction(async (tx) => {
+        if (!(await deleteTotp(tx, user.id))) throw mfaErrors.totp_not_enabled();
+        if (noPasskeys) await deleteBackupCodes(tx, user.id);
+        await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } }, tx);
+      });
     },
 
     async regenerateBackupCodes(user, client) {
       const factors = await hasSecondFactor(user.id);
       if (!factors.totp && factors.passkeys === 0) throw mfaErrors.no_second_factor();
-      const codes = await newBackupCodes(user);
-      await record(user, 'mfa.backup_codes_regenerated', client);
-      return codes;
+      return db.transaction(async (tx) => {
+        const codes = await newBackupCodes(tx, user);
+        await record(user, 'mfa.backup_codes_regenerated', client, {}, tx);
+        return codes;
+      });
     },
 
     async challenge(user, _client, firstFactorAmr = ['pwd']) {
