@@ -116,7 +116,8 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
     }
   }
 
-  jobs.define(RETENTION_QUEUE, async () => purge(), { retryLimit: 3, retryDelaySeconds: 300 });
+  // A daily job: one worker is plenty.
+  jobs.define(RETENTION_QUEUE, async () => purge(), { retryLimit: 3, retryDelaySeconds: 300, concurrency: 1 });
   if (settings.retentionDays) jobs.schedule(RETENTION_QUEUE, '23 3 * * *');
 
   return {
@@ -134,7 +135,7 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
     verify: () => verifyChain(db),
     sealPending,
     purge,
-    sealer: createPoller(async () => (await sealBatch(db)) === 500, { intervalMs: 500, ...(deps.onError ? { onError: deps.onError } : {}) }),
+    sealer: createPoller(() => sealBatch(db), { batch: 500, minMs: 500, maxMs: 4000, ...(deps.onError ? { onError: deps.onError } : {}) }),
   };
 }
 

@@ -36,14 +36,16 @@ export interface WebhookDispatcher {
   stop(): Promise<void>;
   /** One batch: returns how many events it took. */
   dispatchOnce(): Promise<number>;
-  /** One round of one delivery lane; true when it claimed a full batch. */
-  deliverOnce(): Promise<boolean>;
+  /** One round of one delivery lane: how many deliveries it claimed. */
+  deliverOnce(): Promise<number>;
 }
 
 const BATCH = 200;
 /** Deliveries one lane claims and sends at once, and lanes per instance (a slow receiver holds up one lane, not all). */
 const LANE_BATCH = 25;
 const LANES = 4;
+/** The longest an idle dispatcher or lane waits before looking again (the first event after a quiet spell waits at most this). */
+const IDLE_MAX_MS = 2000;
 
 /** The user an event about a person concerns. */
 function userOf(event: OutboxEvent): string | null {
@@ -65,9 +67,9 @@ export function createWebhookDelivery(deps: {
   const pollMs = deps.pollIntervalMs ?? 250;
 
   async function dispatchOnce(): Promise<number> {
-    return db.transaction(async (tx) => {
+    const { taken, created } = await db.transaction(async (tx) => {
       const events = await claimEvents(tx, BATCH);
-      if (events.length === 0) return 0;
+      if (events.length === 0) return { taken: 0, created: 0 };
       const userIds = [...new Set(events.filter((event) => !event.orgId && isUserScoped(event.type)).map(userOf).filter((id): id is string => id !== null))];
       const memberships = await orgsOfUsers(tx, userIds);
       const orgIds = new Set<string>(memberships.map((m) => m.orgId));
@@ -86,10 +88,13 @@ export function createWebhookDelivery(deps: {
           rows.push({ orgId: endpoint.orgId, id: newId('whd'), endpointId: endpoint.id, eventId: event.id, eventType: event.type, payload, status: 'pending', nextAttemptAt: new Date() });
         }
       }
-      await insertDeliveries(tx, rows);
+      const inserted = await insertDeliveries(tx, rows);
       await markDispatched(tx, events.map((event) => event.id));
-      return events.length;
+      return { taken: events.length, created: inserted.length };
     });
+    // The deliveries are committed: this instance's lanes need not wait for their next look.
+    if (created > 0) for (const lane of lanes) lane.wake();
+    return taken;
   }
 
   /** Disables an endpoint over the limit (once, even with racing instances), audits it and tells its owners and admins. */
@@ -136,9 +141,9 @@ export function createWebhookDelivery(deps: {
    * outcome and endpoint failure count in one transaction (a reader never sees an attempt without
    * its outcome). Returns whether the claim was full (more may be waiting).
    */
-  async function deliverOnce(): Promise<boolean> {
+  async function deliverOnce(): Promise<number> {
     const claimed = await claimDueDeliveries(db, LANE_BATCH, settings.timeoutSeconds + 60);
-    if (claimed.length === 0) return false;
+    if (claimed.length === 0) return 0;
     const endpoints = new Map((await endpointsByIds(db, [...new Set(claimed.map((d) => d.endpointId))])).map((e) => [e.id, e]));
     const paused: DeliveryOutcome[] = [];
     const sending: Promise<Sent>[] = [];
@@ -180,11 +185,12 @@ export function createWebhookDelivery(deps: {
       });
       await recordOutcomes(tx, [...paused, ...outcomes]);
     });
-    return claimed.length === LANE_BATCH;
+    return claimed.length;
   }
 
-  const lanes = Array.from({ length: LANES }, () => createPoller(deliverOnce, { intervalMs: pollMs, ...(deps.onError ? { onError: deps.onError } : {}) }));
-  const poller = createPoller(async () => (await dispatchOnce()) === BATCH, { intervalMs: pollMs, ...(deps.onError ? { onError: deps.onError } : {}) });
+  const onError = deps.onError ? { onError: deps.onError } : {};
+  const lanes = Array.from({ length: LANES }, () => createPoller(deliverOnce, { batch: LANE_BATCH, minMs: pollMs, maxMs: IDLE_MAX_MS, ...onError }));
+  const poller = createPoller(dispatchOnce, { batch: BATCH, minMs: pollMs, maxMs: IDLE_MAX_MS, ...onError });
 
   return {
     start() {

@@ -1,27 +1,43 @@
 /**
- * A loop that runs `work` again and again on one instance: at once when it found a full batch,
- * after `intervalMs` when it did not, and after four intervals when it failed. For work that reads
- * a table (the outbox, unsealed audit entries) rather than a queue.
+ * A loop that runs `work` again and again on one instance, for work that reads a table (the outbox,
+ * due deliveries, unsealed audit entries) rather than a queue. After a full batch it goes again at
+ * once; after some work, after `minMs`; when idle it waits longer each time (doubling up to
+ * `maxMs`), so an idle instance does not keep an embedded database busy. `wake()` cuts a wait short
+ * (another part of the same process just made work for it).
  */
 export interface Poller {
   start(): void;
   /** Stops and waits for the round in progress. */
   stop(): Promise<void>;
+  /** Runs the next round now if the loop is waiting. */
+  wake(): void;
 }
 
-export function createPoller(work: () => Promise<boolean>, options: { intervalMs: number; onError?: (error: unknown) => void }): Poller {
+export function createPoller(
+  work: () => Promise<number>,
+  options: { batch: number; minMs: number; maxMs: number; onError?: (error: unknown) => void },
+): Poller {
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let stopped = true;
+  let idleMs = options.minMs;
   const next = (delay: number): void => {
     if (!stopped) timer = setTimeout(tick, delay);
   };
   function tick(): void {
+    timer = null;
     running = work()
-      .then((full) => next(full ? 0 : options.intervalMs))
+      .then((done) => {
+        if (done >= options.batch) return next(0);
+        idleMs = done > 0 ? options.minMs : Math.min(options.maxMs, idleMs * 2);
+        next(done > 0 ? options.minMs : idleMs);
+      })
       .catch((error: unknown) => {
         options.onError?.(error);
-        next(options.intervalMs * 4);
+        next(options.maxMs);
+      })
+      .finally(() => {
+        running = null;
       });
   }
   return {
@@ -33,7 +49,14 @@ export function createPoller(work: () => Promise<boolean>, options: { intervalMs
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      timer = null;
       await running;
+    },
+    wake() {
+      idleMs = options.minMs;
+      if (stopped || !timer) return;
+      clearTimeout(timer);
+      tick();
     },
   };
 }
