@@ -445,6 +445,23 @@ describe.each(engineCases())('the delivery path on $engine', ({ engine, availabl
         refusing = false;
       }
     });
+
+    // Regression: admission was decided once, so a message waiting for a retry went out after its channel was switched off.
+    it('a channel switched off while a message waits for a retry stops that message too (blocked_channel_disabled)', async () => {
+      const user = await newUser('waiting');
+      refusing = true;
+      try {
+        const id = await notify({ channel: 'email', userId: user.id, template: 'accounts.password_changed', data: changedData() });
+        await waitFor(async () => (await logOf(id)).status === 'retrying', 15_000, 'the message to wait for a retry');
+        await patchSettings({ channels: { email: { enabled: false } } });
+        const row = await settled(id, 20_000);
+        expect(row).toMatchObject({ status: 'blocked_channel_disabled', reason: expect.stringMatching(/disabled while the message waited/) });
+      } finally {
+        refusing = false;
+        await patchSettings({ channels: { email: { enabled: true } } });
+      }
+      expect(mailsTo(user.email)).toHaveLength(0);
+    });
   });
 });
 

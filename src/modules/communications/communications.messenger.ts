@@ -254,6 +254,10 @@ export function createMessenger(deps: MessengerDeps): Messenger {
         const changes = { status: 'sending', channel: admission.channel, recipient: admission.recipient, requestedChannel: admission.requestedChannel, reason: admission.reason };
         await updateLog(db, log.id, changes);
         log = { ...log, ...changes };
+      } else if (!(await settings.current()).settings.channels[log.channel as Channel].enabled) {
+        // Switched off while the message waited for a retry: an admin's switch stops what is queued too.
+        await updateLog(db, log.id, { status: 'blocked_channel_disabled', reason: `the ${log.channel} channel was disabled while the message waited to be retried` });
+        return;
       }
       const channel = log.channel as Channel;
       const provider = providerName(channel);
