@@ -137,14 +137,15 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   const unsubscribeLinks = createUnsubscribeLinks({ key: box.deriveKey('unsubscribe-link v1'), publicUrl: config.publicUrl });
   const notificationPreferences = createPreferencesService({ db, audit, suppress: communications.suppress });
+  const onNotificationPublishError = (error: unknown) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable');
   const recipients = createRecipients({
     db, cache,
     unsubscribeUrl: unsubscribeLinks.url,
-    onPublishError: (error) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable'),
+    onPublishError: onNotificationPublishError,
   });
   const notifications = createNotificationsService({
     db, cache,
-    onPublishError: (error) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable'),
+    onPublishError: onNotificationPublishError,
   });
   // Plain http to a loopback push service only outside production (development and tests).
   const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: config.nodeEnv !== 'production' });

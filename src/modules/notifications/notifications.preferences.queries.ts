@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { notificationPreferences } from './notifications.tables.js';
 
@@ -26,4 +26,14 @@ export async function upsertPreferences(db: DbHandle, userId: string, rows: Pref
       target: [notificationPreferences.userId, notificationPreferences.category, notificationPreferences.channel],
       set: { enabled: sql`excluded.enabled`, updatedAt: sql`now()` },
     });
+}
+
+/** One stored choice (null: none stored, the default applies). */
+export async function findPreference(db: DbHandle, userId: string, category: string, channel: string): Promise<boolean | null> {
+  const [row] = await db.orm
+    .select({ enabled: notificationPreferences.enabled })
+    .from(notificationPreferences)
+    .where(and(eq(notificationPreferences.userId, userId), eq(notificationPreferences.category, category), eq(notificationPreferences.channel, channel)))
+    .limit(1);
+  return row?.enabled ?? null;
 }

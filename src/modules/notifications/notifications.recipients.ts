@@ -1,8 +1,7 @@
-import { and, eq } from 'drizzle-orm';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Recipients } from '../communications/index.js';
-import { notificationPreferences } from './notifications.tables.js';
+import { findPreference } from './notifications.preferences.queries.js';
 import { storeNotification } from './notifications.service.js';
 import { deletePushSubscription, pushSubscriptionsOf } from './notifications.queries.js';
 
@@ -27,12 +26,7 @@ export function createRecipients(deps: { db: Database; cache: Cache; unsubscribe
     },
     async allows(userId, category, channel) {
       if (category === 'security') return true;
-      const [row] = await db.orm
-        .select({ enabled: notificationPreferences.enabled })
-        .from(notificationPreferences)
-        .where(and(eq(notificationPreferences.userId, userId), eq(notificationPreferences.category, category), eq(notificationPreferences.channel, channel)))
-        .limit(1);
-      return row?.enabled ?? true;
+      return (await findPreference(db, userId, category, channel)) ?? true;
     },
     unsubscribeUrl: deps.unsubscribeUrl,
   };
