@@ -16,6 +16,8 @@ declare module 'vitest' {
  * template databases every test file clones.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The runtime the suite runs on (CI installs Node 24 when the machine's is older).
+  console.log(`[tessera tests] node ${process.version} (${process.execPath})`);
   const services = await probeServices();
   const required = process.env.TESSERA_REQUIRE_SERVICES === '1';
   for (const [name, url] of [['PostgreSQL', services.postgresUrl], ['Redis', services.redisUrl]] as const) {

@@ -9,7 +9,7 @@ import { createPgliteDatabase, createPostgresDatabase, type Database } from '../
 import { createJobs, DEAD_LETTER_SUFFIX, type JobInfo, type Jobs, type JobState, type QueueOptions } from './jobs.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 
-/** Quick settings so a test waits for seconds, not minutes: pg-boss 10's shortest poll, 1 s retries. */
+/** Quick settings so a test waits for seconds, not minutes: pg-boss's shortest poll, 1 s retries. */
 const FAST: QueueOptions = { pollingIntervalSeconds: 0.5, retryDelaySeconds: 1, retryBackoff: false, concurrency: 2 };
 
 /** A queue name no other test (or earlier run on a reused database) has used. */
@@ -328,6 +328,76 @@ describe.each(engineCases())('jobs on $engine', ({ engine, available }) => {
         { queue: name, state: 'completed', count: 1 },
         { queue: name, state: 'created', count: 1 },
       ]);
+    });
+
+    it('keeps at most one queued job per singletonKey, inside a transaction too', async () => {
+      const name = queueName('single');
+      const jobs = newJobs();
+      jobs.define(name, async () => undefined, FAST);
+      await jobs.start({ workers: false });
+
+      const first = await jobs.enqueue(name, { n: 1 }, { singletonKey: 'k1' });
+      await expect(jobs.enqueue(name, { n: 2 }, { singletonKey: 'k1' })).rejects.toThrow(/singleton already queued/);
+      await expect(t.db.transaction(async (tx) => jobs.enqueue(name, { n: 3 }, { tx, singletonKey: 'k1' }))).rejects.toThrow(
+        /singleton already queued/,
+      );
+      const other = await jobs.enqueue(name, { n: 4 }, { singletonKey: 'k2' });
+      const plain = await Promise.all([jobs.enqueue(name, { n: 5 }), jobs.enqueue(name, { n: 6 })]);
+
+      const rows = await jobRows(t.db, name);
+      expect(rows.map((row) => row.id).sort()).toEqual([first, other, ...plain].sort());
+    });
+
+    it('a worker that found work fetches again at once; only an idle one waits out its polling interval', async () => {
+      const name = queueName('burst');
+      const producer = newJobs();
+      producer.define(name, async () => undefined, FAST);
+      await producer.start({ workers: false });
+      const ids = await Promise.all([1, 2, 3, 4].map((n) => producer.enqueue(name, { n })));
+
+      const ran: number[] = [];
+      const worker = newJobs();
+      // One worker polling every 5 s: four jobs in well under 5 s means it did not wait between them.
+      worker.define<{ n: number }>(name, async (data) => void ran.push(data.n), { ...FAST, pollingIntervalSeconds: 5, concurrency: 1 });
+      const startedAt = Date.now();
+      await worker.start();
+      for (const id of ids) await waitForState(worker, name, id, 'completed', 4_000);
+
+      expect(Date.now() - startedAt).toBeLessThan(4_000);
+      expect(ran.sort()).toEqual([1, 2, 3, 4]);
+    });
+
+    it('stop() waits for a running job up to its timeout, then fails it for a retry; nothing is written after', async () => {
+      const name = queueName('stop');
+      let finished = 0;
+      let running = 0;
+      const jobs = newJobs();
+      jobs.define(
+        name,
+        async () => {
+          running += 1;
+          await sleep(2_500);
+          finished += 1;
+          return { late: true };
+        },
+        { ...FAST, concurrency: 1 },
+      );
+      await jobs.start();
+      const id = await jobs.enqueue(name, {});
+      await waitFor(async () => running === 1 || null, 5_000, 'the job to start');
+
+      const stopAt = Date.now();
+      await jobs.stop(1_000);
+      expect(Date.now() - stopAt).toBeLessThan(2_000);
+      expect(finished).toBe(0);
+      const [row] = await jobRows(t.db, name);
+      expect(row).toMatchObject({ id, state: 'retry' });
+
+      // The handler ends after stop(): its result is not written, the job waits for its retry.
+      await waitFor(async () => finished === 1 || null, 5_000, 'the abandoned handler to end');
+      await sleep(200);
+      const [after] = await jobRows(t.db, name);
+      expect(after).toMatchObject({ id, state: 'retry' });
     });
 
     it('refuses a job for an undefined queue and a queue defined after start', async () => {

@@ -1,12 +1,12 @@
-import PgBoss from 'pg-boss';
+import { fromPglite, PgBoss, type Db, type PGliteLike, type SendOptions } from 'pg-boss';
 import type { Database, DbHandle } from '../db/database.js';
 
 /**
- * The durable job queue: pg-boss 10 on the application's own database (PGlite or PostgreSQL), so a
+ * The durable job queue: pg-boss 12 on the application's own database (PGlite or PostgreSQL), so a
  * job can be enqueued inside the business transaction that caused it and survives restarts.
  * pg-boss fetches with `FOR UPDATE SKIP LOCKED`, so with several instances each job runs once;
  * schedules live in the database, so a cron job fires once per slot across instances.
- * pg-boss 11+ needs Node 22; 10.4 is pinned.
+ * pg-boss 12 needs Node 22.12 or later; its schema (in `pgboss`) is installed or migrated by start().
  */
 export type JobState = 'created' | 'retry' | 'active' | 'completed' | 'cancelled' | 'failed';
 
@@ -32,7 +32,7 @@ export interface QueueOptions {
   expireInSeconds?: number;
   /** Workers of this queue in this process (default 2). */
   concurrency?: number;
-  /** Seconds between polls for new work (default 1). */
+  /** Seconds between polls for new work (default 1, at least 0.5). */
   pollingIntervalSeconds?: number;
 }
 
@@ -51,7 +51,7 @@ export interface EnqueueOptions {
    */
   tx?: DbHandle;
   startAfterSeconds?: number;
-  /** At most one queued job per key. */
+  /** At most one queued (created or retry) job per key: enqueue throws when one is already queued. */
   singletonKey?: string;
 }
 
@@ -60,6 +60,7 @@ export interface Jobs {
   define<T extends object>(name: string, handler: JobHandler<T>, options?: QueueOptions): void;
   /** Runs `name` on a cron schedule (5 fields, UTC) from any one instance. Call before start(). */
   schedule(name: string, cron: string, data?: object): void;
+  /** Needs start() first. */
   enqueue<T extends object>(name: string, data: T, options?: EnqueueOptions): Promise<string>;
   get<T = unknown>(name: string, id: string): Promise<JobInfo<T> | null>;
   /** The cron schedules stored in the database. */
@@ -68,7 +69,7 @@ export interface Jobs {
   counts(): Promise<{ queue: string; state: JobState; count: number }[]>;
   /** Creates queues and schedules, starts the workers (unless workers: false). */
   start(options?: { workers?: boolean }): Promise<void>;
-  /** Stops fetching and waits for running jobs, up to timeoutMs. */
+  /** Stops fetching and waits for running jobs, up to timeoutMs; jobs still running then are failed (and retried). */
   stop(timeoutMs?: number): Promise<void>;
   ping(): Promise<void>;
   onError(listener: (error: Error) => void): void;
@@ -91,15 +92,62 @@ const DEFAULTS: Required<QueueOptions> = {
   pollingIntervalSeconds: 1,
 };
 
-function bossDb(handle: { sql: DbHandle['sql'] }, script?: Database['execScript'], stopped: () => boolean = () => false): PgBoss.Db {
+/**
+ * Finished jobs (completed, failed, cancelled) stay two weeks, then pg-boss's daily sweep deletes
+ * them: get() answers for a job as long as it did with pg-boss 10 (a day in the job table, then two
+ * weeks in its archive; pg-boss 11 dropped the archive).
+ */
+const KEEP_FINISHED_SECONDS = 14 * 24 * 3600;
+
+type SqlResult = Awaited<ReturnType<Db['executeSql']>>;
+
+/**
+ * node-postgres answers a string of several statements with one result per statement. pg-boss 12
+ * wants the rows of all of them, in order: its claims run as `BEGIN; …; SELECT pg_advisory_xact_lock(…);
+ * <claim> RETURNING …; COMMIT` and read the rows from the middle (and check for the lock's row).
+ */
+function allRows(result: unknown): SqlResult {
+  if (!Array.isArray(result)) return result as SqlResult;
+  return { rows: result.flatMap((each: { rows?: unknown[] }) => each.rows ?? []) };
+}
+
+/** pg-boss statements on one of our handles: a caller's transaction, or the PostgreSQL pool. */
+function handleDb(handle: DbHandle): Db {
+  // Without parameters node-postgres uses the simple protocol, which takes several statements.
+  // A script that fails inside its BEGIN leaves no aborted transaction behind on the pool:
+  // pool.query() discards a client whose query failed.
+  return { executeSql: async (text, values) => allRows(await handle.sql.query(text, values ?? [])) };
+}
+
+/**
+ * pg-boss's own statements, on the instance's database. PGlite goes through pg-boss's PGlite
+ * adapter: scripts through exec() with the rows of every statement, and a ROLLBACK after a failed
+ * statement, so a script failing inside its BEGIN cannot leave the one connection, shared with
+ * HTTP, in an aborted transaction. (Database.execScript() returns the last statement's rows only.)
+ */
+function instanceDb(db: Database, stopped: () => boolean): Db {
+  let inner: Db;
+  if (db.kind === 'pglite') {
+    // The PGlite client behind the query builder, as dumpPglite() in database.ts reaches it.
+    const client = (db.orm as unknown as { $client?: PGliteLike }).$client;
+    if (typeof client?.exec !== 'function' || typeof client.query !== 'function') {
+      throw new Error('jobs: no PGlite client behind this database');
+    }
+    inner = fromPglite(client);
+  } else {
+    inner = handleDb(db);
+  }
   return {
     executeSql: (text, values) => {
-      // pg-boss completes a job without awaiting it: a job that outlived stop()'s timeout reports
-      // after the pool may be closed. Nothing is written then; the job stays active, expires and
-      // runs again elsewhere (at least once), instead of an unhandled rejection.
-      if (stopped()) return Promise.resolve({ rows: [], rowCount: 0 } as unknown as Awaited<ReturnType<PgBoss.Db['executeSql']>>);
-      // pg-boss sends its schema scripts as several statements without parameters.
-      return script && (!values || values.length === 0) ? script(text) : handle.sql.query(text, values ?? []);
+      // After stop() nothing is written: the caller may close the pool next. pg-boss 10 completed a
+      // job without awaiting it, so a job that outlived stop()'s timeout reported after the pool was
+      // closed. pg-boss 12 settles what it fetched before stop() returns (a job still running at the
+      // deadline is failed for a retry, and the handler's late result is dropped); in a test with
+      // such a job nothing reached this point after stop(). So this is now a backstop for the
+      // contract, at the cost of one check: whatever pg-boss might still have in flight answers
+      // "no rows" instead of writing, or rejecting on a closed pool.
+      if (stopped()) return Promise.resolve({ rows: [] });
+      return inner.executeSql(text, values);
     },
   };
 }
@@ -108,12 +156,29 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
   const schema = options.schema ?? 'pgboss';
   let stopped = false;
   const boss = new PgBoss({
-    db: bossDb(db, db.execScript, () => stopped),
+    db: instanceDb(db, () => stopped),
     schema,
-    // Finished jobs are archived after a day and deleted after two weeks.
-    archiveCompletedAfterSeconds: 24 * 3600,
-    deleteAfterDays: 14,
+    backend: db.kind,
+    // Background work, per instance, kept modest: on PGlite it shares one connection with HTTP.
+    // - Cron: a pass every 30 s (as before) files the due slots as jobs of pg-boss's internal send-it
+    //   queue, which forwards them to their queues. Schedules are minute-grained, so that queue is
+    //   polled every 15 s rather than 5 s.
     cronMonitorIntervalSeconds: 30,
+    cronWorkerIntervalSeconds: 15,
+    // - Supervision keeps its defaults: once a minute (claimed by one instance) it fails jobs that
+    //   outlived expireInSeconds and refreshes queue counts; retention sweeps once a day; the clock
+    //   skew check every 10 min; the migration runner (BAM) looks for queued index builds once a minute.
+    // - Flows (job dependencies) are not used here: their resolver's 5 s poll is slowed to 5 min.
+    flowIntervalSeconds: 300,
+    // - No instance registry: a row rewritten every 30 s per instance that nothing here reads.
+    registerInstance: false,
+    // - pg-boss checks each pass that vacuum keeps up (and warns when not): on PostgreSQL. Embedded
+    //   PGlite is one process with no autovacuum workers; the check would only add catalog queries.
+    monitorVacuum: db.kind === 'postgres',
+    // - No OpenTelemetry here (metrics come from counts()): no spans, no trace context stored on jobs.
+    openTelemetry: { enabled: false },
+    // LISTEN/NOTIFY stays off (the default): on PostgreSQL it holds a connection per instance outside
+    // the pool; workers poll.
   });
   const errorListeners: ((error: Error) => void)[] = [];
   boss.on('error', (error) => {
@@ -122,6 +187,16 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
   const queues = new Map<string, QueueDefinition>();
   const schedules: { name: string; cron: string; data: object }[] = [];
   let started = false;
+
+  async function send(name: string, data: object, enqueueOptions: EnqueueOptions, tx?: DbHandle): Promise<string> {
+    const sendOptions: SendOptions = {};
+    if (tx) sendOptions.db = handleDb(tx);
+    if (enqueueOptions.startAfterSeconds) sendOptions.startAfter = enqueueOptions.startAfterSeconds;
+    if (enqueueOptions.singletonKey) sendOptions.singletonKey = enqueueOptions.singletonKey;
+    const id = await boss.send(name, data, sendOptions);
+    if (!id) throw new Error(`jobs: ${name} not enqueued`);
+    return id;
+  }
 
   return {
     define(name, handler, queueOptions) {
@@ -135,21 +210,34 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     },
     async enqueue(name, data, enqueueOptions = {}) {
       if (!queues.has(name)) throw new Error(`jobs: unknown queue ${name}`);
-      const sendOptions: PgBoss.SendOptions = {};
-      if (enqueueOptions.tx) sendOptions.db = bossDb(enqueueOptions.tx);
-      if (enqueueOptions.startAfterSeconds) sendOptions.startAfter = enqueueOptions.startAfterSeconds;
-      if (enqueueOptions.singletonKey) sendOptions.singletonKey = enqueueOptions.singletonKey;
-      const id = await boss.send(name, data, sendOptions);
-      if (!id) throw new Error(`jobs: ${name} not enqueued (singleton already queued)`);
-      return id;
+      // pg-boss 12 reads the queue's settings from a cache that start() fills.
+      if (!started) throw new Error(`jobs: enqueue(${name}) needs start() first`);
+      const key = enqueueOptions.singletonKey;
+      if (!key) return send(name, data, enqueueOptions, enqueueOptions.tx);
+      // pg-boss keeps a singletonKey unique only under a queue policy ('short', 'singleton', …) or a
+      // throttle, never on a standard queue (nor did pg-boss 10). So: a lock on the key, a look for a
+      // queued job with it, and the insert, in one transaction (the caller's, or one of our own).
+      const once = async (tx: DbHandle): Promise<string> => {
+        await tx.sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera.jobs.${schema}.${name}.${key}`]);
+        const queued = await boss.findJobs(name, { key, queued: true, limit: 1, db: handleDb(tx) });
+        if (queued.length > 0) throw new Error(`jobs: ${name} not enqueued (singleton already queued)`);
+        return send(name, data, enqueueOptions, tx);
+      };
+      return enqueueOptions.tx ? once(enqueueOptions.tx) : db.transaction(once);
     },
     async get<T>(name: string, id: string): Promise<JobInfo<T> | null> {
-      const job = await boss.getJobById<T>(name, id);
+      let job;
+      try {
+        [job] = await boss.findJobs<T>(name, { id, limit: 1 });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'PGBOSS_QUEUE_NOT_FOUND') return null;
+        throw error;
+      }
       if (!job) return null;
       return {
         id: job.id,
         name: job.name,
-        state: job.state as JobState,
+        state: job.state,
         data: job.data,
         retryCount: job.retryCount,
         retryLimit: job.retryLimit,
@@ -162,6 +250,8 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       return (await boss.getSchedules()).map((entry) => ({ name: entry.name, cron: entry.cron }));
     },
     async counts() {
+      // `job` is partitioned in pg-boss 12 (job_common holds every queue not created with
+      // partition: true); its name and state columns are as in pg-boss 10.
       const { rows } = await db.sql.query<{ queue: string; state: JobState; count: string }>(
         `SELECT name AS queue, state, count(*)::text AS count FROM ${schema}.job GROUP BY name, state`,
       );
@@ -169,14 +259,20 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     },
     async start(startOptions = {}) {
       if (started) return;
+      for (const { name } of schedules) {
+        if (!queues.has(name)) throw new Error(`jobs: schedule(${name}) of an undefined queue`);
+      }
       started = true;
       stopped = false;
       try {
-        // pg-boss installs its schema on first start under its own advisory lock, yet two instances
-        // starting together on an empty PostgreSQL still collide on CREATE SCHEMA ("duplicate key …
-        // pg_namespace_nspname_index", seen every time with two processes). So the whole of
-        // boss.start() runs while this instance holds a lock in a transaction of its own: the second
-        // instance starts after the first has installed, finds the schema and installs nothing.
+        // pg-boss installs its schema on first start in one transaction that begins with an advisory
+        // lock, yet two instances starting together on an empty PostgreSQL still collide on CREATE
+        // SCHEMA ("duplicate key … pg_namespace_nspname_index", seen every time with two processes).
+        // Still so with pg-boss 12: two instances that had just run db.migrate() (as the app does)
+        // and then started pg-boss at once failed so in 6 runs of 6 without this lock; with it, three
+        // such instances started in 10 runs of 10. So the whole of boss.start() runs while this
+        // instance holds a lock in a transaction of its own: the second instance starts after the
+        // first has installed, finds the schema and installs nothing.
         // (PGlite is one process's own database: nothing to serialise, and a held transaction would
         // block boss.start() on its single connection.)
         if (db.kind === 'postgres') {
@@ -187,59 +283,42 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
         } else {
           await boss.start();
         }
-      } catch (error) {
-        started = false;
-        throw error;
-      }
-      // pg-boss's create_queue inserts the queue row, then adds a foreign key to the queue table and
-      // attaches a partition: two instances creating queues at once deadlock (seen with two instances
-      // starting together). So all queue and schedule set-up runs in one transaction that first takes
-      // an advisory lock: instances set up one after another, and a failed start leaves nothing half-made.
-      // A throw-away PgBoss on the transaction runs pg-boss's own createQueue/updateQueue/schedule SQL.
-      await db.transaction(async (tx) => {
-        await tx.sql.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tessera.jobs.${schema}.setup`]);
-        const setup = new PgBoss({ db: bossDb(tx), schema });
+        // Queues and schedules. pg-boss 10's create_queue added a foreign key and attached a
+        // partition, so two instances creating queues at once deadlocked, and Tessera ran all of this
+        // in one transaction behind an advisory lock. pg-boss 12's create_queue takes an advisory lock
+        // of its own and, for a queue in the shared job table (no `partition: true` here), only inserts
+        // a row; it runs in a BEGIN … COMMIT of its own, so it cannot be run inside ours anyway. Each
+        // call below is idempotent: a start that fails half-way is completed by the next.
         for (const queue of queues.values()) {
           const deadLetter = `${queue.name}${DEAD_LETTER_SUFFIX}`;
-          await setup.createQueue(deadLetter);
-          const settings: PgBoss.Queue = {
-            name: queue.name,
+          await boss.createQueue(deadLetter, { deleteAfterSeconds: KEEP_FINISHED_SECONDS });
+          const settings = {
             retryLimit: queue.options.retryLimit,
             retryDelay: queue.options.retryDelaySeconds,
             retryBackoff: queue.options.retryBackoff,
             expireInSeconds: queue.options.expireInSeconds,
+            deleteAfterSeconds: KEEP_FINISHED_SECONDS,
             deadLetter,
           };
-          // createQueue is a no-op for an existing queue; updateQueue carries changed settings over.
-          await setup.createQueue(queue.name, settings);
-          await setup.updateQueue(queue.name, settings);
+          // createQueue leaves an existing queue as it is; updateQueue carries changed settings over.
+          await boss.createQueue(queue.name, settings);
+          await boss.updateQueue(queue.name, settings);
         }
-        for (const { name, cron, data } of schedules) await setup.schedule(name, cron, data, { tz: 'UTC' });
-      });
-      if (startOptions.workers === false) return;
-      for (const queue of queues.values()) {
-        for (let i = 0; i < queue.options.concurrency; i++) {
-          let workerId: string | undefined;
-          workerId = await boss.work<object>(
-            queue.name,
-            { batchSize: 1, pollingIntervalSeconds: queue.options.pollingIntervalSeconds, includeMetadata: true },
-            async ([job]) => {
-              if (!job) return undefined;
-              try {
-                return await queue.handler(job.data, { id: job.id, retryCount: job.retryCount });
-              } finally {
-                // A worker that found work looks for more at once; only an idle one waits out the polling interval.
-                if (workerId) boss.notifyWorker(workerId);
-              }
-            },
-          );
-        }
+        for (const { name, cron, data } of schedules) await boss.schedule(name, cron, data, { tz: 'UTC' });
+        if (startOptions.workers !== false) await startWorkers();
+      } catch (error) {
+        started = false;
+        await boss.stop({ graceful: false }).catch(() => undefined);
+        stopped = true;
+        throw error;
       }
     },
     async stop(timeoutMs = 8_000) {
       if (!started) return;
       started = false;
-      await boss.stop({ graceful: true, wait: true, close: true, timeout: timeoutMs });
+      // Waits up to timeoutMs for running handlers; then fails the jobs still running (each is
+      // retried, or dead-lettered after its last retry) and waits for that to be written.
+      await boss.stop({ graceful: true, timeout: timeoutMs });
       stopped = true;
     },
     async ping() {
@@ -249,4 +328,29 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
       errorListeners.push(listener);
     },
   };
+
+  async function startWorkers(): Promise<void> {
+    for (const queue of queues.values()) {
+      // One work() call per worker rather than localConcurrency: work() returns the first worker's id only.
+      for (let i = 0; i < queue.options.concurrency; i++) {
+        let workerId: string | undefined;
+        workerId = await boss.work<object>(
+          queue.name,
+          { batchSize: 1, pollingIntervalSeconds: queue.options.pollingIntervalSeconds },
+          async ([job]) => {
+            if (!job) return undefined;
+            try {
+              return await queue.handler(job.data, { id: job.id, retryCount: job.retryCount });
+            } finally {
+              // A worker that found work looks for more at once; only an idle one waits out the polling
+              // interval. pg-boss 12 still waits the interval (less the job's run time) after every batch,
+              // unless in "burst" mode, which needs batches of more than one (burstWhenBatchFull) or the
+              // queue counts it caches once a minute (burstWhenReadyExceeds).
+              if (workerId) boss.notifyWorker(workerId);
+            }
+          },
+        );
+      }
+    }
+  }
 }
