@@ -9,29 +9,40 @@ export type IdPrefix = 'usr' | 'ses' | 'rtk' | 'ott' | 'org' | 'key' | 'evt' | '
  * A prefixed, random, time-ordered identifier: `usr_` + 10 characters of millisecond time +
  * 16 characters (80 bits) of randomness, in lowercase Crockford base32 (a ULID in lowercase).
  * Sorting the strings sorts by creation time, which keeps B-tree inserts local and cursors simple.
+ *
+ * Strictly increasing within a process (monotonic, as the ULID spec's monotonic factory): an id
+ * made in the same millisecond as the previous one (or after the clock stepped back) keeps that
+ * time and takes the previous random part plus a random 32-bit step, so two rows created in one
+ * millisecond list in creation order and cursors never skip or repeat one. Across processes ids
+ * are ordered by time only.
  */
 export function newId(prefix: IdPrefix): string {
-  let time = Date.now();
-  let head = '';
-  for (let i = 0; i < 10; i++) {
-    head = CROCKFORD[time % 32] + head;
-    time = Math.floor(time / 32);
-  }
-  const bytes = randomBytes(10);
-  let tail = '';
-  // 80 bits -> 16 base32 characters, 5 bits at a time.
-  let acc = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    acc = (acc << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      tail += CROCKFORD[(acc >> bits) & 31];
+  const now = Date.now();
+  if (now > lastTime) {
+    lastTime = now;
+    lastRandom = BigInt(`0x${randomBytes(10).toString('hex')}`);
+  } else {
+    lastRandom += BigInt(randomBytes(4).readUInt32BE(0)) + 1n;
+    // 80 bits used up within one millisecond (not in practice): borrow the next millisecond.
+    if (lastRandom >= RANDOM_LIMIT) {
+      lastTime += 1;
+      lastRandom = BigInt(`0x${randomBytes(10).toString('hex')}`) >> 1n;
     }
-    acc &= (1 << bits) - 1;
   }
-  return `${prefix}_${head}${tail}`;
+  return `${prefix}_${base32(BigInt(lastTime), 10)}${base32(lastRandom, 16)}`;
+}
+
+const RANDOM_LIMIT = 1n << 80n;
+let lastTime = 0;
+let lastRandom = 0n;
+
+function base32(value: bigint, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) {
+    out = CROCKFORD[Number(value & 31n)] + out;
+    value >>= 5n;
+  }
+  return out;
 }
 
 const ID_PATTERN = /^[a-z]{3}_[0-9a-hjkmnp-tv-z]{26}$/;
