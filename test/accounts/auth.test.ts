@@ -127,7 +127,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
     });
 
     describe('POST /v1/auth/verify-email and /resend', () => {
-      it('verifies with the link token (200, email_verified) and refuses the same token again with 400 invalid_token', async () => {
+      it('verifies with the link token (200, email_verified) and refuses the same token again with 400 invalid_link', async () => {
         const email = uniqueEmail('verify-token');
         const user = await signUp(app, email, PASSWORD);
         const token = linkToken(await waitForMail(app, { to: email, template: 'accounts.verify_email' }), 'verify-email');
@@ -135,7 +135,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(res.statusCode, res.body).toBe(200);
         expect(res.json()).toEqual({ user: expect.objectContaining({ id: user.id, email, email_verified: true }) });
         expect((await userRow(user.id))!.email_verified).toBe(true);
-        expectProblem(await post('/v1/auth/verify-email', { token }), 400, 'invalid_token');
+        expectProblem(await post('/v1/auth/verify-email', { token }), 400, 'invalid_link');
       });
 
       it('verifies with the address and the 6-digit code', async () => {
@@ -172,7 +172,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(res.json()).toEqual({ status: 'accepted' });
         const second = await waitForMail(app, { to: email, template: 'accounts.verify_email', after: first.id });
         expect(linkToken(second, 'verify-email')).not.toBe(linkToken(first, 'verify-email'));
-        expectProblem(await post('/v1/auth/verify-email', { token: linkToken(first, 'verify-email') }), 400, 'invalid_token');
+        expectProblem(await post('/v1/auth/verify-email', { token: linkToken(first, 'verify-email') }), 400, 'invalid_link');
         expect((await post('/v1/auth/verify-email', { token: linkToken(second, 'verify-email') })).statusCode).toBe(200);
       });
 
@@ -304,7 +304,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect((await userRow(user.id))!.email_verified).toBe(true);
         expect((await me(body.access_token)).statusCode).toBe(200);
 
-        expectProblem(await post('/v1/auth/magic-link/verify', { token }), 400, 'invalid_token');
+        expectProblem(await post('/v1/auth/magic-link/verify', { token }), 400, 'invalid_link');
       });
 
       it('answers 202 for an unknown address and mails nothing', async () => {
@@ -314,8 +314,8 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(await findMails(app, { to: email })).toEqual([]);
       });
 
-      it('refuses a made-up token with 400 invalid_token and a short one with 400 validation_failed', async () => {
-        expectProblem(await post('/v1/auth/magic-link/verify', { token: randomBytes(32).toString('base64url') }), 400, 'invalid_token');
+      it('refuses a made-up token with 400 invalid_link and a short one with 400 validation_failed', async () => {
+        expectProblem(await post('/v1/auth/magic-link/verify', { token: randomBytes(32).toString('base64url') }), 400, 'invalid_link');
         expectProblem(await post('/v1/auth/magic-link/verify', { token: 'short' }), 400, 'validation_failed');
       });
     });
@@ -406,7 +406,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect((await userRow(user.id))!.email_verified).toBe(true);
         expect((await login(app, email, NEW_PASSWORD)).user.id).toBe(user.id);
         expectProblem(await post('/v1/auth/login', { email, password: PASSWORD }), 401, 'invalid_credentials');
-        expectProblem(await post('/v1/auth/password/reset', { token, password: 'yet another passphrase' }), 400, 'invalid_token');
+        expectProblem(await post('/v1/auth/password/reset', { token, password: 'yet another passphrase' }), 400, 'invalid_link');
       });
 
       it('refuses a weak new password with 422 and leaves the token usable', async () => {
@@ -422,8 +422,8 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         await login(app, email, NEW_PASSWORD);
       });
 
-      it('refuses a made-up token with 400 invalid_token', async () => {
-        expectProblem(await post('/v1/auth/password/reset', { token: randomBytes(32).toString('base64url'), password: NEW_PASSWORD }), 400, 'invalid_token');
+      it('refuses a made-up token with 400 invalid_link', async () => {
+        expectProblem(await post('/v1/auth/password/reset', { token: randomBytes(32).toString('base64url'), password: NEW_PASSWORD }), 400, 'invalid_link');
       });
     });
 

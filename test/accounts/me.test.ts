@@ -212,7 +212,7 @@ describe.each(engineCases())('/v1/me on $engine', ({ engine, available }) => {
         const change = await waitForMail(app, { to: newEmail, template: 'accounts.email_change' });
         expect((await call('POST', '/v1/auth/verify-email', null, { token: linkToken(change, 'verify-email') })).statusCode).toBe(200);
 
-        expectProblem(await call('POST', '/v1/auth/password/reset', null, { token: reset, password: NEW_PASSWORD }), 400, 'invalid_token');
+        expectProblem(await call('POST', '/v1/auth/password/reset', null, { token: reset, password: NEW_PASSWORD }), 400, 'invalid_link');
         expect((await login(app, newEmail, PASSWORD)).user.id).toBe(user.id);
         expect((await me(tokens.access_token)).statusCode).toBe(200);
       });

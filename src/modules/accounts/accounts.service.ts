@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import { randomInt } from 'node:crypto';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database, DbHandle } from '../../platform/db/database.js';
@@ -13,7 +14,7 @@ import {
   insertUser, recordCodeAttempt, recordFailedLogin, rememberDevice, retireOneTimeTokens,
   updateUser, useOneTimeToken, type TokenPurpose, type UserRow,
 } from './accounts.queries.js';
-import type { ClientInfo, IssuedTokens, SessionService } from './accounts.sessions.js';
+import type { IssuedTokens, SessionService } from './accounts.sessions.js';
 import { checkPassword, type PasswordPolicy } from './password-policy.js';
 import { deviceFingerprint } from './device.js';
 
@@ -328,12 +329,12 @@ export function createAccountsService(deps: {
       if ('token' in input) {
         return db.transaction(async (tx) => {
           const row = await consumeOneTimeToken(tx, sha256(input.token), ['verify_email', 'email_change']);
-          if (!row) throw accountErrors.invalid_token();
+          if (!row) throw accountErrors.invalid_link();
           const user = await findUserById(tx, row.userId);
-          if (!user) throw accountErrors.invalid_token();
+          if (!user) throw accountErrors.invalid_link();
           if (row.purpose === 'email_change') return applyEmailChange(tx, user, row.email!, client);
           // A verification mailed to an address the account no longer has proves nothing.
-          if (row.email?.toLowerCase() !== user.email.toLowerCase()) throw accountErrors.invalid_token();
+          if (row.email?.toLowerCase() !== user.email.toLowerCase()) throw accountErrors.invalid_link();
           return markVerified(tx, user, client);
         });
       }
@@ -387,7 +388,7 @@ export function createAccountsService(deps: {
       }
       if (!user.emailVerified && !settings.allowUnverifiedLogin) {
         await fail('email_not_verified', user.id);
-        throw accountErrors.email_not_verified();
+        throw accountErrors.email_not_verified('Verify your email address before signing in');
       }
       return firstFactorPassed(user, input.password, ['pwd'], client, 'auth.login');
     },
@@ -408,9 +409,9 @@ export function createAccountsService(deps: {
     async signInWithMagicLink(token, client) {
       const user = await db.transaction(async (tx) => {
         const row = await consumeOneTimeToken(tx, sha256(token), ['magic_link']);
-        if (!row) throw accountErrors.invalid_token();
+        if (!row) throw accountErrors.invalid_link();
         const found = await findUserById(tx, row.userId);
-        if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_token();
+        if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_link();
         // Following the link proves the mailbox.
         return markVerified(tx, found, client);
       });
@@ -424,10 +425,10 @@ export function createAccountsService(deps: {
       const tokenHash = sha256(token);
       const user = await db.transaction(async (tx) => {
         const row = await consumeOneTimeToken(tx, tokenHash, ['password_reset']);
-        if (!row) throw accountErrors.invalid_token();
+        if (!row) throw accountErrors.invalid_link();
         const found = await findUserById(tx, row.userId);
         // A link mailed to an address the account no longer has (changed since) proves nothing.
-        if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_token();
+        if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_link();
         assertPasswordPolicy(password, found.email);
         const passwordHash = await hashPassword(password);
         // A reset proves the mailbox and clears a lockout.

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import type { Database } from '../../platform/db/database.js';
 import { safeEqual } from '../../platform/crypto/tokens.js';
-import { defineErrors } from '../../platform/http/errors.js';
+import { hookErrors } from './communications.errors.js';
 import { findLogByProviderMessage, insertSuppression } from './communications.queries.js';
 import { advanceLog, noteLog } from './communications.hooks.queries.js';
 
@@ -14,10 +14,6 @@ import { advanceLog, noteLog } from './communications.hooks.queries.js';
  * entry forward (never back: a late "delivered" does not undo a bounce) and puts hard bounces,
  * complaints and unsubscribed numbers on the suppression list, in one transaction.
  */
-
-export const hookErrors = defineErrors({
-  invalid_signature: { status: 401, title: 'The callback is not signed by the provider' },
-});
 
 /** What a provider callback did (logged; the provider always gets the same answer). */
 export type HookOutcome = 'updated' | 'unchanged' | 'unknown_message' | 'ignored';

@@ -1,14 +1,16 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit, AuditEntry } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import type { MessageCategory, TemplateContext } from '../../platform/mail/index.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import type { Renderer } from './communications.messenger.js';
 import type { Channel } from './communications.settings.js';
 import { DEFAULT_TEMPLATES, systemCategory, systemVariables } from './communications.templates.defaults.js';
 import {
-  assertValidTemplate, compileTemplate, renderTemplate, templateErrors, type CompiledTemplate, type TemplateContent,
+  assertValidTemplate, compileTemplate, renderTemplate, type CompiledTemplate, type TemplateContent,
 } from './communications.templates.js';
+import { templateErrors } from './communications.errors.js';
 import {
   findActiveByName, findCategoryOfName, findTemplate, findVersion, insertTemplate, insertTemplatesIfAbsent, insertVersions, latestVersion,
   listCategories, listTemplates, listVersions, lockTemplateSeed, setActiveVersion, systemTemplateState, touchTemplate,

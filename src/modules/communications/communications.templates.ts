@@ -1,5 +1,5 @@
 import Handlebars from 'handlebars';
-import { defineErrors } from '../../platform/http/errors.js';
+import { templateErrors } from './communications.errors.js';
 import { escapeHtml, type MessageCategory, type TemplateContext } from '../../platform/mail/index.js';
 import { baseUrl, HOUSE_STYLES, oneLine, plural, when, wrap } from '../../platform/mail/layout.js';
 import type { RenderedMessage } from './communications.messenger.js';
@@ -15,14 +15,6 @@ import type { Channel } from './communications.settings.js';
  * Handlebars (the text parts are not HTML and are not escaped). Compiled templates are cached by
  * (template id, version).
  */
-
-export const templateErrors = defineErrors({
-  invalid_template: { status: 422, title: 'The template does not parse or uses something templates may not use' },
-  undeclared_variable: { status: 422, title: 'The template uses a variable it does not declare' },
-  template_not_found: { status: 404, title: 'No such template' },
-  template_version_not_found: { status: 404, title: 'The template has no such version' },
-  template_exists: { status: 409, title: 'A template with this name, channel and locale exists already' },
-});
 
 /** Values every template may use without declaring them. */
 export const BUILTIN_VARIABLES = ['product_name', 'public_url', 'unsubscribe_url'] as const;

@@ -1,19 +1,15 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
-import { defineErrors } from '../../platform/http/errors.js';
+import { testSendErrors } from './communications.errors.js';
 import { isId } from '../../platform/crypto/ids.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import type { Messenger } from './communications.messenger.js';
 import { findContact } from './communications.queries.js';
 import { maskRecipient } from './communications.service.js';
 import type { Channel } from './communications.settings.js';
 
 export const TEST_TEMPLATE = 'communications.test';
-
-export const testSendErrors = defineErrors({
-  invalid_recipient: { status: 422, title: 'The recipient does not fit the channel' },
-  user_not_found: { status: 404, title: 'No such user' },
-});
 
 export interface TestSendService {
   /**

@@ -1,16 +1,12 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
-import { defineErrors } from '../../platform/http/errors.js';
+import { preferenceErrors } from './notifications.errors.js';
 import { MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/index.js';
-import { findUserById, type ClientInfo } from '../accounts/index.js';
+import { findUserById } from '../accounts/index.js';
 import { CHANNELS, type Channel } from '../communications/index.js';
 import { listPreferences, upsertPreferences, type PreferenceRow } from './notifications.preferences.queries.js';
 import type { UnsubscribeClaim } from './notifications.unsubscribe.js';
-
-export const preferenceErrors = defineErrors({
-  security_required: { status: 422, title: 'Security messages cannot be turned off' },
-  invalid_unsubscribe_token: { status: 400, title: 'The unsubscribe link is not valid' },
-});
 
 /** Every category × channel, on or off. `security` is always all on. */
 export type Preferences = Record<MessageCategory, Record<Channel, boolean>>;

@@ -1,3 +1,4 @@
+import { clientOf } from '../../platform/http/client.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -5,8 +6,9 @@ import { isId } from '../../platform/crypto/ids.js';
 import type { HttpServer } from '../../platform/http/server.js';
 import { problems } from '../../platform/http/schemas.js';
 import { escapeHtml, MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/index.js';
-import { clientOf } from '../accounts/index.js';
-import { preferenceErrors, type PreferencesService, type UnsubscribeOutcome } from './notifications.preferences.service.js';
+
+import { preferenceErrors } from './notifications.errors.js';
+import { type PreferencesService, type UnsubscribeOutcome } from './notifications.preferences.service.js';
 
 /*
  * Signed one-click unsubscribe links (RFC 8058) for non-security email.

@@ -1,10 +1,11 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
-import { findUserByEmail, findUserById, normaliseEmail, type ClientInfo } from '../accounts/index.js';
+import { findUserByEmail, findUserById, normaliseEmail } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { findMember, findMembership, insertMember, type OrgRow } from './orgs.queries.js';
 import {
@@ -135,7 +136,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         if (!user || user.email.toLowerCase() !== row.email.toLowerCase()) {
           throw orgErrors.invitation_email_mismatch('Sign in with the address the invitation was sent to');
         }
-        if (!user.emailVerified) throw orgErrors.email_not_verified();
+        if (!user.emailVerified) throw orgErrors.email_not_verified('Verify your email address before accepting an invitation');
         if (await findMember(tenant, userId)) throw orgErrors.already_member();
         // The tier may have been lowered, or the limit reached otherwise, since the invitation was sent.
         await tiers.assertWithinLimit(tenant, 'members');

@@ -1,9 +1,10 @@
+import { clientOf } from '../../platform/http/client.js';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems } from '../../platform/http/schemas.js';
-import { accountErrors, clientOf, MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
+import { accountErrors, MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
 import type { PasskeyService } from './passkeys.service.js';
 import {
   CreationOptions, Passkey, PasskeyOptionsBody, PasskeyOptionsReply, PasskeyParams, PasskeyVerifyBody, RegisterBody, RenameBody, passkeyBody,
@@ -63,7 +64,7 @@ export function passkeyRoutes(server: HttpServer, deps: PasskeyRoutesDeps): void
       schema: {
         tags: ['passkeys'],
         summary: 'Finish adding a passkey with the response of navigator.credentials.create',
-        description: 'Without pending options: 400 challenge_invalid. A response that does not verify (origin, challenge, attestation): 400 passkey_verification_failed. A passkey already registered: 409.',
+        description: 'Without pending options: 400 challenge_invalid. A response that does not verify (origin, challenge, attestation): 400 passkey_registration_failed. A passkey already registered: 409.',
         security,
         body: RegisterBody,
         response: { 201: Passkey, ...problems(400, 401, 403, 409) },

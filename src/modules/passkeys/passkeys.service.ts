@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -16,8 +17,8 @@ import type { Database } from '../../platform/db/database.js';
 import type { Audit, AuditEntry, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken } from '../../platform/crypto/tokens.js';
-import { deviceName, findUserByEmail, type ClientInfo, type UserRow } from '../accounts/index.js';
-import { passkeyErrors, registrationRefused } from './passkeys.errors.js';
+import { deviceName, findUserByEmail, type UserRow } from '../accounts/index.js';
+import { passkeyErrors } from './passkeys.errors.js';
 import {
   countPasskeys, deletePasskey, findPasskeyByCredentialId, findUserPasskey, insertPasskey, listPasskeys, recordPasskeyUse, renamePasskey,
   type PasskeyRow,
@@ -152,7 +153,7 @@ export function createPasskeyService(deps: { db: Database; cache: Cache; audit: 
         if (!verification.verified) throw new Error('The registration response did not verify');
       } catch (error) {
         await recordFailure({ actor, action: 'passkey.added', target: { type: 'user', id: user.id }, reason: message(error) }, client);
-        throw registrationRefused(`The passkey could not be verified: ${message(error)}`);
+        throw passkeyErrors.passkey_registration_failed(`The passkey could not be verified: ${message(error)}`);
       }
       const info = verification.registrationInfo;
       const credentialId = info.credential.id;

@@ -23,7 +23,6 @@ interface CreationOptionsBody {
   excludeCredentials: { id: string; type: string; transports?: string[] }[];
 }
 
-
 describe('passkeys (in process)', () => {
   let app: TestApp;
   const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, token: string | null, payload?: unknown) =>
@@ -89,7 +88,7 @@ describe('passkeys (in process)', () => {
       const { user, token } = await signedIn('garbage');
       expect((await call('POST', '/v1/me/passkeys/options', token)).statusCode).toBe(200);
       const garbage = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', response: { clientDataJSON: 'bm90IGpzb24', attestationObject: 'AAAA' }, clientExtensionResults: {} };
-      expectProblem(await call('POST', '/v1/me/passkeys', token, { response: garbage }), 400, 'passkey_verification_failed');
+      expectProblem(await call('POST', '/v1/me/passkeys', token, { response: garbage }), 400, 'passkey_registration_failed');
       expect(await auditRows('passkey.added', user.id)).toEqual([expect.objectContaining({ result: 'failure' })]);
       // The challenge went with the failed attempt.
       expectProblem(await call('POST', '/v1/me/passkeys', token, { response: garbage }), 400, 'challenge_invalid');

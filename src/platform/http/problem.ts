@@ -2,7 +2,7 @@ import { databaseErrorOf } from '../db/errors.js';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpServer } from './server.js';
-import { AppError, httpErrors, titleFor } from './errors.js';
+import { AppError, errorForStatus, httpErrors } from './errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -27,7 +27,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   const body: ProblemDocument = {
     ...error.data,
     type: problemType(error.code),
-    title: titleFor(error.code, error.status),
+    title: error.title,
     status: error.status,
     detail: error.detail,
     code: error.code,
@@ -56,7 +56,6 @@ function validationErrors(context: string, errors: AjvError[]): { path: string; 
     return { path: [context, ...segments].join('.'), message: error.message ?? 'is invalid' };
   });
 }
-
 
 /** Maps anything thrown to an AppError; unknown errors become a 500 with no internals. */
 export function toAppError(error: unknown, exposeInternals: boolean): AppError {
@@ -91,7 +90,7 @@ export function toAppError(error: unknown, exposeInternals: boolean): AppError {
   }
   const status = fastifyError?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new AppError(fastifyError.code ? fastifyError.code.toLowerCase().replace(/^fst_err_/, '') : 'bad_request', status, fastifyError.message);
+    return errorForStatus(status)(fastifyError.message);
   }
   return httpErrors.internal_error(exposeInternals && error instanceof Error ? error.message : 'An unexpected error occurred; it has been logged');
 }
