@@ -4,6 +4,7 @@ import { defineConfig } from 'drizzle-kit';
 // `npx drizzle-kit generate --custom --name <what>` an empty one for hand-written SQL (triggers, policies).
 export default defineConfig({
   dialect: 'postgresql',
-  schema: './src/platform/db/tables.ts',
+  // Every table: each module's and each platform port's *.tables.ts.
+  schema: ['./src/platform/**/*.tables.ts', './src/modules/**/*.tables.ts'],
   out: './migrations',
 });

@@ -13,8 +13,8 @@ import { createOutboxPushProvider, createWebPushProvider, type PushProvider } fr
 import type { QueueOptions } from '../platform/jobs/jobs.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
 import {
-  createAccountsService, createAdminService, createSessionService,
-  type AccountsService, type AdminService, type SessionService,
+  createAccountsService, createAdminService, createSessionService, createUserDirectory,
+  type AccountsService, type AdminService, type SessionService, type UserDirectory,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
 import {
@@ -62,6 +62,8 @@ export interface Context {
   webhookDispatcher: WebhookDispatcher;
   metrics: Metrics;
   sessions: SessionService;
+  /** Other modules' read access to accounts (and the phone number's one write). */
+  users: UserDirectory;
   accounts: AccountsService;
   admins: AdminService;
   passkeys: PasskeyService;
@@ -162,6 +164,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
       messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
   };
   const metrics = createMetrics({ jobs });
+  const users = createUserDirectory({ db });
   const sessions = createSessionService({
     db, cache, keys, audit, events,
     csrfKey: box.deriveKey('csrf'),
@@ -224,6 +227,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   return {
     webhooks, webhookDispatcher, auditLog,
-    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics, sessions, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
+    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics, sessions, users, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
     unsubscribeLinks, notificationPreferences, communicationStats, communicationTests, notifications, pushSubscriptions, otp, phones };
 }

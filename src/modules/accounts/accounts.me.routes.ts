@@ -1,3 +1,4 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
@@ -5,7 +6,7 @@ import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
 import type { AccountsService } from './accounts.service.js';
 import type { SessionService } from './accounts.sessions.js';
 import { accountErrors } from './accounts.errors.js';
-import { clientOf } from './accounts.routes.js';
+
 import { ChangeEmailBody, ChangePasswordBody, ProfileBody, Session, SessionParams, User, sessionBody, userBody } from './accounts.schema.js';
 
 export function meRoutes(

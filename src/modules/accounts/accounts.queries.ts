@@ -169,3 +169,29 @@ export async function countDevices(db: DbHandle, userId: string): Promise<number
   const [row] = await db.orm.select({ n: sql<number>`count(*)::int` }).from(userDevices).where(eq(userDevices.userId, userId));
   return row?.n ?? 0;
 }
+
+/** The account of an address (case-insensitively) or of a verified phone number; the oldest when several. */
+export async function findUserByContact(db: DbHandle, channel: 'email' | 'sms', recipient: string): Promise<UserRow | null> {
+  const [row] = await db.orm
+    .select()
+    .from(users)
+    .where(channel === 'email' ? sql`lower(${users.email}) = lower(${recipient.trim()})` : and(eq(users.phone, recipient.trim()), eq(users.phoneVerified, true)))
+    .orderBy(users.createdAt, users.id)
+    .limit(1);
+  return row ?? null;
+}
+
+/** Serialises changes to one phone number across accounts (there is no unique index on users.phone). */
+export async function lockPhone(tx: DbHandle, phone: string): Promise<void> {
+  await tx.sql.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`users.phone:${phone}`]);
+}
+
+/** Another account that verified this number, if any. */
+export async function findOtherPhoneHolder(tx: DbHandle, phone: string, exceptUserId: string): Promise<string | null> {
+  const [row] = await tx.orm
+    .select({ id: users.id })
+    .from(users)
+    .where(and(eq(users.phone, phone), eq(users.phoneVerified, true), sql`${users.id} <> ${exceptUserId}`))
+    .limit(1);
+  return row?.id ?? null;
+}

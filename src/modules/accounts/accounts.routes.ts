@@ -1,3 +1,4 @@
+import { clientOf, type ClientInfo } from '../../platform/http/client.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
@@ -5,7 +6,7 @@ import { COOKIES, type Guards } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
 import type { AccountsService, MfaChallenge } from './accounts.service.js';
-import type { ClientInfo, IssuedTokens, SessionService } from './accounts.sessions.js';
+import type { IssuedTokens, SessionService } from './accounts.sessions.js';
 import { accountErrors } from './accounts.errors.js';
 import {
   EmailBody, LoginBody, MfaRequired, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
@@ -20,10 +21,6 @@ export interface AccountRoutesDeps {
   refreshIdleTimeoutSeconds: number;
 }
 
-export function clientOf(request: FastifyRequest): ClientInfo {
-  const userAgent = request.headers['user-agent'];
-  return { ip: request.ip ?? null, userAgent: userAgent ? userAgent.slice(0, 512) : null, requestId: String(request.id) };
-}
 
 /**
  * Sets (or clears) the cookies of a browser session: the access token and the refresh token

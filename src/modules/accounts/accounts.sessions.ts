@@ -2,7 +2,8 @@ import { createHmac } from 'node:crypto';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
-import type { Audit, Events, RequestContext } from '../../platform/events/index.js';
+import type { Audit, Events } from '../../platform/events/index.js';
+import type { ClientInfo } from '../../platform/http/client.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, safeEqual, sha256 } from '../../platform/crypto/tokens.js';
 import { ACCESS_TOKEN_TYPE } from '../../platform/http/auth.js';
@@ -21,10 +22,7 @@ export interface SessionSettings {
   sessionMaxLifetimeSeconds: number;
 }
 
-export interface ClientInfo extends RequestContext {
-  ip: string | null;
-  userAgent: string | null;
-}
+export type { ClientInfo };
 
 export interface IssuedTokens {
   accessToken: string;

@@ -1,10 +1,11 @@
 export { createAccountsService, normaliseEmail, type AccountsService, type AccountSettings, type MfaChallenge, type SecondFactorGate } from './accounts.service.js';
+export { createUserDirectory, type UserDirectory } from './accounts.directory.js';
 export { createAdminService, type AdminService } from './accounts.admins.js';
 export { createSessionService, type SessionService, type ClientInfo, type IssuedTokens } from './accounts.sessions.js';
 export { accountErrors } from './accounts.errors.js';
 export { users, sessions } from './accounts.tables.js';
 export { findUserById, findUserByEmail, updateUser, insertOneTimeToken, consumeOneTimeToken, findUsableOneTimeToken, retireOneTimeTokens, type UserRow } from './accounts.queries.js';
-export { accountRoutes, clientOf } from './accounts.routes.js';
+export { accountRoutes } from './accounts.routes.js';
 export { meRoutes } from './accounts.me.routes.js';
 export { Tokens, MfaRequired, User, userBody } from './accounts.schema.js';
 export { deviceName } from './device.js';

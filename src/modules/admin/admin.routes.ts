@@ -1,10 +1,11 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import type { Database } from '../../platform/db/database.js';
 import { listOutbox } from '../../platform/mail/index.js';
 import { Timestamp } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { OrgId, TIERS, TierLimitsSchema, type OrgsService, type Tiers } from '../orgs/index.js';
 
 const OutboxMessage = Type.Object({
@@ -47,7 +48,6 @@ export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Gu
       };
     },
   );
-
 
   server.get(
     '/v1/admin/outbox',

@@ -1,3 +1,4 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
@@ -6,7 +7,7 @@ import type { Guards } from '../../platform/http/auth.js';
 import type { Audit } from '../../platform/events/index.js';
 import type { Database } from '../../platform/db/database.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { OrgId, type OrgGuard, type OrgRouteKey } from '../orgs/index.js';
 import { entryBody, type AuditService } from './audit.service.js';
 import type { AuditFilter } from './audit.queries.js';

@@ -1,8 +1,9 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { DEFAULT_STATS_DAYS, MAX_STATS_DAYS, type DailyStats, type StatsService } from './communications.stats.js';
 import type { TestSendService } from './communications.test-send.js';
 

@@ -1,8 +1,9 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { CHANNELS, type Channel as ChannelName, type SettingsService, type SettingsVersion } from './communications.settings.js';
 import { maskRecipient, type CommunicationsService } from './communications.service.js';
 import type { LogRow } from './communications.queries.js';

@@ -1,6 +1,7 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import { communicationErrors } from './communications.errors.js';
 import { deleteSuppression, insertSuppression, listLogs, listSuppressions, type LogFilter, type LogRow, type SuppressionRow } from './communications.queries.js';
 import type { Channel } from './communications.settings.js';

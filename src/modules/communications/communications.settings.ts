@@ -1,7 +1,8 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import { desc, sql } from 'drizzle-orm';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import { communicationErrors } from './communications.errors.js';
 import { communicationSettings } from './communications.tables.js';
 

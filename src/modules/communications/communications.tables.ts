@@ -86,20 +86,6 @@ export const communicationTemplateVersions = pgTable(
   (t) => [primaryKey({ columns: [t.templateId, t.version] })],
 );
 
-/** Development outbox of SMS and push messages: what would have been sent with no provider configured. */
-export const devOutbox = pgTable(
-  'dev_outbox',
-  {
-    id: text('id').primaryKey(),
-    channel: text('channel').notNull(),
-    recipient: text('recipient').notNull(),
-    text: text('text').notNull(),
-    payload: jsonb('payload').$type<Record<string, unknown>>(),
-    createdAt: ts('created_at').notNull().defaultNow(),
-  },
-  (t) => [index('dev_outbox_created_idx').on(t.createdAt)],
-);
-
 /** Addresses that must not receive anything on a channel (hard bounce, complaint, unsubscribe, admin). */
 export const communicationSuppressions = pgTable(
   'communication_suppressions',

@@ -1,9 +1,10 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
 import { MESSAGE_CATEGORIES } from '../../platform/mail/index.js';
-import { clientOf } from '../accounts/index.js';
+
 import { systemCategory } from './communications.templates.defaults.js';
 import type { TemplateDetail, TemplateService } from './communications.templates.service.js';
 import type { TemplateRow } from './communications.templates.queries.js';

@@ -1,10 +1,11 @@
+import { clientOf } from '../../platform/http/client.js';
 import type { FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { RECENT_AUTH_SECONDS } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf, MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
+import { MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
 import type { MfaService, OtpMethod, SecondFactorInput } from './mfa.service.js';
 
 type TokensReply = (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown;

@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Cache } from '../../platform/cache/cache.js';
@@ -8,10 +9,7 @@ import type { Audit, Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
-import {
-  consumeOneTimeToken, findUsableOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser,
-  type AccountsService, type ClientInfo, type IssuedTokens, type MfaChallenge, type SessionService, type UserRow,
-} from '../accounts/index.js';
+import { consumeOneTimeToken, findUsableOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser, type AccountsService, type IssuedTokens, type MfaChallenge, type SessionService, type UserRow } from '../accounts/index.js';
 import { mfaErrors } from './mfa.errors.js';
 import {
   confirmTotp, countUnusedBackupCodes, deleteBackupCodes, deleteTotp, findTotp, replaceBackupCodes, saveTotpSecret, useBackupCode, useTotpStep,

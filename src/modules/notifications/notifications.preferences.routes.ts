@@ -1,9 +1,10 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type TObject, type TBoolean, type TOptional } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems } from '../../platform/http/schemas.js';
 import { MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/index.js';
-import { clientOf } from '../accounts/index.js';
+
 import { CHANNELS, type Channel } from '../communications/index.js';
 import type { Preferences, PreferencesPatch, PreferencesService } from './notifications.preferences.service.js';
 

@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
@@ -5,7 +6,7 @@ import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
 import { AppError, httpErrors } from '../../platform/http/errors.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import { orgErrors } from './orgs.errors.js';
 import { isPermission, type Permission } from './orgs.permissions.js';
 import { assertHolds, checkPermissionList, currentActor } from './orgs.roles.service.js';

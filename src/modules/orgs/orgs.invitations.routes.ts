@@ -1,8 +1,9 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems, Timestamp, Nullable } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { Org, OrgId, orgBody, Role, type OrgRouteKey } from './orgs.routes.js';
 import type { InvitationRow, InvitationsService } from './orgs.invitations.service.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';

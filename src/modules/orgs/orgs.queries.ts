@@ -36,7 +36,6 @@ export async function findMembership(db: DbHandle, orgId: string, userId: string
   return row ?? null;
 }
 
-
 export async function listOrgsOfUser(db: DbHandle, userId: string): Promise<{ org: OrgRow; role: string }[]> {
   return db.orm
     .select({ org: organizations, role: orgMembers.role })

@@ -1,7 +1,8 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { BUILT_IN_ROLES } from './orgs.permissions.js';
 import { OrgId, type OrgGuard, type OrgRouteKey } from './orgs.routes.js';
 import type { RoleRow, RolesService } from './orgs.roles.service.js';

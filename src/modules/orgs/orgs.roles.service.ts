@@ -1,9 +1,10 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import { orgErrors } from './orgs.errors.js';
 import { BUILT_IN_ROLES, GRANTABLE_PERMISSIONS, isBuiltInRole, isPermission, missingPermissions, OWNER_ONLY_PERMISSIONS, permissionsOf, type Permission } from './orgs.permissions.js';
 import { findMember } from './orgs.queries.js';

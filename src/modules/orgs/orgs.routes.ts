@@ -1,9 +1,10 @@
+import { clientOf } from '../../platform/http/client.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems, Timestamp, Nullable } from '../../platform/http/schemas.js';
-import { clientOf, type AccountsService } from '../accounts/index.js';
+import { type AccountsService } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { httpErrors } from '../../platform/http/errors.js';
 import { BUILT_IN_ROLES, PERMISSIONS, PERMISSION_NAMES, isPermission, type Permission } from './orgs.permissions.js';

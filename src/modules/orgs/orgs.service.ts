@@ -1,10 +1,11 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
-import type { ClientInfo, UserRow } from '../accounts/index.js';
+import type { UserRow } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { permissionsOf, type Permission } from './orgs.permissions.js';
 import { assertHolds, currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';

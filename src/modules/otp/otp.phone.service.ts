@@ -1,6 +1,7 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit, Events } from '../../platform/events/index.js';
-import { findUserById, updateUser, type ClientInfo, type UserRow } from '../accounts/index.js';
+import { findUserById, updateUser, type UserRow } from '../accounts/index.js';
 import { maskRecipient } from '../communications/index.js';
 import { otpErrors } from './otp.errors.js';
 import { findOtherPhoneHolder, lockPhone } from './otp.queries.js';

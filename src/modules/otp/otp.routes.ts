@@ -1,8 +1,9 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf, User, userBody } from '../accounts/index.js';
+import { User, userBody } from '../accounts/index.js';
 import { OTP_PURPOSES, type OtpService, type SentOtp } from './otp.service.js';
 import type { PhoneService } from './otp.phone.service.js';
 

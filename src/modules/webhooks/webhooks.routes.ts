@@ -1,7 +1,8 @@
+import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-import { clientOf } from '../accounts/index.js';
+
 import { OrgId, type OrgGuard, type OrgRouteKey } from '../orgs/index.js';
 import { EVENT_TYPES } from './webhooks.catalogue.js';
 import type { AttemptRow, DeliveryRow, EndpointRow } from './webhooks.queries.js';

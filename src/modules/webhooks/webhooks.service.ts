@@ -1,3 +1,4 @@
+import type { ClientInfo } from '../../platform/http/client.js';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import type { Database } from '../../platform/db/database.js';
@@ -5,7 +6,7 @@ import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import type { Audit } from '../../platform/events/index.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import { newId } from '../../platform/crypto/ids.js';
-import type { ClientInfo } from '../accounts/index.js';
+
 import type { OrgContext, Tiers } from '../orgs/index.js';
 import { SUBSCRIBABLE_TYPES } from './webhooks.catalogue.js';
 import { webhookErrors } from './webhooks.errors.js';
@@ -77,8 +78,6 @@ export function createWebhooksService(deps: { db: Database; box: SecretBox; audi
 
   const record = (tenant: TenantDb, ctx: OrgContext, action: string, id: string, client: ClientInfo, changes: Record<string, { before?: unknown; after?: unknown }> | null = null) =>
     audit.record(tenant, { actor: ctx.actor, orgId: tenant.orgId, action, target: { type: 'webhook_endpoint', id }, context: client, changes });
-
-
 
   const secretsOf = (endpoint: EndpointRow, now = new Date()): string[] => {
     const secrets = [box.open(endpoint.secret, SECRET_PURPOSE)];

@@ -16,3 +16,17 @@ export const mailOutbox = pgTable(
   },
   (t) => [index('mail_outbox_created_idx').on(t.createdAt)],
 );
+
+/** Development outbox of SMS and push messages: what would have been sent with no provider configured. */
+export const devOutbox = pgTable(
+  'dev_outbox',
+  {
+    id: text('id').primaryKey(),
+    channel: text('channel').notNull(),
+    recipient: text('recipient').notNull(),
+    text: text('text').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('dev_outbox_created_idx').on(t.createdAt)],
+);

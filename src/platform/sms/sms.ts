@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.js';
 import { newId } from '../crypto/ids.js';
 import type { DeliveryReceipt } from '../delivery/index.js';
-import { devOutbox } from '../../modules/communications/communications.tables.js';
+import { devOutbox } from '../mail/mail.tables.js';
 
 export interface SmsMessage {
   /** Tessera's id of the message (the communication log entry), sent along where the provider takes one. */

@@ -1,0 +1,46 @@
+import type { Database, DbHandle } from '../../platform/db/database.js';
+import { findOtherPhoneHolder, findUserByContact, findUserByEmail, findUserById, lockPhone, updateUser, type UserRow } from './accounts.queries.js';
+
+/**
+ * The accounts module's read side for other modules, and the few writes to a user row that other
+ * modules' flows make (a verified phone number). Other modules never read or write `users` with
+ * SQL of their own: they are given this directory (built in app/context.ts).
+ * Every method runs on `options.tx` when given (inside the caller's transaction), else on its own.
+ */
+export interface UserDirectory {
+  byId(id: string, options?: { tx?: DbHandle }): Promise<UserRow | null>;
+  /** Case-insensitive. */
+  byEmail(email: string, options?: { tx?: DbHandle }): Promise<UserRow | null>;
+  /** The account an address (case-insensitively) or a verified phone number belongs to. */
+  byContact(channel: 'email' | 'sms', recipient: string, options?: { tx?: DbHandle }): Promise<UserRow | null>;
+  /**
+   * Sets the user's verified phone number, in the caller's transaction: numbers are serialised, and
+   * a number another account verified is refused (`taken`). Returns the row before and after.
+   */
+  setVerifiedPhone(tx: DbHandle, userId: string, phone: string): Promise<{ before: UserRow; after: UserRow } | 'taken' | null>;
+  /** Removes the user's phone number, in the caller's transaction; null when there was none (or no such user). */
+  clearPhone(tx: DbHandle, userId: string): Promise<{ before: UserRow; after: UserRow } | null>;
+}
+
+export function createUserDirectory(deps: { db: Database }): UserDirectory {
+  const { db } = deps;
+  return {
+    byId: (id, options = {}) => findUserById(options.tx ?? db, id),
+    byEmail: (email, options = {}) => findUserByEmail(options.tx ?? db, email),
+    byContact: (channel, recipient, options = {}) => findUserByContact(options.tx ?? db, channel, recipient),
+    async setVerifiedPhone(tx, userId, phone) {
+      await lockPhone(tx, phone);
+      if (await findOtherPhoneHolder(tx, phone, userId)) return 'taken';
+      const before = await findUserById(tx, userId);
+      if (!before) return null;
+      const after = (await updateUser(tx, userId, { phone, phoneVerified: true }))!;
+      return { before, after };
+    },
+    async clearPhone(tx, userId) {
+      const before = await findUserById(tx, userId);
+      if (!before?.phone) return null;
+      const after = (await updateUser(tx, userId, { phone: null, phoneVerified: false }))!;
+      return { before, after };
+    },
+  };
+}
