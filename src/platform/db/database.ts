@@ -20,6 +20,33 @@ export interface SqlRunner {
 export interface DbHandle {
   readonly orm: Orm;
   readonly sql: SqlRunner;
+  /**
+   * Runs `fn` once the work on this handle is visible to others: after COMMIT inside a
+   * transaction (never when it rolls back), at once outside one. For in-process follow-ups that
+   * must not see uncommitted rows (waking a job worker). `fn` must not throw. Optional for
+   * hand-made handles (tests); the engines' handles always have it.
+   */
+  afterCommit?(fn: () => void): void;
+}
+
+/** Outside a transaction the work is already committed. */
+const runNow = (fn: () => void): void => queueMicrotask(fn);
+
+/** Callbacks registered on one transaction, run after its COMMIT. */
+function commitHooks(): { add(fn: () => void): void; run(): void } {
+  const hooks: (() => void)[] = [];
+  return {
+    add: (fn) => hooks.push(fn),
+    run() {
+      for (const fn of hooks) {
+        try {
+          fn();
+        } catch {
+          // A follow-up is best effort; the transaction is committed either way.
+        }
+      }
+    },
+  };
 }
 
 export interface Database extends DbHandle {
@@ -65,15 +92,19 @@ export function createPostgresDatabase(options: PostgresOptions): Database {
     kind: 'postgres',
     orm,
     sql: sqlRunner,
+    afterCommit: runNow,
     async transaction(fn) {
       const client = await pool.connect();
+      const hooks = commitHooks();
       try {
         await client.query('BEGIN');
         const result = await fn({
           orm: drizzlePg(client),
           sql: { query: async (text, values) => client.query(text, values) as never },
+          afterCommit: hooks.add,
         });
         await client.query('COMMIT');
+        hooks.run();
         return result;
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -117,10 +148,11 @@ export interface PgliteOptions {
   loadDataDir?: Blob;
 }
 
-function pgliteHandle(client: PGlite | PGliteTransaction): DbHandle {
+function pgliteHandle(client: PGlite | PGliteTransaction, afterCommit: (fn: () => void) => void = runNow): DbHandle {
   return {
     orm: drizzlePglite(client as PGlite),
     sql: { query: async (text, values) => client.query(text, values) as never },
+    afterCommit,
   };
 }
 
@@ -135,7 +167,12 @@ export async function createPgliteDatabase(options: PgliteOptions = {}): Promise
     kind: 'pglite',
     ...handle,
     // PGlite is one connection: its transaction() holds it exclusively, so other queries wait.
-    transaction: (fn) => client.transaction((tx) => fn(pgliteHandle(tx))),
+    async transaction(fn) {
+      const hooks = commitHooks();
+      const result = await client.transaction((tx) => fn(pgliteHandle(tx, hooks.add)));
+      hooks.run();
+      return result;
+    },
     execScript: async (text) => {
       const results = await client.exec(text);
       return { rows: (results[results.length - 1]?.rows ?? []) as Record<string, unknown>[] };

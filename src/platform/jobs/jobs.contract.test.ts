@@ -238,7 +238,12 @@ describe.each(engineCases())('jobs on $engine', ({ engine, available }) => {
       await Promise.all(instances.map((jobs) => jobs.start()));
 
       const [a] = instances;
-      const ids = await Promise.all(Array.from({ length: total }, (_, n) => a!.enqueue(name, { n })));
+      // A third instance without workers enqueues (a worker's own instance would wake it at once and
+      // let it take every job before the other polls).
+      const producer = newJobs();
+      producer.define(name, async () => undefined, FAST);
+      await producer.start({ workers: false });
+      const ids = await Promise.all(Array.from({ length: total }, (_, n) => producer.enqueue(name, { n })));
       await waitFor(
         async () => {
           const states = await Promise.all(ids.map(async (id) => (await a!.get(name, id))?.state));
@@ -365,6 +370,36 @@ describe.each(engineCases())('jobs on $engine', ({ engine, available }) => {
 
       expect(Date.now() - startedAt).toBeLessThan(4_000);
       expect(ran.sort()).toEqual([1, 2, 3, 4]);
+    });
+
+    it('a job enqueued in this process wakes its idle worker once committed (not before; never for a rolled-back one)', async () => {
+      const name = queueName('wake');
+      const ran: string[] = [];
+      const jobs = newJobs();
+      // Polling every 30 s: a job done within 10 s was started by the wake-up, not by a poll.
+      jobs.define<{ label: string }>(name, async (data) => void ran.push(data.label), { ...FAST, pollingIntervalSeconds: 30, concurrency: 1 });
+      await jobs.start();
+      // Let the worker's first (empty) fetch pass, so it sits in its 30 s wait.
+      await sleep(500);
+
+      const outside = await jobs.enqueue(name, { label: 'outside' });
+      await waitForState(jobs, name, outside, 'completed', 10_000);
+
+      let seenInside: string[] = [];
+      const inside = await t.db.transaction(async (tx) => {
+        const id = await jobs.enqueue(name, { label: 'inside' }, { tx });
+        // Still uncommitted: a woken worker would find nothing; the wake waits for the commit.
+        seenInside = [...ran];
+        return id;
+      });
+      await waitForState(jobs, name, inside, 'completed', 10_000);
+      expect(seenInside).toEqual(['outside']);
+
+      await expect(t.db.transaction(async (tx) => {
+        await jobs.enqueue(name, { label: 'rolled back' }, { tx });
+        throw new Error('refused');
+      })).rejects.toThrow('refused');
+      expect(ran).toEqual(['outside', 'inside']);
     });
 
     it('stop() waits for a running job up to its timeout, then fails it for a retry; nothing is written after', async () => {

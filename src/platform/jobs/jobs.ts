@@ -186,7 +186,25 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
   });
   const queues = new Map<string, QueueDefinition>();
   const schedules: { name: string; cron: string; data: object }[] = [];
+  /** This process's workers by queue, to wake when a job is enqueued here. */
+  const workerIds = new Map<string, string[]>();
   let started = false;
+
+  /**
+   * A job enqueued by this process wakes this process's idle workers of its queue, once it is
+   * committed: it runs at once instead of after the polling interval (other instances still find
+   * it by polling).
+   */
+  function wakeAfter(name: string, handle: DbHandle): void {
+    const ids = workerIds.get(name);
+    if (!ids || ids.length === 0) return;
+    const wake = (): void => {
+      if (stopped || !started) return;
+      for (const id of ids) boss.notifyWorker(id);
+    };
+    if (handle.afterCommit) handle.afterCommit(wake);
+    else queueMicrotask(wake);
+  }
 
   async function send(name: string, data: object, enqueueOptions: EnqueueOptions, tx?: DbHandle): Promise<string> {
     const sendOptions: SendOptions = {};
@@ -195,6 +213,7 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     if (enqueueOptions.singletonKey) sendOptions.singletonKey = enqueueOptions.singletonKey;
     const id = await boss.send(name, data, sendOptions);
     if (!id) throw new Error(`jobs: ${name} not enqueued`);
+    if (!enqueueOptions.startAfterSeconds) wakeAfter(name, tx ?? db);
     return id;
   }
 
@@ -316,6 +335,7 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
     async stop(timeoutMs = 8_000) {
       if (!started) return;
       started = false;
+      workerIds.clear();
       // Waits up to timeoutMs for running handlers; then fails the jobs still running (each is
       // retried, or dead-lettered after its last retry) and waits for that to be written.
       await boss.stop({ graceful: true, timeout: timeoutMs });
@@ -350,6 +370,7 @@ export function createJobs(db: Database, options: { schema?: string } = {}): Job
             }
           },
         );
+        workerIds.set(queue.name, [...(workerIds.get(queue.name) ?? []), workerId]);
       }
     }
   }
