@@ -47,13 +47,22 @@ export async function findPendingInvitationFor(tenant: TenantDb, email: string, 
   return row ?? null;
 }
 
-/** Open, unexpired invitations, oldest first. */
+/** Open, unexpired invitations (what the tier's `members` limit counts beside members). */
+export async function countPendingInvitations(tenant: TenantDb, now: Date): Promise<number> {
+  const [row] = await tenant.orm
+    .select({ n: sql<number>`count(*)::int` })
+    .from(orgInvitations)
+    .where(and(eq(orgInvitations.orgId, tenant.orgId), open(), gt(orgInvitations.expiresAt, now)));
+  return row?.n ?? 0;
+}
+
+/** Open, unexpired invitations, oldest first (by id: time-ordered and unique, so the order is total). */
 export async function listPendingInvitations(tenant: TenantDb, now: Date): Promise<InvitationRow[]> {
   return tenant.orm
     .select()
     .from(orgInvitations)
     .where(and(eq(orgInvitations.orgId, tenant.orgId), open(), gt(orgInvitations.expiresAt, now)))
-    .orderBy(asc(orgInvitations.createdAt), asc(orgInvitations.id));
+    .orderBy(asc(orgInvitations.id));
 }
 
 /** Applies `changes` to the invitation while it is still open; false when it no longer is. */

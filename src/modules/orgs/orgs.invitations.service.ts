@@ -1,30 +1,32 @@
 import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
-import type { Audit, Events } from '../../platform/events/index.js';
+import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
-import { findUserByEmail, findUserById, normaliseEmail } from '../accounts/index.js';
+import { normaliseEmail, type UserDirectory } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
-import { findMember, findMembership, insertMember, type OrgRow } from './orgs.queries.js';
+import { findMember, findMembership, findOrgById, insertMember, type OrgRow } from './orgs.queries.js';
 import {
   findInvitationByTokenHash, findPendingInvitationFor, insertInvitation, listPendingInvitations, lockInvitation, updateOpenInvitation,
   type InvitationRow,
 } from './orgs.invitations.queries.js';
 import type { OrgActor, OrgContext } from './orgs.service.js';
 import { currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
-import { organizations } from './orgs.tables.js';
-import { eq } from 'drizzle-orm';
 import type { InvitationMailData } from './orgs.mails.js';
 import { createTiers, type Tiers } from './orgs.tiers.js';
 
 export type { InvitationRow } from './orgs.invitations.queries.js';
 
+export interface InvitationSettings {
+  ttlSeconds: number;
+}
+
 export interface InvitationsService {
-  /** Invites an address with a role and mails it a one-time link. */
+  /** Invites an address with a role and mails it a one-time link; 409 invitation_pending while an invitation for the address is pending. */
   invite(ctx: OrgContext, input: { email: string; role: string }, client: ClientInfo): Promise<InvitationRow>;
-  /** Open, unexpired invitations. */
+  /** Open, unexpired invitations, oldest first. */
   pending(ctx: OrgContext): Promise<InvitationRow[]>;
   revoke(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<void>;
   /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. */
@@ -33,26 +35,38 @@ export interface InvitationsService {
   accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
 }
 
-export function createInvitationsService(deps: { db: Database; audit: Audit; events: Events; mail: Mail; settings: { ttlSeconds: number }; tiers?: Tiers }): InvitationsService {
-  const { db, audit, events, mail, settings } = deps;
+export function createInvitationsService(deps: {
+  db: Database;
+  audit: Audit;
+  events: Events;
+  mail: Mail;
+  users: UserDirectory;
+  settings: InvitationSettings;
+  tiers?: Tiers;
+}): InvitationsService {
+  const { db, mail, users, settings } = deps;
+  const sinks = { audit: deps.audit, events: deps.events };
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, actor: OrgActor, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
-    await audit.record(tenant, { actor, orgId: tenant.orgId, action, target, context: client, changes: null });
-    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
-  }
+  /** A change to an invitation, recorded with its event in the tenant's transaction. */
+  const invitationChange = (tenant: TenantDb, actor: OrgActor, action: string, invitationId: string, client: ClientInfo, data: Record<string, unknown>) =>
+    recordChange(
+      tenant, sinks,
+      { actor, orgId: tenant.orgId, action, target: { type: 'invitation', id: invitationId }, context: client },
+      { data: { org_id: tenant.orgId, invitation_id: invitationId, ...data } },
+    );
 
   const expiry = (from: Date): Date => new Date(from.getTime() + settings.ttlSeconds * 1000);
   const isPending = (row: InvitationRow, now: Date): boolean => !row.acceptedAt && !row.revokedAt && row.expiresAt > now;
 
   async function orgOf(tenant: TenantDb): Promise<OrgRow> {
-    const [org] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId));
+    const org = await findOrgById(tenant, tenant.orgId);
     if (!org) throw orgErrors.org_not_found();
     return org;
   }
 
   async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string, roleName: string): Promise<void> {
-    const inviter = ctx.userId ? await findUserById(tenant, ctx.userId) : null;
+    const inviter = ctx.userId ? await users.byId(ctx.userId, { tx: tenant }) : null;
     const data: InvitationMailData = {
       token,
       org_name: org.name,
@@ -76,7 +90,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
       return withTenant(db, ctx.orgId, async (tenant) => {
         const role = await grantableRole(tenant, ctx, input.role);
         const org = await orgOf(tenant);
-        const existing = await findUserByEmail(tenant, email);
+        const existing = await users.byEmail(email, { tx: tenant });
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
         const now = new Date();
         if (await findPendingInvitationFor(tenant, email, now)) throw orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
@@ -86,9 +100,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const invitation = await insertInvitation(tenant, {
           id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
         });
-        await record(tenant, ctx.actor, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
-          invitation_id: invitation.id, email, role: invitation.role, expires_at: invitation.expiresAt.toISOString(),
-        });
+        await invitationChange(tenant, ctx.actor, 'invitation.created', invitation.id, client, { email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
         await sendInvitation(tenant, ctx, org, invitation, token, role.name);
         return invitation;
       });
@@ -102,7 +114,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const row = await lockPending(tenant, invitationId, now, true);
         if (row.role === 'owner' && (await currentActor(tenant, ctx)).role !== 'owner') throw orgErrors.permission_denied('Only an owner can revoke an invitation to be an owner');
         await updateOpenInvitation(tenant, row.id, { revokedAt: now });
-        await record(tenant, ctx.actor, 'invitation.revoked', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, email: row.email, role: row.role });
+        await invitationChange(tenant, ctx.actor, 'invitation.revoked', row.id, client, { email: row.email, role: row.role });
       });
     },
 
@@ -117,9 +129,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
         await updateOpenInvitation(tenant, row.id, changes);
         const renewed = { ...row, ...changes };
-        await record(tenant, ctx.actor, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
-          invitation_id: row.id, email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString(),
-        });
+        await invitationChange(tenant, ctx.actor, 'invitation.resent', row.id, client, { email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString() });
         await sendInvitation(tenant, ctx, org, renewed, token, role.name);
         return renewed;
       });
@@ -132,7 +142,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const now = new Date();
         const row = await lockInvitation(tenant, found.id);
         if (!row || !isPending(row, now)) throw orgErrors.invitation_invalid();
-        const user = await findUserById(tenant, userId);
+        const user = await users.byId(userId, { tx: tenant });
         if (!user || user.email.toLowerCase() !== row.email.toLowerCase()) {
           throw orgErrors.invitation_email_mismatch('Sign in with the address the invitation was sent to');
         }
@@ -145,8 +155,13 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         await insertMember(tenant, userId, row.role);
         // One-time: the update only applies while the invitation is open (the row is locked, too).
         if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
-        await record(tenant, { type: 'user', id: userId }, 'invitation.accepted', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, user_id: userId, role: row.role });
-        await record(tenant, { type: 'user', id: userId }, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role: row.role, invitation_id: row.id });
+        const actor = { type: 'user', id: userId } as const;
+        await invitationChange(tenant, actor, 'invitation.accepted', row.id, client, { user_id: userId, role: row.role });
+        await recordChange(
+          tenant, sinks,
+          { actor, orgId: tenant.orgId, action: 'member.added', target: { type: 'user', id: userId }, context: client },
+          { data: { org_id: tenant.orgId, user_id: userId, role: row.role, invitation_id: row.id } },
+        );
         const membership = await findMembership(tenant, tenant.orgId, userId);
         return { org: membership!.org, role: row.role };
       });
