@@ -37,12 +37,16 @@ export async function lockInvitation(tenant: TenantDb, id: string): Promise<Invi
   return row ?? null;
 }
 
-/** An open, unexpired invitation for this address (compared case-insensitively). */
-export async function findPendingInvitationFor(tenant: TenantDb, email: string, now: Date): Promise<InvitationRow | null> {
+/**
+ * The open invitation for this address (compared case-insensitively), expired or not: there is at most
+ * one (the unique index org_invitations_open_email_key). Locked for the rest of the transaction.
+ */
+export async function lockOpenInvitationFor(tenant: TenantDb, email: string): Promise<InvitationRow | null> {
   const [row] = await tenant.orm
     .select()
     .from(orgInvitations)
-    .where(and(eq(orgInvitations.orgId, tenant.orgId), sql`lower(${orgInvitations.email}) = lower(${email})`, open(), gt(orgInvitations.expiresAt, now)))
+    .where(and(eq(orgInvitations.orgId, tenant.orgId), sql`lower(${orgInvitations.email}) = lower(${email})`, open()))
+    .for('update')
     .limit(1);
   return row ?? null;
 }

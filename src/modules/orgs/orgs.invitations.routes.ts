@@ -23,6 +23,7 @@ export function invitationRoutes(server: HttpServer, deps: { invitations: Invita
       schema: {
         tags: ['orgs'],
         summary: 'Invite an email address with a role (only an owner invites an owner); mails a one-time link',
+        description: 'One pending invitation per address: another answers 409 `invitation_pending` (resend it instead).',
         security,
         params: OrgParams,
         body: CreateInvitation,

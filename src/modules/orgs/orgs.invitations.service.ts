@@ -1,15 +1,17 @@
 import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
+import { isUniqueViolation } from '../../platform/db/errors.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
+import { AppError } from '../../platform/http/errors.js';
 import { normaliseEmail, type UserDirectory } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { findMember, findMembership, findOrgById, insertMember, type OrgRow } from './orgs.queries.js';
 import {
-  findInvitationByTokenHash, findPendingInvitationFor, insertInvitation, listPendingInvitations, lockInvitation, updateOpenInvitation,
+  findInvitationByTokenHash, insertInvitation, listPendingInvitations, lockInvitation, lockOpenInvitationFor, updateOpenInvitation,
   type InvitationRow,
 } from './orgs.invitations.queries.js';
 import type { OrgActor, OrgContext } from './orgs.service.js';
@@ -24,7 +26,11 @@ export interface InvitationSettings {
 }
 
 export interface InvitationsService {
-  /** Invites an address with a role and mails it a one-time link; 409 invitation_pending while an invitation for the address is pending. */
+  /**
+   * Invites an address with a role and mails it a one-time link. 409 invitation_pending while an
+   * invitation for the address is pending (also for the loser of two simultaneous invitations); an
+   * expired one is revoked and replaced.
+   */
   invite(ctx: OrgContext, input: { email: string; role: string }, client: ClientInfo): Promise<InvitationRow>;
   /** Open, unexpired invitations, oldest first. */
   pending(ctx: OrgContext): Promise<InvitationRow[]>;
@@ -84,26 +90,45 @@ export function createInvitationsService(deps: {
     return row;
   }
 
+  /** The loser of two simultaneous invitations of one address meets the unique index: the same answer as one found pending. */
+  async function onePending<T>(email: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof AppError) && isUniqueViolation(error, 'org_invitations_open_email_key')) throw pendingFor(email);
+      throw error;
+    }
+  }
+  const pendingFor = (email: string): AppError => orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+
   return {
     async invite(ctx, input, client) {
       const email = normaliseEmail(input.email);
-      return withTenant(db, ctx.orgId, async (tenant) => {
+      return onePending(email, () => withTenant(db, ctx.orgId, async (tenant) => {
         const role = await grantableRole(tenant, ctx, input.role);
         const org = await orgOf(tenant);
         const existing = await users.byEmail(email, { tx: tenant });
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
         const now = new Date();
-        if (await findPendingInvitationFor(tenant, email, now)) throw orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+        const open = await lockOpenInvitationFor(tenant, email);
+        if (open && open.expiresAt > now) throw pendingFor(email);
         // Members and pending invitations together stay within the tier.
         await tiers.assertWithinLimit(tenant, 'members', { includePending: true });
         const token = randomToken(32);
+        const id = newId('inv');
+        if (open) {
+          // Expired but never closed: revoked as it is replaced (one open invitation per address).
+          await updateOpenInvitation(tenant, open.id, { revokedAt: now });
+          await invitationChange(tenant, ctx.actor, 'invitation.revoked', open.id, client, { email: open.email, role: open.role, reason: 'replaced', replaced_by: id });
+        }
+        // Two simultaneous invitations of the address: the unique index refuses the second here (see onePending).
         const invitation = await insertInvitation(tenant, {
-          id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+          id, email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
         });
         await invitationChange(tenant, ctx.actor, 'invitation.created', invitation.id, client, { email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
         await sendInvitation(tenant, ctx, org, invitation, token, role.name);
         return invitation;
-      });
+      }));
     },
 
     pending: (ctx) => withTenant(db, ctx.orgId, (tenant) => listPendingInvitations(tenant, new Date())),

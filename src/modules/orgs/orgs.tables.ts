@@ -61,6 +61,9 @@ export const orgMemberDirectory = pgView('org_member_directory')
 /**
  * Invitations to join an organization. Org-scoped: the key starts with org_id. The token is stored as
  * its SHA-256 only; an invitation is pending while it is neither accepted nor revoked and not expired.
+ * One address has at most one open (neither accepted nor revoked) invitation per organization: the
+ * partial unique index refuses a second, also when two requests race; an expired one is revoked
+ * before it is replaced.
  */
 export const orgInvitations = pgTable(
   'org_invitations',
@@ -83,6 +86,7 @@ export const orgInvitations = pgTable(
     primaryKey({ columns: [t.orgId, t.id] }),
     uniqueIndex('org_invitations_token_hash_key').on(t.tokenHash),
     index('org_invitations_org_email_idx').on(t.orgId, sql`lower(${t.email})`),
+    uniqueIndex('org_invitations_open_email_key').on(t.orgId, sql`lower(${t.email})`).where(sql`${t.acceptedAt} IS NULL AND ${t.revokedAt} IS NULL`),
   ],
 );
 
