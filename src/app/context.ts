@@ -218,7 +218,11 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
   const tiers = createTiers(config.orgs.tierLimits);
   const orgs = createOrgsService({ db, audit, events, users, tiers });
-  const invitations = createInvitationsService({ db, audit, events, mail, users, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
+  const invitations = createInvitationsService({
+    db, cache, audit, events, mail, users, tiers,
+    settings: { ttlSeconds: config.orgs.invitationTtlSeconds, dailyLimit: config.orgs.invitationDailyLimit },
+    onCacheError: (error) => logger.warn({ err: error }, 'invitation limit: cache unavailable, invitation not counted'),
+  });
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });

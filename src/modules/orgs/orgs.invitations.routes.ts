@@ -23,11 +23,12 @@ export function invitationRoutes(server: HttpServer, deps: { invitations: Invita
       schema: {
         tags: ['orgs'],
         summary: 'Invite an email address with a role (only an owner invites an owner); mails a one-time link',
-        description: 'One pending invitation per address: another answers 409 `invitation_pending` (resend it instead).',
+        description:
+          'One pending invitation per address: another answers 409 `invitation_pending` (resend it instead). An organization mails one address at most INVITATION_DAILY_LIMIT invitations (resends included) a day; more answer 429 `invitation_limit_reached` with `Retry-After`.',
         security,
         params: OrgParams,
         body: CreateInvitation,
-        response: { 201: Invitation, ...problems(400, 401, 403, 404, 409, 422) },
+        response: { 201: Invitation, ...problems(400, 401, 403, 404, 409, 422, 429) },
       },
     },
     async (request, reply) => reply.code(201).send(invitationBody(await invitations.invite(request.org!, request.body, clientOf(request)))),
@@ -67,9 +68,10 @@ export function invitationRoutes(server: HttpServer, deps: { invitations: Invita
       schema: {
         tags: ['orgs'],
         summary: 'Mail an invitation again with a new link and a new expiry; the previous link stops working',
+        description: 'Counts against INVITATION_DAILY_LIMIT like an invitation: past it, 429 `invitation_limit_reached` with `Retry-After`.',
         security,
         params: InvitationParams,
-        response: { 200: Invitation, ...problems(400, 401, 403, 404) },
+        response: { 200: Invitation, ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => invitationBody(await invitations.resend(request.org!, request.params.invitation_id, clientOf(request))),

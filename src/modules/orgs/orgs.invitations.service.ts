@@ -1,4 +1,5 @@
 import type { ClientInfo } from '../../platform/http/client.js';
+import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
@@ -21,21 +22,26 @@ import { createTiers, type Tiers } from './orgs.tiers.js';
 
 export type { InvitationRow } from './orgs.invitations.queries.js';
 
+/** The window of the per-address invitation limit, in seconds. */
+const DAY_SECONDS = 86_400;
+
 export interface InvitationSettings {
   ttlSeconds: number;
+  /** Invitation mails (resends included) one organization may send to one address in 24 hours. */
+  dailyLimit: number;
 }
 
 export interface InvitationsService {
   /**
    * Invites an address with a role and mails it a one-time link. 409 invitation_pending while an
    * invitation for the address is pending (also for the loser of two simultaneous invitations); an
-   * expired one is revoked and replaced.
+   * expired one is revoked and replaced. 429 invitation_limit_reached past the daily limit.
    */
   invite(ctx: OrgContext, input: { email: string; role: string }, client: ClientInfo): Promise<InvitationRow>;
   /** Open, unexpired invitations, oldest first. */
   pending(ctx: OrgContext): Promise<InvitationRow[]>;
   revoke(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<void>;
-  /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. */
+  /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. Counts against the daily limit. */
   resend(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<InvitationRow>;
   /** The signed-in user takes the invitation of `token`: they join with its role, and the token is spent. */
   accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
@@ -43,14 +49,17 @@ export interface InvitationsService {
 
 export function createInvitationsService(deps: {
   db: Database;
+  cache: Cache;
   audit: Audit;
   events: Events;
   mail: Mail;
   users: UserDirectory;
   settings: InvitationSettings;
   tiers?: Tiers;
+  /** The cache did not answer: the invitation is sent without being counted (the limit fails open, as every cache-backed limit). */
+  onCacheError?: (error: unknown) => void;
 }): InvitationsService {
-  const { db, mail, users, settings } = deps;
+  const { db, cache, mail, users, settings } = deps;
   const sinks = { audit: deps.audit, events: deps.events };
   const tiers = deps.tiers ?? createTiers();
 
@@ -90,6 +99,40 @@ export function createInvitationsService(deps: {
     return row;
   }
 
+  /**
+   * Runs `send` (which mails an invitation to `email` in its transaction) counted against the daily
+   * limit of the organization and address: one fixed 24-hour window on the cache, shared by every
+   * instance on Redis. Refused with 429 and Retry-After past the limit. A send that fails (or is
+   * refused) gives its count back, so the window counts mails that went out.
+   */
+  async function counted<T>(orgId: string, email: string, send: () => Promise<T>): Promise<T> {
+    const key = `invitations:${orgId}:${sha256(email.toLowerCase())}`;
+    let value: number;
+    let ttlMs: number;
+    try {
+      ({ value, ttlMs } = await cache.incr(key, DAY_SECONDS));
+    } catch (error) {
+      deps.onCacheError?.(error);
+      return send();
+    }
+    const giveBack = () => cache.incr(key, DAY_SECONDS, -1).catch((error: unknown) => deps.onCacheError?.(error));
+    if (value > settings.dailyLimit) {
+      await giveBack();
+      const retryAfter = Math.min(DAY_SECONDS, Math.max(1, Math.ceil(ttlMs / 1000)));
+      throw orgErrors.invitation_limit_reached(
+        `This organization has sent ${settings.dailyLimit} invitation(s) to ${email} within a day (resends count); try again in ${retryAfter} s`,
+        { limit: settings.dailyLimit, retry_after: retryAfter },
+        { 'retry-after': String(retryAfter) },
+      );
+    }
+    try {
+      return await send();
+    } catch (error) {
+      await giveBack();
+      throw error;
+    }
+  }
+
   /** The loser of two simultaneous invitations of one address meets the unique index: the same answer as one found pending. */
   async function onePending<T>(email: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -114,20 +157,22 @@ export function createInvitationsService(deps: {
         if (open && open.expiresAt > now) throw pendingFor(email);
         // Members and pending invitations together stay within the tier.
         await tiers.assertWithinLimit(tenant, 'members', { includePending: true });
-        const token = randomToken(32);
-        const id = newId('inv');
-        if (open) {
-          // Expired but never closed: revoked as it is replaced (one open invitation per address).
-          await updateOpenInvitation(tenant, open.id, { revokedAt: now });
-          await invitationChange(tenant, ctx.actor, 'invitation.revoked', open.id, client, { email: open.email, role: open.role, reason: 'replaced', replaced_by: id });
-        }
-        // Two simultaneous invitations of the address: the unique index refuses the second here (see onePending).
-        const invitation = await insertInvitation(tenant, {
-          id, email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+        return counted(ctx.orgId, email, async () => {
+          const token = randomToken(32);
+          const id = newId('inv');
+          if (open) {
+            // Expired but never closed: revoked as it is replaced (one open invitation per address).
+            await updateOpenInvitation(tenant, open.id, { revokedAt: now });
+            await invitationChange(tenant, ctx.actor, 'invitation.revoked', open.id, client, { email: open.email, role: open.role, reason: 'replaced', replaced_by: id });
+          }
+          // Two simultaneous invitations of the address: the unique index refuses the second here (see onePending).
+          const invitation = await insertInvitation(tenant, {
+            id, email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+          });
+          await invitationChange(tenant, ctx.actor, 'invitation.created', invitation.id, client, { email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
+          await sendInvitation(tenant, ctx, org, invitation, token, role.name);
+          return invitation;
         });
-        await invitationChange(tenant, ctx.actor, 'invitation.created', invitation.id, client, { email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
-        await sendInvitation(tenant, ctx, org, invitation, token, role.name);
-        return invitation;
       }));
     },
 
@@ -150,13 +195,16 @@ export function createInvitationsService(deps: {
         const row = await lockPending(tenant, invitationId, now, true);
         const role = await grantableRole(tenant, ctx, row.role);
         const org = await orgOf(tenant);
-        const token = randomToken(32);
-        const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
-        await updateOpenInvitation(tenant, row.id, changes);
-        const renewed = { ...row, ...changes };
-        await invitationChange(tenant, ctx.actor, 'invitation.resent', row.id, client, { email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString() });
-        await sendInvitation(tenant, ctx, org, renewed, token, role.name);
-        return renewed;
+        // Counted inside the transaction: the row lock makes resends of one invitation count one after the other.
+        return counted(ctx.orgId, row.email, async () => {
+          const token = randomToken(32);
+          const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
+          await updateOpenInvitation(tenant, row.id, changes);
+          const renewed = { ...row, ...changes };
+          await invitationChange(tenant, ctx.actor, 'invitation.resent', row.id, client, { email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString() });
+          await sendInvitation(tenant, ctx, org, renewed, token, role.name);
+          return renewed;
+        });
       });
     },
 
