@@ -32,6 +32,7 @@ import {
   createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers,
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
 } from '../modules/orgs/index.js';
+import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
 import { createMfaService, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
 import { createOtpService, createPhoneService, type OtpLimits, type OtpService, type PhoneService } from '../modules/otp/index.js';
 import { resolveSecret } from './secret.js';
@@ -73,6 +74,8 @@ export interface Context {
   roles: RolesService;
   apiKeys: ApiKeysService;
   tiers: Tiers;
+  /** The development mail outbox, as the admin routes list it. */
+  adminOutbox: AdminOutboxService;
   communicationSettings: SettingsService;
   communications: CommunicationsService;
   /** One-time codes by email or SMS (`/v1/otp/*`, the email_otp and sms_otp second factors). */
@@ -214,8 +217,12 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   accounts.setSecondFactorGate(mfa);
   sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
   const tiers = createTiers(config.orgs.tierLimits);
-  const orgs = createOrgsService({ db, audit, events, tiers });
-  const invitations = createInvitationsService({ db, audit, events, mail, settings: { ttlSeconds: config.orgs.invitationTtlSeconds }, tiers });
+  const orgs = createOrgsService({ db, audit, events, users, tiers });
+  const invitations = createInvitationsService({
+    db, cache, audit, events, mail, users, tiers,
+    settings: { ttlSeconds: config.orgs.invitationTtlSeconds, dailyLimit: config.orgs.invitationDailyLimit },
+    onCacheError: (error) => logger.warn({ err: error }, 'invitation limit: cache unavailable, invitation not counted'),
+  });
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
@@ -225,8 +232,9 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const webhookDispatcher = createWebhookDelivery({
     db, audit, webhooks, messenger, policy: webhookPolicy, settings: config.webhooks, onError: (error) => logger.error({ err: error }, 'webhook dispatcher error'),
   });
+  const adminOutbox = createAdminOutboxService({ db });
   return {
-    webhooks, webhookDispatcher, auditLog,
+    webhooks, webhookDispatcher, auditLog, adminOutbox,
     config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics, sessions, users, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
     unsubscribeLinks, notificationPreferences, communicationStats, communicationTests, notifications, pushSubscriptions, otp, phones };
 }

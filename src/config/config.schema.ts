@@ -112,6 +112,8 @@ export interface Config {
   };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
+    /** Invitation mails (resends included) one organization may send to one address in 24 hours. */
+    readonly invitationDailyLimit: number;
     /** Lowercase, no trailing dot; absent: no subdomain tenancy. */
     readonly baseDomain?: string;
     /** Every tier, with TIER_LIMITS merged over the defaults. */
@@ -776,6 +778,13 @@ export const variables = {
     default: '604800',
     parse: integerIn(300, 31_536_000),
   }),
+  INVITATION_DAILY_LIMIT: variable({
+    title: 'Invitations per address per day',
+    description:
+      'Invitation mails, resends included, one organization may send to one email address within 24 hours (counted from the first). More answer 429 `invitation_limit_reached` with `Retry-After`, so no organization can flood an inbox or use up its mail budget with invitations.',
+    default: '5',
+    parse: integerIn(1, 1000),
+  }),
   BASE_DOMAIN: optionalVariable({
     title: 'Base domain of organization subdomains',
     description:
@@ -903,6 +912,7 @@ function toConfig(env: Env): Config {
     },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
+      invitationDailyLimit: env.INVITATION_DAILY_LIMIT,
       ...(env.BASE_DOMAIN ? { baseDomain: env.BASE_DOMAIN } : {}),
       tierLimits: Object.fromEntries(
         TIERS.map((tier) => {

@@ -75,6 +75,7 @@ describe('loadConfig defaults', () => {
       webhooks: { allowPrivateNetworks: false, retryScheduleSeconds: [5, 300, 1800, 7200, 18000, 36000, 36000], disableAfterFailures: 20, timeoutSeconds: 15 },
       orgs: {
         invitationTtlSeconds: 604800,
+        invitationDailyLimit: 5,
         tierLimits: {
           free: { members: 5, api_keys: 2, webhooks: 1, requests_per_minute: 60 },
           starter: { members: 25, api_keys: 10, webhooks: 5, requests_per_minute: 600 },

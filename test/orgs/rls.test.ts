@@ -10,6 +10,7 @@ import { sha256 } from '../../src/platform/crypto/tokens.js';
 import { createTestApp, logCollector, type TestApp } from '../helpers/app.js';
 import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
 import { bearer, expectProblem } from '../helpers/http.js';
+import { engineCases } from '../helpers/db.js';
 
 /*
  * The PostgreSQL row-level-security policies behind tenant-scoped access (migrations/0008): inside a
@@ -327,5 +328,89 @@ describe.skipIf(!postgresAvailable)('row-level security on PostgreSQL', () => {
       await server.close();
     }
     expect(await countOf('org_roles', b.orgId)).toBe(1);
+  });
+});
+
+/*
+ * The member list reads org_member_directory, a view joining org_members to users (the orgs module
+ * never reads users itself). A view runs with its owner's rights unless it is security_invoker, and
+ * its owner (whoever migrated) may be exempt from row-level security: the view must apply the
+ * org_members policy as the querying role, on both engines.
+ */
+describe.each(engineCases())('the member directory view on $engine', ({ engine, available }) => {
+  describe.skipIf(!available)(engine, () => {
+    let app: TestApp;
+    const role = `tessera_view_${randomBytes(6).toString('hex')}`;
+    const orgs: { orgId: string; memberIds: string[] }[] = [];
+
+    /** An organization made through the API: its owner and one more member. */
+    async function orgWithMembers(label: string): Promise<{ orgId: string; memberIds: string[] }> {
+      const account = async (who: string) => {
+        const email = uniqueEmail(`${label}-${who}`);
+        const user = await signUp(app, email, PASSWORD);
+        return { id: user.id, token: (await login(app, email, PASSWORD)).access_token };
+      };
+      const owner = await account('owner');
+      const member = await account('member');
+      const res = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: bearer(owner.token), payload: { name: `View ${label}` } });
+      expect(res.statusCode, res.body).toBe(201);
+      const orgId = res.json<{ id: string }>().id;
+      await app.context.orgs.addMember(orgId, member.id, 'member', { id: owner.id }, { ip: null, userAgent: null });
+      return { orgId, memberIds: [owner.id, member.id].sort() };
+    }
+
+    /** The directory's rows as the ordinary role sees them inside withTenant's transaction for `orgId`. */
+    const seenBy = (orgId: string) =>
+      withTenant(app.context.db, orgId, async (tenant) => {
+        await tenant.sql.query(`SET LOCAL ROLE ${role}`);
+        return (await tenant.sql.query<{ org_id: string; user_id: string; email: string }>('SELECT org_id, user_id, email FROM org_member_directory ORDER BY user_id')).rows;
+      });
+
+    beforeAll(async () => {
+      app = await createTestApp({ engine, env: { ALLOW_UNVERIFIED_LOGIN: 'true' } });
+      const sql = app.context.db.sql;
+      await sql.query(`CREATE ROLE ${role} NOLOGIN`);
+      await sql.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+      await sql.query(`GRANT SELECT ON org_members, users, org_member_directory TO ${role}`);
+      orgs.push(await orgWithMembers('a'), await orgWithMembers('b'));
+    });
+    afterAll(async () => {
+      if (app) {
+        const sql = app.context.db.sql;
+        await sql.query(`REVOKE ALL ON org_members, users, org_member_directory FROM ${role}`).catch(() => undefined);
+        await sql.query(`REVOKE USAGE ON SCHEMA public FROM ${role}`).catch(() => undefined);
+        await sql.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      }
+      await app?.destroy();
+    });
+
+    it("is declared security_invoker, so org_members' row-level-security policy applies through it", async () => {
+      const { rows } = await app.context.db.sql.query<{ reloptions: string[] | null }>(`SELECT reloptions FROM pg_class WHERE relname = 'org_member_directory' AND relkind = 'v'`);
+      expect(rows).toEqual([{ reloptions: ['security_invoker=true'] }]);
+    });
+
+    it("shows an ordinary role only the tenant's members, with their addresses, whatever the SQL says", async () => {
+      const [a, b] = orgs as [(typeof orgs)[number], (typeof orgs)[number]];
+      for (const org of [a, b]) {
+        const rows = await seenBy(org.orgId);
+        expect(rows.map((row) => row.org_id)).toEqual([org.orgId, org.orgId]);
+        expect(rows.map((row) => row.user_id)).toEqual(org.memberIds);
+        expect(rows.every((row) => row.email.endsWith('@example.test'))).toBe(true);
+      }
+      // Naming the other organization finds nothing.
+      const named = await withTenant(app.context.db, a.orgId, async (tenant) => {
+        await tenant.sql.query(`SET LOCAL ROLE ${role}`);
+        return (await tenant.sql.query('SELECT 1 FROM org_member_directory WHERE org_id = $1', [b.orgId])).rows.length;
+      });
+      expect(named).toBe(0);
+    });
+
+    it('shows platform-wide code (no tenant) every organization', async () => {
+      const orgIds = await app.context.db.transaction(async (tx) => {
+        await tx.sql.query(`SET LOCAL ROLE ${role}`);
+        return (await tx.sql.query<{ org_id: string }>('SELECT DISTINCT org_id FROM org_member_directory')).rows.map((row) => row.org_id);
+      });
+      expect(orgIds).toEqual(expect.arrayContaining(orgs.map((org) => org.orgId)));
+    });
   });
 });

@@ -1,12 +1,12 @@
-import { clientOf } from '../../platform/http/client.js';
 import { Type } from '@sinclair/typebox';
-import type { HttpServer } from '../../platform/http/server.js';
+import { clientOf } from '../../platform/http/client.js';
 import type { Guards } from '../../platform/http/auth.js';
-import type { Database } from '../../platform/db/database.js';
-import { listOutbox } from '../../platform/mail/index.js';
-import { Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate } from '../../platform/http/pagination.js';
+import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import type { HttpServer } from '../../platform/http/server.js';
 
 import { OrgId, TIERS, TierLimitsSchema, type OrgsService, type Tiers } from '../orgs/index.js';
+import type { AdminOutboxService } from './admin.service.js';
 
 const OutboxMessage = Type.Object({
   id: Type.String(),
@@ -15,17 +15,18 @@ const OutboxMessage = Type.Object({
   to: Type.String(),
   subject: Type.String(),
   text: Type.String(),
-  html: Type.Union([Type.String(), Type.Null()]),
-  created_at: Type.String({ format: 'date-time' }),
+  html: Nullable(Type.String()),
+  created_at: Timestamp,
 });
-
-const Problem = Type.Object({ type: Type.String(), title: Type.String(), status: Type.Integer(), detail: Type.String(), code: Type.String() }, { additionalProperties: true });
 
 const AdminOrg = Type.Object({
   id: Type.String(), slug: Type.String(), name: Type.String(), tier: Type.String(), limits: TierLimitsSchema, created_at: Timestamp, updated_at: Timestamp,
 });
 
-export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Guards; orgs: OrgsService; tiers: Tiers }): void {
+const MessageId = Type.String({ pattern: '^msg_[0-9a-z]{26}$' });
+
+/** Platform-admin routes that belong to no other module: an organization's tier, and the development outbox. */
+export function adminRoutes(server: HttpServer, deps: { guards: Guards; orgs: OrgsService; tiers: Tiers; outbox: AdminOutboxService }): void {
   server.patch(
     '/v1/admin/orgs/:org_id',
     {
@@ -37,7 +38,7 @@ export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Gu
         security: [{ bearer: [] }],
         params: Type.Object({ org_id: OrgId }),
         body: Type.Object({ tier: Type.Union(TIERS.map((tier) => Type.Literal(tier))) }, { additionalProperties: false }),
-        response: { 200: AdminOrg, 400: Problem, 401: Problem, 403: Problem, 404: Problem },
+        response: { 200: AdminOrg, ...problems(400, 401, 403, 404) },
       },
     },
     async (request) => {
@@ -57,27 +58,20 @@ export function adminRoutes(server: HttpServer, deps: { db: Database; guards: Gu
       preValidation: deps.guards.requirePlatformAdmin,
       schema: {
         tags: ['admin'],
-        summary: 'Mail kept by the development outbox (no SMTP_URL), newest first',
+        summary: 'Mail kept by the development outbox (no SMTP_URL), newest first (the cursor is the last message id of a page)',
         security: [{ bearer: [] }],
-        querystring: Type.Object(
-          { limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ pattern: '^msg_[0-9a-z]{26}$' })) },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({ data: Type.Array(OutboxMessage), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
-          401: Problem,
-          403: Problem,
-        },
+        querystring: Type.Object(pageQuery({ cursor: MessageId }), { additionalProperties: false }),
+        response: { 200: Page(OutboxMessage), ...problems(400, 401, 403) },
       },
     },
     async (request) => {
-      const { limit, cursor } = request.query;
-      const rows = await listOutbox(deps.db, { limit: limit + 1, ...(cursor ? { before: cursor } : {}) });
-      const page = rows.slice(0, limit);
-      return {
-        data: page.map((row) => ({ ...row, created_at: row.createdAt.toISOString() })),
-        next_cursor: rows.length > limit ? page[page.length - 1]!.id : null,
-      };
+      const { limit, cursor } = request.query as { limit: number; cursor?: string };
+      return paginate(
+        limit,
+        (take) => deps.outbox.list({ limit: take, ...(cursor ? { before: cursor } : {}) }),
+        (row) => row.id,
+        (row) => ({ id: row.id, template: row.template, from: row.from, to: row.to, subject: row.subject, text: row.text, html: row.html, created_at: row.createdAt.toISOString() }),
+      );
     },
   );
 }

@@ -1,1 +1,2 @@
 export { adminRoutes } from './admin.routes.js';
+export { createAdminOutboxService, type AdminOutboxService } from './admin.service.js';

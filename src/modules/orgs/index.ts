@@ -1,11 +1,14 @@
 export { createOrgsService, type OrgsService, type OrgContext, RESERVED_SLUGS } from './orgs.service.js';
-export { orgRoutes, createOrgGuard, ORG_ROUTES, OrgId, Org, orgBody, TierLimitsSchema, type OrgGuard, type OrgRouteKey } from './orgs.routes.js';
+export { createOrgGuard, ORG_ROUTES, type OrgGuard, type OrgRouteKey } from './orgs.guard.js';
+export { OrgId, Org, orgBody, TierLimitsSchema } from './orgs.schema.js';
+export { orgRoutes } from './orgs.routes.js';
+export { memberRoutes } from './orgs.members.routes.js';
 export { roleRoutes } from './orgs.roles.routes.js';
 export { createRolesService, type RolesService } from './orgs.roles.service.js';
 export { apiKeyRoutes } from './orgs.api-keys.routes.js';
 export { createApiKeysService, API_KEY_PREFIX, type ApiKeysService } from './orgs.api-keys.service.js';
 export { invitationRoutes } from './orgs.invitations.routes.js';
-export { createInvitationsService, type InvitationsService, type InvitationRow } from './orgs.invitations.service.js';
+export { createInvitationsService, type InvitationsService, type InvitationRow, type InvitationSettings } from './orgs.invitations.service.js';
 export { BUILT_IN_ROLES, PERMISSIONS, type Permission } from './orgs.permissions.js';
 export { orgErrors } from './orgs.errors.js';
 export { createTiers, isTier, TIERS, DEFAULT_TIER_LIMITS, type Tier, type TierLimits, type Tiers } from './orgs.tiers.js';

@@ -1,4 +1,4 @@
-import { and, asc, eq, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lt, ne, or, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import type { TenantDb } from '../../platform/db/tenant.js';
 import { apiKeys, organizations } from './orgs.tables.js';
@@ -56,4 +56,13 @@ export async function revokeApiKey(tenant: TenantDb, id: string, now: Date): Pro
     .where(and(eq(apiKeys.orgId, tenant.orgId), eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning();
   return row ?? null;
+}
+
+/** Keys neither revoked nor expired (what the tier's `api_keys` limit counts). */
+export async function countLiveApiKeys(tenant: TenantDb, now: Date): Promise<number> {
+  const [row] = await tenant.orm
+    .select({ n: sql<number>`count(*)::int` })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.orgId, tenant.orgId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))));
+  return row?.n ?? 0;
 }

@@ -1,38 +1,16 @@
+import { Type } from '@sinclair/typebox';
 import { clientOf } from '../../platform/http/client.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Page, wholeList } from '../../platform/http/pagination.js';
+import { problems } from '../../platform/http/schemas.js';
 import type { HttpServer } from '../../platform/http/server.js';
-import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-
-import { OrgId, type OrgGuard, type OrgRouteKey } from './orgs.routes.js';
-import type { ApiKeyRow, ApiKeysService } from './orgs.api-keys.service.js';
-
-const KeyId = Type.String({ pattern: '^key_[0-9a-z]{26}$' });
-const ApiKey = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  prefix: Type.String({ description: 'The start of the secret, to tell keys apart' }),
-  scopes: Type.Array(Type.String()),
-  rate_limit_per_minute: Nullable(Type.Integer()),
-  created_by: Nullable(Type.String()),
-  created_at: Timestamp,
-  expires_at: Nullable(Timestamp),
-  last_used_at: Nullable(Timestamp),
-  last_used_ip: Nullable(Type.String()),
-});
-const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
-
-function keyBody(row: ApiKeyRow): Static<typeof ApiKey> {
-  return {
-    id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes, rate_limit_per_minute: row.rateLimitPerMinute, created_by: row.createdBy,
-    created_at: row.createdAt.toISOString(), expires_at: iso(row.expiresAt), last_used_at: iso(row.lastUsedAt), last_used_ip: row.lastUsedIp,
-  };
-}
+import type { OrgGuard, OrgRouteKey } from './orgs.guard.js';
+import { ApiKey, CreateApiKey, CreatedApiKey, keyBody, KeyParams, OrgParams } from './orgs.schema.js';
+import type { ApiKeysService } from './orgs.api-keys.service.js';
 
 /** API keys of an organization (org-scoped, behind the org guard, listed in ORG_ROUTES). */
 export function apiKeyRoutes(server: HttpServer, deps: { apiKeys: ApiKeysService; orgGuard: (key: OrgRouteKey) => OrgGuard }): void {
   const { apiKeys, orgGuard } = deps;
   const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
-  const orgParams = Type.Object({ org_id: OrgId });
 
   server.post(
     '/v1/orgs/:org_id/api-keys',
@@ -43,17 +21,9 @@ export function apiKeyRoutes(server: HttpServer, deps: { apiKeys: ApiKeysService
         summary: 'Create an API key (members only); the secret (tsk_live_…) is in this answer and never again',
         description: 'Scopes are permissions (GET /v1/permissions) you hold yourself. The key authenticates with `Authorization: Bearer` or `X-API-Key` on this organization\'s routes only.',
         security: [{ bearer: [] }],
-        params: orgParams,
-        body: Type.Object(
-          {
-            name: Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' }),
-            scopes: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 64, uniqueItems: true }),
-            expires_at: Type.Optional(Type.String({ format: 'date-time' })),
-            rate_limit_per_minute: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: Type.Composite([ApiKey, Type.Object({ secret: Type.String() })]), ...problems(400, 401, 403, 404, 422, 429) },
+        params: OrgParams,
+        body: CreateApiKey,
+        response: { 201: CreatedApiKey, ...problems(400, 401, 403, 404, 422, 429) },
       },
     },
     async (request, reply) => {
@@ -73,11 +43,11 @@ export function apiKeyRoutes(server: HttpServer, deps: { apiKeys: ApiKeysService
     {
       preValidation: orgGuard('GET /v1/orgs/:org_id/api-keys'),
       schema: {
-        tags: ['orgs'], summary: 'API keys not revoked (expired ones too, with their expiry), oldest first; never their secrets', security, params: orgParams,
-        response: { 200: Type.Object({ data: Type.Array(ApiKey), next_cursor: Type.Null() }), ...problems(401, 403, 404, 429) },
+        tags: ['orgs'], summary: 'API keys not revoked (expired ones too, with their expiry), oldest first; never their secrets', security, params: OrgParams,
+        response: { 200: Page(ApiKey), ...problems(401, 403, 404, 429) },
       },
     },
-    async (request) => ({ data: (await apiKeys.list(request.org!)).map(keyBody), next_cursor: null }),
+    async (request) => wholeList(await apiKeys.list(request.org!), keyBody),
   );
 
   server.delete(
@@ -85,7 +55,7 @@ export function apiKeyRoutes(server: HttpServer, deps: { apiKeys: ApiKeysService
     {
       preValidation: orgGuard('DELETE /v1/orgs/:org_id/api-keys/:key_id'),
       schema: {
-        tags: ['orgs'], summary: 'Revoke an API key: it stops working at once', security, params: Type.Object({ org_id: OrgId, key_id: KeyId }),
+        tags: ['orgs'], summary: 'Revoke an API key: it stops working at once', security, params: KeyParams,
         response: { 204: Type.Null(), ...problems(401, 403, 404, 429) },
       },
     },

@@ -2,7 +2,7 @@ import type { ClientInfo } from '../../platform/http/client.js';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
-import type { Audit, Events } from '../../platform/events/index.js';
+import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
 import { AppError, httpErrors } from '../../platform/http/errors.js';
@@ -55,13 +55,17 @@ export interface ApiKeysService {
 }
 
 export function createApiKeysService(deps: { db: Database; cache: Cache; audit: Audit; events: Events; tiers?: Tiers; onCacheError?: (error: unknown) => void }): ApiKeysService {
-  const { db, cache, audit, events } = deps;
+  const { db, cache } = deps;
+  const sinks = { audit: deps.audit, events: deps.events };
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, ctx: OrgContext, action: string, key: ApiKeyRow, client: ClientInfo): Promise<void> {
-    await audit.record(tenant, { actor: ctx.actor, orgId: tenant.orgId, action, target: { type: 'api_key', id: key.id }, context: client, changes: null });
-    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, api_key_id: key.id, name: key.name, prefix: key.prefix, scopes: key.scopes } });
-  }
+  /** A change to a key, recorded with its event (never the secret: only its shown prefix) in the tenant's transaction. */
+  const keyChange = (tenant: TenantDb, ctx: OrgContext, action: string, key: ApiKeyRow, client: ClientInfo) =>
+    recordChange(
+      tenant, sinks,
+      { actor: ctx.actor, orgId: tenant.orgId, action, target: { type: 'api_key', id: key.id }, context: client },
+      { data: { org_id: tenant.orgId, api_key_id: key.id, name: key.name, prefix: key.prefix, scopes: key.scopes } },
+    );
 
   /** One fixed one-minute window on the cache: every instance counts together on Redis. */
   async function count(name: string, limit: number): Promise<RateWindow> {
@@ -99,7 +103,7 @@ export function createApiKeysService(deps: { db: Database; cache: Cache; audit: 
           createdBy,
           expiresAt: input.expiresAt ?? null,
         });
-        await record(tenant, ctx, 'api_key.created', key, client);
+        await keyChange(tenant, ctx, 'api_key.created', key, client);
         return { key, secret };
       });
     },
@@ -110,7 +114,7 @@ export function createApiKeysService(deps: { db: Database; cache: Cache; audit: 
       await withTenant(db, ctx.orgId, async (tenant) => {
         const key = await revokeApiKey(tenant, keyId, new Date());
         if (!key) throw orgErrors.api_key_not_found();
-        await record(tenant, ctx, 'api_key.revoked', key, client);
+        await keyChange(tenant, ctx, 'api_key.revoked', key, client);
       });
     },
 

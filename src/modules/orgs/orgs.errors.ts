@@ -27,5 +27,6 @@ export const orgErrors = {
     api_key_not_allowed: { status: 403, title: 'API keys cannot do this: sign in as a member' },
     scope_missing: { status: 403, title: 'The API key lacks the scope this needs' },
     invitation_pending: { status: 409, title: 'An invitation for this address is pending: resend it instead' },
+    invitation_limit_reached: { status: 429, title: 'Too many invitations to this address today' },
   }),
 };

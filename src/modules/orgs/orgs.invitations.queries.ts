@@ -37,23 +37,36 @@ export async function lockInvitation(tenant: TenantDb, id: string): Promise<Invi
   return row ?? null;
 }
 
-/** An open, unexpired invitation for this address (compared case-insensitively). */
-export async function findPendingInvitationFor(tenant: TenantDb, email: string, now: Date): Promise<InvitationRow | null> {
+/**
+ * The open invitation for this address (compared case-insensitively), expired or not: there is at most
+ * one (the unique index org_invitations_open_email_key). Locked for the rest of the transaction.
+ */
+export async function lockOpenInvitationFor(tenant: TenantDb, email: string): Promise<InvitationRow | null> {
   const [row] = await tenant.orm
     .select()
     .from(orgInvitations)
-    .where(and(eq(orgInvitations.orgId, tenant.orgId), sql`lower(${orgInvitations.email}) = lower(${email})`, open(), gt(orgInvitations.expiresAt, now)))
+    .where(and(eq(orgInvitations.orgId, tenant.orgId), sql`lower(${orgInvitations.email}) = lower(${email})`, open()))
+    .for('update')
     .limit(1);
   return row ?? null;
 }
 
-/** Open, unexpired invitations, oldest first. */
+/** Open, unexpired invitations (what the tier's `members` limit counts beside members). */
+export async function countPendingInvitations(tenant: TenantDb, now: Date): Promise<number> {
+  const [row] = await tenant.orm
+    .select({ n: sql<number>`count(*)::int` })
+    .from(orgInvitations)
+    .where(and(eq(orgInvitations.orgId, tenant.orgId), open(), gt(orgInvitations.expiresAt, now)));
+  return row?.n ?? 0;
+}
+
+/** Open, unexpired invitations, oldest first (by id: time-ordered and unique, so the order is total). */
 export async function listPendingInvitations(tenant: TenantDb, now: Date): Promise<InvitationRow[]> {
   return tenant.orm
     .select()
     .from(orgInvitations)
     .where(and(eq(orgInvitations.orgId, tenant.orgId), open(), gt(orgInvitations.expiresAt, now)))
-    .orderBy(asc(orgInvitations.createdAt), asc(orgInvitations.id));
+    .orderBy(asc(orgInvitations.id));
 }
 
 /** Applies `changes` to the invitation while it is still open; false when it no longer is. */

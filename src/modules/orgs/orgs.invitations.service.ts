@@ -1,58 +1,87 @@
 import type { ClientInfo } from '../../platform/http/client.js';
+import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
+import { isUniqueViolation } from '../../platform/db/errors.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
-import type { Audit, Events } from '../../platform/events/index.js';
+import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
-import { findUserByEmail, findUserById, normaliseEmail } from '../accounts/index.js';
+import { AppError } from '../../platform/http/errors.js';
+import { normaliseEmail, type UserDirectory } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
-import { findMember, findMembership, insertMember, type OrgRow } from './orgs.queries.js';
+import { findMember, findMembership, findOrgById, insertMember, type OrgRow } from './orgs.queries.js';
 import {
-  findInvitationByTokenHash, findPendingInvitationFor, insertInvitation, listPendingInvitations, lockInvitation, updateOpenInvitation,
+  findInvitationByTokenHash, insertInvitation, listPendingInvitations, lockInvitation, lockOpenInvitationFor, updateOpenInvitation,
   type InvitationRow,
 } from './orgs.invitations.queries.js';
 import type { OrgActor, OrgContext } from './orgs.service.js';
 import { currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
-import { organizations } from './orgs.tables.js';
-import { eq } from 'drizzle-orm';
 import type { InvitationMailData } from './orgs.mails.js';
 import { createTiers, type Tiers } from './orgs.tiers.js';
 
 export type { InvitationRow } from './orgs.invitations.queries.js';
 
+/** The window of the per-address invitation limit, in seconds. */
+const DAY_SECONDS = 86_400;
+
+export interface InvitationSettings {
+  ttlSeconds: number;
+  /** Invitation mails (resends included) one organization may send to one address in 24 hours. */
+  dailyLimit: number;
+}
+
 export interface InvitationsService {
-  /** Invites an address with a role and mails it a one-time link. */
+  /**
+   * Invites an address with a role and mails it a one-time link. 409 invitation_pending while an
+   * invitation for the address is pending (also for the loser of two simultaneous invitations); an
+   * expired one is revoked and replaced. 429 invitation_limit_reached past the daily limit.
+   */
   invite(ctx: OrgContext, input: { email: string; role: string }, client: ClientInfo): Promise<InvitationRow>;
-  /** Open, unexpired invitations. */
+  /** Open, unexpired invitations, oldest first. */
   pending(ctx: OrgContext): Promise<InvitationRow[]>;
   revoke(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<void>;
-  /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. */
+  /** A new token and a new expiry for an open invitation, mailed again; the old link stops working. Counts against the daily limit. */
   resend(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<InvitationRow>;
   /** The signed-in user takes the invitation of `token`: they join with its role, and the token is spent. */
   accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
 }
 
-export function createInvitationsService(deps: { db: Database; audit: Audit; events: Events; mail: Mail; settings: { ttlSeconds: number }; tiers?: Tiers }): InvitationsService {
-  const { db, audit, events, mail, settings } = deps;
+export function createInvitationsService(deps: {
+  db: Database;
+  cache: Cache;
+  audit: Audit;
+  events: Events;
+  mail: Mail;
+  users: UserDirectory;
+  settings: InvitationSettings;
+  tiers?: Tiers;
+  /** The cache did not answer: the invitation is sent without being counted (the limit fails open, as every cache-backed limit). */
+  onCacheError?: (error: unknown) => void;
+}): InvitationsService {
+  const { db, cache, mail, users, settings } = deps;
+  const sinks = { audit: deps.audit, events: deps.events };
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, actor: OrgActor, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>): Promise<void> {
-    await audit.record(tenant, { actor, orgId: tenant.orgId, action, target, context: client, changes: null });
-    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
-  }
+  /** A change to an invitation, recorded with its event in the tenant's transaction. */
+  const invitationChange = (tenant: TenantDb, actor: OrgActor, action: string, invitationId: string, client: ClientInfo, data: Record<string, unknown>) =>
+    recordChange(
+      tenant, sinks,
+      { actor, orgId: tenant.orgId, action, target: { type: 'invitation', id: invitationId }, context: client },
+      { data: { org_id: tenant.orgId, invitation_id: invitationId, ...data } },
+    );
 
   const expiry = (from: Date): Date => new Date(from.getTime() + settings.ttlSeconds * 1000);
   const isPending = (row: InvitationRow, now: Date): boolean => !row.acceptedAt && !row.revokedAt && row.expiresAt > now;
 
   async function orgOf(tenant: TenantDb): Promise<OrgRow> {
-    const [org] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId));
+    const org = await findOrgById(tenant, tenant.orgId);
     if (!org) throw orgErrors.org_not_found();
     return org;
   }
 
   async function sendInvitation(tenant: TenantDb, ctx: OrgContext, org: OrgRow, invitation: InvitationRow, token: string, roleName: string): Promise<void> {
-    const inviter = ctx.userId ? await findUserById(tenant, ctx.userId) : null;
+    const inviter = ctx.userId ? await users.byId(ctx.userId, { tx: tenant }) : null;
     const data: InvitationMailData = {
       token,
       org_name: org.name,
@@ -70,28 +99,81 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
     return row;
   }
 
+  /**
+   * Runs `send` (which mails an invitation to `email` in its transaction) counted against the daily
+   * limit of the organization and address: one fixed 24-hour window on the cache, shared by every
+   * instance on Redis. Refused with 429 and Retry-After past the limit. A send that fails (or is
+   * refused) gives its count back, so the window counts mails that went out.
+   */
+  async function counted<T>(orgId: string, email: string, send: () => Promise<T>): Promise<T> {
+    const key = `invitations:${orgId}:${sha256(email.toLowerCase())}`;
+    let value: number;
+    let ttlMs: number;
+    try {
+      ({ value, ttlMs } = await cache.incr(key, DAY_SECONDS));
+    } catch (error) {
+      deps.onCacheError?.(error);
+      return send();
+    }
+    const giveBack = () => cache.incr(key, DAY_SECONDS, -1).catch((error: unknown) => deps.onCacheError?.(error));
+    if (value > settings.dailyLimit) {
+      await giveBack();
+      const retryAfter = Math.min(DAY_SECONDS, Math.max(1, Math.ceil(ttlMs / 1000)));
+      throw orgErrors.invitation_limit_reached(
+        `This organization has sent ${settings.dailyLimit} invitation(s) to ${email} within a day (resends count); try again in ${retryAfter} s`,
+        { limit: settings.dailyLimit, retry_after: retryAfter },
+        { 'retry-after': String(retryAfter) },
+      );
+    }
+    try {
+      return await send();
+    } catch (error) {
+      await giveBack();
+      throw error;
+    }
+  }
+
+  /** The loser of two simultaneous invitations of one address meets the unique index: the same answer as one found pending. */
+  async function onePending<T>(email: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof AppError) && isUniqueViolation(error, 'org_invitations_open_email_key')) throw pendingFor(email);
+      throw error;
+    }
+  }
+  const pendingFor = (email: string): AppError => orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+
   return {
     async invite(ctx, input, client) {
       const email = normaliseEmail(input.email);
-      return withTenant(db, ctx.orgId, async (tenant) => {
+      return onePending(email, () => withTenant(db, ctx.orgId, async (tenant) => {
         const role = await grantableRole(tenant, ctx, input.role);
         const org = await orgOf(tenant);
-        const existing = await findUserByEmail(tenant, email);
+        const existing = await users.byEmail(email, { tx: tenant });
         if (existing && (await findMember(tenant, existing.id))) throw orgErrors.already_member(`${email} is already a member`);
         const now = new Date();
-        if (await findPendingInvitationFor(tenant, email, now)) throw orgErrors.invitation_pending(`An invitation for ${email} is pending: resend it instead`);
+        const open = await lockOpenInvitationFor(tenant, email);
+        if (open && open.expiresAt > now) throw pendingFor(email);
         // Members and pending invitations together stay within the tier.
         await tiers.assertWithinLimit(tenant, 'members', { includePending: true });
-        const token = randomToken(32);
-        const invitation = await insertInvitation(tenant, {
-          id: newId('inv'), email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+        return counted(ctx.orgId, email, async () => {
+          const token = randomToken(32);
+          const id = newId('inv');
+          if (open) {
+            // Expired but never closed: revoked as it is replaced (one open invitation per address).
+            await updateOpenInvitation(tenant, open.id, { revokedAt: now });
+            await invitationChange(tenant, ctx.actor, 'invitation.revoked', open.id, client, { email: open.email, role: open.role, reason: 'replaced', replaced_by: id });
+          }
+          // Two simultaneous invitations of the address: the unique index refuses the second here (see onePending).
+          const invitation = await insertInvitation(tenant, {
+            id, email, role: input.role, tokenHash: sha256(token), invitedBy: ctx.userId, createdAt: now, expiresAt: expiry(now),
+          });
+          await invitationChange(tenant, ctx.actor, 'invitation.created', invitation.id, client, { email, role: invitation.role, expires_at: invitation.expiresAt.toISOString() });
+          await sendInvitation(tenant, ctx, org, invitation, token, role.name);
+          return invitation;
         });
-        await record(tenant, ctx.actor, 'invitation.created', { type: 'invitation', id: invitation.id }, client, {
-          invitation_id: invitation.id, email, role: invitation.role, expires_at: invitation.expiresAt.toISOString(),
-        });
-        await sendInvitation(tenant, ctx, org, invitation, token, role.name);
-        return invitation;
-      });
+      }));
     },
 
     pending: (ctx) => withTenant(db, ctx.orgId, (tenant) => listPendingInvitations(tenant, new Date())),
@@ -102,7 +184,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const row = await lockPending(tenant, invitationId, now, true);
         if (row.role === 'owner' && (await currentActor(tenant, ctx)).role !== 'owner') throw orgErrors.permission_denied('Only an owner can revoke an invitation to be an owner');
         await updateOpenInvitation(tenant, row.id, { revokedAt: now });
-        await record(tenant, ctx.actor, 'invitation.revoked', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, email: row.email, role: row.role });
+        await invitationChange(tenant, ctx.actor, 'invitation.revoked', row.id, client, { email: row.email, role: row.role });
       });
     },
 
@@ -113,15 +195,16 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const row = await lockPending(tenant, invitationId, now, true);
         const role = await grantableRole(tenant, ctx, row.role);
         const org = await orgOf(tenant);
-        const token = randomToken(32);
-        const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
-        await updateOpenInvitation(tenant, row.id, changes);
-        const renewed = { ...row, ...changes };
-        await record(tenant, ctx.actor, 'invitation.resent', { type: 'invitation', id: row.id }, client, {
-          invitation_id: row.id, email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString(),
+        // Counted inside the transaction: the row lock makes resends of one invitation count one after the other.
+        return counted(ctx.orgId, row.email, async () => {
+          const token = randomToken(32);
+          const changes = { tokenHash: sha256(token), expiresAt: expiry(now) };
+          await updateOpenInvitation(tenant, row.id, changes);
+          const renewed = { ...row, ...changes };
+          await invitationChange(tenant, ctx.actor, 'invitation.resent', row.id, client, { email: row.email, role: row.role, expires_at: renewed.expiresAt.toISOString() });
+          await sendInvitation(tenant, ctx, org, renewed, token, role.name);
+          return renewed;
         });
-        await sendInvitation(tenant, ctx, org, renewed, token, role.name);
-        return renewed;
       });
     },
 
@@ -132,7 +215,7 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         const now = new Date();
         const row = await lockInvitation(tenant, found.id);
         if (!row || !isPending(row, now)) throw orgErrors.invitation_invalid();
-        const user = await findUserById(tenant, userId);
+        const user = await users.byId(userId, { tx: tenant });
         if (!user || user.email.toLowerCase() !== row.email.toLowerCase()) {
           throw orgErrors.invitation_email_mismatch('Sign in with the address the invitation was sent to');
         }
@@ -145,8 +228,13 @@ export function createInvitationsService(deps: { db: Database; audit: Audit; eve
         await insertMember(tenant, userId, row.role);
         // One-time: the update only applies while the invitation is open (the row is locked, too).
         if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
-        await record(tenant, { type: 'user', id: userId }, 'invitation.accepted', { type: 'invitation', id: row.id }, client, { invitation_id: row.id, user_id: userId, role: row.role });
-        await record(tenant, { type: 'user', id: userId }, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role: row.role, invitation_id: row.id });
+        const actor = { type: 'user', id: userId } as const;
+        await invitationChange(tenant, actor, 'invitation.accepted', row.id, client, { user_id: userId, role: row.role });
+        await recordChange(
+          tenant, sinks,
+          { actor, orgId: tenant.orgId, action: 'member.added', target: { type: 'user', id: userId }, context: client },
+          { data: { org_id: tenant.orgId, user_id: userId, role: row.role, invitation_id: row.id } },
+        );
         const membership = await findMembership(tenant, tenant.orgId, userId);
         return { org: membership!.org, role: row.role };
       });

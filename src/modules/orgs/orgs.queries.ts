@@ -1,8 +1,7 @@
 import { and, asc, eq, gt, ilike, or, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import type { TenantDb } from '../../platform/db/tenant.js';
-import { users } from '../accounts/accounts.tables.js';
-import { orgMembers, orgRoles, organizations } from './orgs.tables.js';
+import { orgMemberDirectory, orgMembers, orgRoles, organizations } from './orgs.tables.js';
 
 export type OrgRow = typeof organizations.$inferSelect;
 
@@ -11,6 +10,11 @@ export type OrgRow = typeof organizations.$inferSelect;
 export async function insertOrg(db: DbHandle, row: typeof organizations.$inferInsert): Promise<OrgRow> {
   const [created] = await db.orm.insert(organizations).values(row).returning();
   return created!;
+}
+
+export async function findOrgById(db: DbHandle, id: string): Promise<OrgRow | null> {
+  const [row] = await db.orm.select().from(organizations).where(eq(organizations.id, id)).limit(1);
+  return row ?? null;
 }
 
 export async function findOrgBySlug(db: DbHandle, slug: string): Promise<OrgRow | null> {
@@ -36,18 +40,25 @@ export async function findMembership(db: DbHandle, orgId: string, userId: string
   return row ?? null;
 }
 
+/** The user's organizations with their role, oldest first (by id: time-ordered and unique, so the order is total). */
 export async function listOrgsOfUser(db: DbHandle, userId: string): Promise<{ org: OrgRow; role: string }[]> {
   return db.orm
     .select({ org: organizations, role: orgMembers.role })
     .from(orgMembers)
     .innerJoin(organizations, eq(organizations.id, orgMembers.orgId))
     .where(eq(orgMembers.userId, userId))
-    .orderBy(asc(organizations.createdAt));
+    .orderBy(asc(organizations.id));
 }
 
 // Org-scoped: every statement filtered by the tenant.
 
-export async function updateOrg(tenant: TenantDb, changes: { name?: string; slug?: string }): Promise<OrgRow> {
+/** The tenant's organization, locked for the rest of the transaction (tier checks and changes serialise on it); null when it is gone. */
+export async function lockOrg(tenant: TenantDb): Promise<OrgRow | null> {
+  const [row] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId)).for('update');
+  return row ?? null;
+}
+
+export async function updateOrg(tenant: TenantDb, changes: { name?: string; slug?: string; tier?: string }): Promise<OrgRow> {
   const [row] = await tenant.orm
     .update(organizations)
     .set({ ...changes, updatedAt: new Date() })
@@ -82,21 +93,25 @@ export interface MemberRow {
   joinedAt: Date;
 }
 
-/** Members ordered by user id; `after` is the last user id of the previous page; `q` searches email and name. */
+/**
+ * Members ordered by user id (unique in an organization, so the order is total); `after` is the last
+ * user id of the previous page; `q` searches email and name (case-insensitive substring). One query
+ * on the org_member_directory view, which joins each member to their account's address and name.
+ */
 export async function listMembers(tenant: TenantDb, options: { limit: number; after?: string; q?: string }): Promise<MemberRow[]> {
   const search = options.q ? `%${options.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%` : null;
+  const v = orgMemberDirectory;
   return tenant.orm
-    .select({ userId: orgMembers.userId, email: users.email, name: users.name, role: orgMembers.role, joinedAt: orgMembers.createdAt })
-    .from(orgMembers)
-    .innerJoin(users, eq(users.id, orgMembers.userId))
+    .select({ userId: v.userId, email: v.email, name: v.name, role: v.role, joinedAt: v.joinedAt })
+    .from(v)
     .where(
       and(
-        eq(orgMembers.orgId, tenant.orgId),
-        options.after ? gt(orgMembers.userId, options.after) : undefined,
-        search ? or(ilike(users.email, search), ilike(users.name, search)) : undefined,
+        eq(v.orgId, tenant.orgId),
+        options.after ? gt(v.userId, options.after) : undefined,
+        search ? or(ilike(v.email, search), ilike(v.name, search)) : undefined,
       ),
     )
-    .orderBy(asc(orgMembers.userId))
+    .orderBy(asc(v.userId))
     .limit(options.limit);
 }
 

@@ -1,54 +1,30 @@
+import { Type } from '@sinclair/typebox';
 import { clientOf } from '../../platform/http/client.js';
-import { Type, type Static } from '@sinclair/typebox';
+import { Page, wholeList } from '../../platform/http/pagination.js';
+import { problems } from '../../platform/http/schemas.js';
 import type { HttpServer } from '../../platform/http/server.js';
-import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
-
-import { BUILT_IN_ROLES } from './orgs.permissions.js';
-import { OrgId, type OrgGuard, type OrgRouteKey } from './orgs.routes.js';
-import type { RoleRow, RolesService } from './orgs.roles.service.js';
-
-const RoleId = Type.String({ pattern: '^rol_[0-9a-z]{26}$' });
-const RoleBody = Type.Object({
-  id: Type.String({ description: 'A built-in role\'s name, or a custom role\'s id: what members\' `role` holds' }),
-  name: Type.String(),
-  description: Nullable(Type.String()),
-  permissions: Type.Array(Type.String()),
-  built_in: Type.Boolean(),
-  created_at: Nullable(Timestamp),
-  updated_at: Nullable(Timestamp),
-});
-const RoleName = Type.String({ minLength: 1, maxLength: 100, pattern: '\\S' });
-const Description = Nullable(Type.String({ maxLength: 500 }));
-const Permissions = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 64, uniqueItems: true });
-
-function roleBody(row: RoleRow): Static<typeof RoleBody> {
-  return {
-    id: row.id, name: row.name, description: row.description, permissions: row.permissions, built_in: false,
-    created_at: row.createdAt.toISOString(), updated_at: row.updatedAt.toISOString(),
-  };
-}
-
-const builtIns: Static<typeof RoleBody>[] = Object.entries(BUILT_IN_ROLES).map(([name, role]) => ({
-  id: name, name, description: role.description, permissions: [...role.permissions], built_in: true, created_at: null, updated_at: null,
-}));
+import type { OrgGuard, OrgRouteKey } from './orgs.guard.js';
+import { BUILT_IN_ROLE_BODIES, CreateRole, OrgParams, RoleBody, roleBody, RoleParams, UpdateRole } from './orgs.schema.js';
+import type { RolesService } from './orgs.roles.service.js';
 
 /** Custom roles of an organization (org-scoped, behind the org guard, listed in ORG_ROUTES). */
 export function roleRoutes(server: HttpServer, deps: { roles: RolesService; orgGuard: (key: OrgRouteKey) => OrgGuard }): void {
   const { roles, orgGuard } = deps;
   const security: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
-  const orgParams = Type.Object({ org_id: OrgId });
-  const roleParams = Type.Object({ org_id: OrgId, role_id: RoleId });
 
   server.get(
     '/v1/orgs/:org_id/roles',
     {
       preValidation: orgGuard('GET /v1/orgs/:org_id/roles'),
       schema: {
-        tags: ['orgs'], summary: 'The built-in roles, then the custom ones (oldest first)', security, params: orgParams,
-        response: { 200: Type.Object({ data: Type.Array(RoleBody), next_cursor: Type.Null() }), ...problems(401, 403, 404, 429) },
+        tags: ['orgs'], summary: 'The built-in roles, then the custom ones (oldest first)', security, params: OrgParams,
+        response: { 200: Page(RoleBody), ...problems(401, 403, 404, 429) },
       },
     },
-    async (request) => ({ data: [...builtIns, ...(await roles.list(request.org!)).map(roleBody)], next_cursor: null }),
+    async (request) => {
+      const custom = wholeList(await roles.list(request.org!), roleBody);
+      return { ...custom, data: [...BUILT_IN_ROLE_BODIES, ...custom.data] };
+    },
   );
 
   server.post(
@@ -59,8 +35,8 @@ export function roleRoutes(server: HttpServer, deps: { roles: RolesService; orgG
         tags: ['orgs'],
         summary: 'Create a custom role (only with permissions you hold; org:delete and org:transfer stay with owners)',
         security,
-        params: orgParams,
-        body: Type.Object({ name: RoleName, description: Type.Optional(Description), permissions: Permissions }, { additionalProperties: false }),
+        params: OrgParams,
+        body: CreateRole,
         response: { 201: RoleBody, ...problems(400, 401, 403, 404, 409, 422, 429) },
       },
     },
@@ -75,8 +51,8 @@ export function roleRoutes(server: HttpServer, deps: { roles: RolesService; orgG
         tags: ['orgs'],
         summary: 'Rename a custom role or change its permissions (members holding it change with it)',
         security,
-        params: roleParams,
-        body: Type.Object({ name: Type.Optional(RoleName), description: Type.Optional(Description), permissions: Type.Optional(Permissions) }, { additionalProperties: false, minProperties: 1 }),
+        params: RoleParams,
+        body: UpdateRole,
         response: { 200: RoleBody, ...problems(400, 401, 403, 404, 409, 422, 429) },
       },
     },
@@ -91,7 +67,7 @@ export function roleRoutes(server: HttpServer, deps: { roles: RolesService; orgG
         tags: ['orgs'],
         summary: 'Delete a custom role; 409 role_in_use (with the counts) while members hold it or pending invitations grant it',
         security,
-        params: roleParams,
+        params: RoleParams,
         response: { 204: Type.Null(), ...problems(401, 403, 404, 409, 429) },
       },
     },

@@ -1,7 +1,7 @@
 import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
-import type { Audit, Events } from '../../platform/events/index.js';
+import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
 
@@ -84,12 +84,16 @@ export interface RolesService {
 }
 
 export function createRolesService(deps: { db: Database; audit: Audit; events: Events }): RolesService {
-  const { db, audit, events } = deps;
+  const { db } = deps;
+  const sinks = { audit: deps.audit, events: deps.events };
 
-  async function record(tenant: TenantDb, ctx: OrgContext, action: string, role: RoleRow, client: ClientInfo, changes: Record<string, { before?: unknown; after?: unknown }> | null): Promise<void> {
-    await audit.record(tenant, { actor: ctx.actor, orgId: tenant.orgId, action, target: { type: 'role', id: role.id }, context: client, changes });
-    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, role_id: role.id, name: role.name, permissions: role.permissions } });
-  }
+  /** A change to a custom role, recorded with its event (the role as it is after the change) in the tenant's transaction. */
+  const roleChange = (tenant: TenantDb, ctx: OrgContext, action: string, role: RoleRow, client: ClientInfo, changes: Record<string, { before?: unknown; after?: unknown }> | null) =>
+    recordChange(
+      tenant, sinks,
+      { actor: ctx.actor, orgId: tenant.orgId, action, target: { type: 'role', id: role.id }, context: client, changes },
+      { data: { org_id: tenant.orgId, role_id: role.id, name: role.name, permissions: role.permissions } },
+    );
 
   function checkName(name: string): string {
     const trimmed = name.trim();
@@ -128,7 +132,7 @@ export function createRolesService(deps: { db: Database; audit: Audit; events: E
         assertHolds((await currentActor(tenant, ctx)).permissions, permissions, 'these permissions');
         if ((await countRoles(tenant)) >= MAX_CUSTOM_ROLES) throw orgErrors.role_limit_reached(`An organization has at most ${MAX_CUSTOM_ROLES} custom roles`);
         const role = await insertRole(tenant, { id: newId('rol'), name, description: input.description ?? null, permissions });
-        await record(tenant, ctx, 'role.created', role, client, null);
+        await roleChange(tenant, ctx, 'role.created', role, client, null);
         return role;
       }));
     },
@@ -151,7 +155,7 @@ export function createRolesService(deps: { db: Database; audit: Audit; events: E
         for (const field of ['name', 'description', 'permissions'] as const) {
           if (JSON.stringify(before[field]) !== JSON.stringify(after[field])) diff[field] = { before: before[field], after: after[field] };
         }
-        await record(tenant, ctx, 'role.updated', after, client, diff);
+        await roleChange(tenant, ctx, 'role.updated', after, client, diff);
         return after;
       }));
     },
@@ -168,7 +172,7 @@ export function createRolesService(deps: { db: Database; audit: Audit; events: E
           );
         }
         await deleteRole(tenant, roleId);
-        await record(tenant, ctx, 'role.deleted', role, client, null);
+        await roleChange(tenant, ctx, 'role.deleted', role, client, null);
       });
     },
   };

@@ -2,20 +2,21 @@ import type { ClientInfo } from '../../platform/http/client.js';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
-import type { Audit, Events } from '../../platform/events/index.js';
+import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
-import type { UserRow } from '../accounts/index.js';
+import { httpErrors } from '../../platform/http/errors.js';
+import type { UserDirectory } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { permissionsOf, type Permission } from './orgs.permissions.js';
 import { assertHolds, currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
 import { createTiers, type Tier, type Tiers } from './orgs.tiers.js';
-import { organizations } from './orgs.tables.js';
-import { eq } from 'drizzle-orm';
 import {
-  deleteMember, deleteOrg, findMember, findMembership, findOrgBySlug, insertMember, insertOrg, listMembers, listOrgsOfUser, lockOwners,
+  deleteMember, deleteOrg, findMember, findMembership, findOrgById, findOrgBySlug, insertMember, insertOrg, listMembers, listOrgsOfUser, lockOrg, lockOwners,
   setMemberRole, updateOrg, type MemberRow, type OrgRow,
 } from './orgs.queries.js';
+
+export type { MemberRow, OrgRow } from './orgs.queries.js';
 
 /** Slugs that name parts of a product, never an organization (`www.example.com` is not an org). */
 export const RESERVED_SLUGS = new Set([
@@ -65,7 +66,8 @@ export function memberOf(ctx: OrgContext): string {
 }
 
 export interface OrgsService {
-  create(user: UserRow, input: { name: string; slug?: string }, client: ClientInfo): Promise<OrgRow>;
+  /** A new organization with `user` as its owner; 401 invalid_token when the account no longer exists. */
+  create(user: { id: string }, input: { name: string; slug?: string }, client: ClientInfo): Promise<OrgRow>;
   listMine(userId: string): Promise<{ org: OrgRow; role: string }[]>;
   /** The organization of an id (platform-wide; callers have authorised the caller for it). */
   get(orgId: string): Promise<OrgRow | null>;
@@ -75,6 +77,7 @@ export interface OrgsService {
   membership(orgId: string, userId: string): Promise<OrgContext & { org: OrgRow } | null>;
   update(ctx: OrgContext, changes: { name?: string; slug?: string }, client: ClientInfo): Promise<OrgRow>;
   remove(ctx: OrgContext, client: ClientInfo): Promise<void>;
+  /** Members ordered by user id, `limit` of them after the user id `after`; `q` searches email and name. */
   members(ctx: OrgContext, options: { limit: number; after?: string; q?: string }): Promise<MemberRow[]>;
   /** Adds a member (invitations use it); platform code and tests only, no route of its own. */
   addMember(orgId: string, userId: string, role: string, actor: { id: string | null }, client: ClientInfo): Promise<void>;
@@ -87,14 +90,16 @@ export interface OrgsService {
   setTier(orgId: string, tier: Tier, actor: { id: string }, client: ClientInfo): Promise<OrgRow>;
 }
 
-export function createOrgsService(deps: { db: Database; audit: Audit; events: Events; tiers?: Tiers }): OrgsService {
-  const { db, audit, events } = deps;
+type Changes = Record<string, { before?: unknown; after?: unknown }>;
+
+export function createOrgsService(deps: { db: Database; audit: Audit; events: Events; users: UserDirectory; tiers?: Tiers }): OrgsService {
+  const { db, users } = deps;
+  const sinks = { audit: deps.audit, events: deps.events };
   const tiers = deps.tiers ?? createTiers();
 
-  async function record(tenant: TenantDb, actor: OrgActor | { type: 'user'; id: string | null }, action: string, target: { type: string; id: string }, client: ClientInfo, data: Record<string, unknown>, changes?: Record<string, { before?: unknown; after?: unknown }>): Promise<void> {
-    await audit.record(tenant, { actor, orgId: tenant.orgId, action, target, context: client, changes: changes ?? null });
-    await events.publish(tenant, { type: action, orgId: tenant.orgId, data: { org_id: tenant.orgId, ...data } });
-  }
+  /** A change to a member (`member.*`), recorded with its event in the tenant's transaction. */
+  const memberChange = (tenant: TenantDb, actor: OrgActor | { type: 'user'; id: string | null }, action: string, client: ClientInfo, data: { user_id: string } & Record<string, unknown>, changes?: Changes) =>
+    recordChange(tenant, sinks, { actor, orgId: tenant.orgId, action, target: { type: 'user', id: data.user_id }, context: client, changes: changes ?? null }, { data: { org_id: tenant.orgId, ...data } });
 
   /** The caller's role as it is now, inside the transaction (the guard's copy may be stale). */
   const currentRole = async (tenant: TenantDb, ctx: OrgContext): Promise<string> => (await currentActor(tenant, ctx)).role;
@@ -126,6 +131,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
 
   const service: OrgsService = {
     async create(user, input, client) {
+      if (!(await users.byId(user.id))) throw httpErrors.invalid_token('The account of this access token no longer exists');
       let slug = input.slug;
       if (slug) await checkSlug(slug);
       else {
@@ -137,18 +143,16 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
       return slugUnique(finalSlug, () => withTenant(db, id, async (tenant) => {
         const org = await insertOrg(tenant, { id, slug: finalSlug, name: input.name.trim() });
         await insertMember(tenant, user.id, 'owner');
-        await record(tenant, { type: 'user', id: user.id }, 'org.created', { type: 'org', id }, client, { name: org.name, slug: org.slug });
-        await record(tenant, { type: 'user', id: user.id }, 'member.added', { type: 'user', id: user.id }, client, { user_id: user.id, role: 'owner' });
+        const actor = { type: 'user', id: user.id } as const;
+        await recordChange(tenant, sinks, { actor, orgId: id, action: 'org.created', target: { type: 'org', id }, context: client }, { data: { org_id: id, name: org.name, slug: org.slug } });
+        await memberChange(tenant, actor, 'member.added', client, { user_id: user.id, role: 'owner' });
         return org;
       }));
     },
 
     listMine: (userId) => listOrgsOfUser(db, userId),
 
-    async get(orgId) {
-      const [org] = await db.orm.select().from(organizations).where(eq(organizations.id, orgId)).limit(1);
-      return org ?? null;
-    },
+    get: (orgId) => findOrgById(db, orgId),
 
     idOfSlug: async (slug) => (await findOrgBySlug(db, slug))?.id ?? null,
 
@@ -161,18 +165,22 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
     async update(ctx, changes, client) {
       if (changes.slug) await checkSlug(changes.slug, ctx.orgId);
       return slugUnique(changes.slug, () => withTenant(db, ctx.orgId, async (tenant) => {
-        const [before] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId)).for('update');
+        const before = await lockOrg(tenant);
         const after = await updateOrg(tenant, { ...(changes.name ? { name: changes.name.trim() } : {}), ...(changes.slug ? { slug: changes.slug } : {}) });
-        const diff: Record<string, { before: unknown; after: unknown }> = {};
+        const diff: Changes = {};
         for (const field of ['name', 'slug'] as const) if (before && before[field] !== after[field]) diff[field] = { before: before[field], after: after[field] };
-        await record(tenant, ctx.actor, 'org.updated', { type: 'org', id: ctx.orgId }, client, { changes: Object.keys(diff) }, diff);
+        await recordChange(
+          tenant, sinks,
+          { actor: ctx.actor, orgId: ctx.orgId, action: 'org.updated', target: { type: 'org', id: ctx.orgId }, context: client, changes: diff },
+          { data: { org_id: ctx.orgId, changes: Object.keys(diff) } },
+        );
         return after;
       }));
     },
 
     async remove(ctx, client) {
       await withTenant(db, ctx.orgId, async (tenant) => {
-        await record(tenant, ctx.actor, 'org.deleted', { type: 'org', id: ctx.orgId }, client, {});
+        await recordChange(tenant, sinks, { actor: ctx.actor, orgId: ctx.orgId, action: 'org.deleted', target: { type: 'org', id: ctx.orgId }, context: client }, { data: { org_id: ctx.orgId } });
         await deleteOrg(tenant);
       });
     },
@@ -184,23 +192,22 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         await resolveRole(tenant, role);
         await tiers.assertWithinLimit(tenant, 'members');
         await insertMember(tenant, userId, role);
-        await record(tenant, { type: 'user', id: actor.id }, 'member.added', { type: 'user', id: userId }, client, { user_id: userId, role });
+        await memberChange(tenant, { type: 'user', id: actor.id }, 'member.added', client, { user_id: userId, role });
       });
     },
 
     async setTier(orgId, tier, actor, client) {
       return withTenant(db, orgId, async (tenant) => {
-        const [before] = await tenant.orm.select().from(organizations).where(eq(organizations.id, tenant.orgId)).for('update');
+        const before = await lockOrg(tenant);
         if (!before) throw orgErrors.org_not_found();
-        const [after] = await tenant.orm
-          .update(organizations)
-          .set({ tier, updatedAt: new Date() })
-          .where(eq(organizations.id, tenant.orgId))
-          .returning();
-        const changes = { tier: { before: before.tier, after: tier } };
-        await audit.record(tenant, { actor: { type: 'user', id: actor.id }, orgId, action: 'org.tier_changed', target: { type: 'org', id: orgId }, context: client, changes });
-        await events.publish(tenant, { type: 'org.updated', orgId, data: { org_id: orgId, changes: ['tier'], tier, previous_tier: before.tier } });
-        return after!;
+        const after = await updateOrg(tenant, { tier });
+        // Audited as what it is (a tier change by a platform admin); announced as an update of the organization.
+        await recordChange(
+          tenant, sinks,
+          { actor: { type: 'user', id: actor.id }, orgId, action: 'org.tier_changed', target: { type: 'org', id: orgId }, context: client, changes: { tier: { before: before.tier, after: tier } } },
+          { type: 'org.updated', data: { org_id: orgId, changes: ['tier'], tier, previous_tier: before.tier } },
+        );
+        return after;
       });
     },
 
@@ -216,7 +223,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         assertHolds((await currentActor(tenant, ctx)).permissions, permissionsOf(member.role, member.rolePermissions), `a change to the role of a member holding ${member.role}`);
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await setMemberRole(tenant, userId, role);
-        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: userId }, client, { user_id: userId, role, previous_role: member.role }, { role: { before: member.role, after: role } });
+        await memberChange(tenant, ctx.actor, 'member.role_changed', client, { user_id: userId, role, previous_role: member.role }, { role: { before: member.role, after: role } });
       });
     },
 
@@ -228,7 +235,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         assertHolds((await currentActor(tenant, ctx)).permissions, permissionsOf(member.role, member.rolePermissions), `the removal of a member holding ${member.role}`);
         if (member.role === 'owner') await assertKeepsOwner(tenant, userId);
         await deleteMember(tenant, userId);
-        await record(tenant, ctx.actor, 'member.removed', { type: 'user', id: userId }, client, { user_id: userId });
+        await memberChange(tenant, ctx.actor, 'member.removed', client, { user_id: userId });
       });
     },
 
@@ -237,7 +244,7 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
       await withTenant(db, ctx.orgId, async (tenant) => {
         if (ctx.role === 'owner') await assertKeepsOwner(tenant, me);
         await deleteMember(tenant, me);
-        await record(tenant, ctx.actor, 'member.removed', { type: 'user', id: me }, client, { user_id: me, reason: 'left' });
+        await memberChange(tenant, ctx.actor, 'member.removed', client, { user_id: me, reason: 'left' });
       });
     },
 
@@ -251,8 +258,8 @@ export function createOrgsService(deps: { db: Database; audit: Audit; events: Ev
         if ((await currentRole(tenant, ctx)) !== 'owner') throw orgErrors.permission_denied('Only an owner can transfer ownership');
         await setMemberRole(tenant, toUserId, 'owner');
         await setMemberRole(tenant, me, 'admin');
-        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: toUserId }, client, { user_id: toUserId, role: 'owner', previous_role: target.role });
-        await record(tenant, ctx.actor, 'member.role_changed', { type: 'user', id: me }, client, { user_id: me, role: 'admin', previous_role: 'owner' });
+        await memberChange(tenant, ctx.actor, 'member.role_changed', client, { user_id: toUserId, role: 'owner', previous_role: target.role });
+        await memberChange(tenant, ctx.actor, 'member.role_changed', client, { user_id: me, role: 'admin', previous_role: 'owner' });
       });
     },
 

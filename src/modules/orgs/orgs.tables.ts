@@ -1,5 +1,5 @@
-import { index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
-import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, pgTable, pgView, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { eq, sql } from 'drizzle-orm';
 import { users } from '../accounts/accounts.tables.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
@@ -35,8 +35,35 @@ export const orgMembers = pgTable(
 );
 
 /**
+ * The members of each organization with the address and name of their account: what the member list
+ * reads and searches, in one query, without the orgs module reading `users` itself. `security_invoker`
+ * makes PostgreSQL check the row-level-security policy of `org_members` as the querying role (a view
+ * otherwise runs as its owner, for whom the policy may not apply), so inside a tenant transaction the
+ * view shows that organization's members only.
+ */
+export const orgMemberDirectory = pgView('org_member_directory')
+  .with({ securityInvoker: true })
+  .as((qb) =>
+    qb
+      .select({
+        orgId: orgMembers.orgId,
+        userId: orgMembers.userId,
+        role: orgMembers.role,
+        /** When the member joined (the membership's `created_at`). */
+        joinedAt: orgMembers.createdAt,
+        email: users.email,
+        name: users.name,
+      })
+      .from(orgMembers)
+      .innerJoin(users, eq(users.id, orgMembers.userId)),
+  );
+
+/**
  * Invitations to join an organization. Org-scoped: the key starts with org_id. The token is stored as
  * its SHA-256 only; an invitation is pending while it is neither accepted nor revoked and not expired.
+ * One address has at most one open (neither accepted nor revoked) invitation per organization: the
+ * partial unique index refuses a second, also when two requests race; an expired one is revoked
+ * before it is replaced.
  */
 export const orgInvitations = pgTable(
   'org_invitations',
@@ -59,6 +86,7 @@ export const orgInvitations = pgTable(
     primaryKey({ columns: [t.orgId, t.id] }),
     uniqueIndex('org_invitations_token_hash_key').on(t.tokenHash),
     index('org_invitations_org_email_idx').on(t.orgId, sql`lower(${t.email})`),
+    uniqueIndex('org_invitations_open_email_key').on(t.orgId, sql`lower(${t.email})`).where(sql`${t.acceptedAt} IS NULL AND ${t.revokedAt} IS NULL`),
   ],
 );
 

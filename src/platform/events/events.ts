@@ -89,3 +89,25 @@ export function createEvents(): Events {
     },
   };
 }
+
+/** Where a change is recorded: the audit log and the outbox. */
+export interface ChangeSinks {
+  audit: Audit;
+  events: Events;
+}
+
+/**
+ * Records a change in the caller's transaction: its audit entry and its outbox event, so both exist
+ * exactly when the change does (ARCHITECTURE rule 7). The event's type defaults to the entry's
+ * action and its organization to the entry's.
+ */
+export async function recordChange(
+  tx: DbHandle,
+  sinks: ChangeSinks,
+  entry: AuditEntry,
+  event: { type?: string; orgId?: string | null; data: Record<string, unknown> },
+): Promise<{ auditId: string; eventId: string }> {
+  const auditId = await sinks.audit.record(tx, entry);
+  const eventId = await sinks.events.publish(tx, { type: event.type ?? entry.action, orgId: event.orgId === undefined ? (entry.orgId ?? null) : event.orgId, data: event.data });
+  return { auditId, eventId };
+}
