@@ -53,9 +53,18 @@ function validationErrors(context: string, errors: AjvError[]): { path: string; 
       segments.push(error.params.additionalProperty);
       return { path: [context, ...segments].join('.'), message: 'is not allowed' };
     }
+    if (error.keyword === 'format' && typeof error.params.format === 'string' && error.params.format in FORMAT_MESSAGES) {
+      return { path: [context, ...segments].join('.'), message: FORMAT_MESSAGES[error.params.format]! };
+    }
     return { path: [context, ...segments].join('.'), message: error.message ?? 'is invalid' };
   });
 }
+
+/** What the tightened formats (input.ts) accept, said in the refusal. */
+const FORMAT_MESSAGES: Record<string, string> = {
+  'date-time': 'must be an RFC 3339 date-time with a time zone (such as 2030-01-31T12:00:00Z) from year 0001 to 9999 UTC',
+  date: 'must be a date YYYY-MM-DD from year 0001 to 9999',
+};
 
 /** Maps anything thrown to an AppError; unknown errors become a 500 with no internals. */
 export function toAppError(error: unknown, exposeInternals: boolean): AppError {
