@@ -101,7 +101,22 @@ export function toAppError(error: unknown, exposeInternals: boolean): AppError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return errorForStatus(status)(fastifyError.message);
   }
-  return httpErrors.internal_error(exposeInternals && error instanceof Error ? error.message : 'An unexpected error occurred; it has been logged');
+  return httpErrors.internal_error(unexpectedDetail(error, exposeInternals));
+}
+
+/**
+ * The detail of a 500. Never the error's message, in any mode: a database error's message holds
+ * the failed statement and its bound values (a password hash, an address). In development it names
+ * the class of the error and, for a database error, its SQLSTATE: enough to find the log line.
+ */
+function unexpectedDetail(error: unknown, exposeInternals: boolean): string {
+  const generic = 'An unexpected error occurred; it has been logged';
+  if (!exposeInternals) return generic;
+  const name = error instanceof Error ? error.constructor.name || error.name : typeof error;
+  const safeName = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/.test(name) ? name : 'Error';
+  const database = databaseErrorOf(error);
+  const what = database ? `${safeName}, SQLSTATE ${database.code}` : safeName;
+  return `An unexpected error occurred (${what}); it has been logged with this request id`;
 }
 
 /**
