@@ -54,7 +54,8 @@ async function warnIfRowSecurityBypassed(db: Database, logger: Logger): Promise<
 
 /**
  * Builds the whole server: ports and services (context), then the HTTP edge, module by module in a
- * fixed order. Migrates the database and starts the job queue; does not listen.
+ * fixed order. Migrates the database and starts the job queue (and the METRICS_LISTEN listener,
+ * when set); the API itself does not listen.
  */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });

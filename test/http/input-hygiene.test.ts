@@ -279,6 +279,16 @@ describe.each(engineCases())('input hygiene on $engine', ({ engine, available })
       );
     });
 
+    it('walks a deeply nested body in linear time and names a deep defect by a shortened path', async () => {
+      const depth = 20_000;
+      const open = `{"key_${'k'.repeat(40)}":`.repeat(depth);
+      const res = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: { ...bearer(token), 'content-type': 'application/json' }, payload: `${open}"bottom\\u0000"${'}'.repeat(depth)}` });
+      const problem = expectProblem(res, 400, 'validation_failed');
+      const [error] = problem.errors as { path: string; message: string }[];
+      expect(error!.path).toMatch(/^body\.…\.(key_k{40}\.){29}key_k{40}$/);
+      expect(res.body.length).toBeLessThan(10_000);
+    });
+
     it('refuses timestamps outside years 0001..9999 UTC and leap seconds in queries and bodies, and takes the edges of the range', async () => {
       const refused = ['0000-01-01T00:00:00Z', '0000-12-31T23:59:59Z', '0001-01-01T00:00:00+00:01', '9999-12-31T23:59:59-00:01', '2020-06-30T23:59:60Z', '2020-02-30T00:00:00Z', '2020-01-01T00:00:00'];
       const accepted = ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z', '2024-02-29T12:00:00+14:00', '2030-01-01T00:00:00.123456Z'];

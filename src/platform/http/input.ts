@@ -7,9 +7,9 @@ import { httpErrors } from './errors.js';
  *
  * - Strings: no request string (path parameter, query parameter, anywhere in the body, object keys
  *   included) may hold U+0000 or an unpaired UTF-16 surrogate, and a query parameter must be
- *   percent-encoded UTF-8. PostgreSQL cannot store the first
- *   (the statement fails: a 500) and the second is not Unicode at all (the driver would silently
- *   store U+FFFD instead). Refused with 400 `validation_failed` and the path of each offending value.
+ *   percent-encoded UTF-8. PostgreSQL cannot store the first (the statement fails: a 500) and the
+ *   second is not Unicode at all (the driver would silently store U+FFFD instead). Refused with
+ *   400 `validation_failed` and the path of each offending value.
  * - Timestamps: the `date-time` and `date` formats accept only instants from
  *   0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z (measured in UTC, after the offset), and only
  *   what JavaScript's Date can parse (so `23:59:60` leap seconds are refused): the range of
@@ -38,34 +38,53 @@ export interface InputIssue {
 /** At most this many issues are reported for one request (the first ones found). */
 const MAX_ISSUES = 20;
 
-/** A path segment fit to print: the offending characters themselves are shown as U+FFFD. */
+/** A path segment fit to print: the offending characters shown as U+FFFD, a long name cut short. */
 function printable(segment: string): string {
-  return segment.replace(/\u0000/g, '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+  const shown = segment.replace(/\u0000/g, '\uFFFD').replace(new RegExp(LONE_SURROGATE.source, 'g'), '\uFFFD');
+  return shown.length > 64 ? `${shown.slice(0, 64)}…` : shown;
+}
+
+/** A place in the value being walked; its path is spelled out only for a value that is refused. */
+interface Place {
+  parent: Place | null;
+  segment: string;
+}
+
+/** Paths deeper than this are shown as their root, `…` and their last segments. */
+const MAX_PATH_SEGMENTS = 32;
+
+function pathOf(place: Place): string {
+  const segments: string[] = [];
+  for (let at: Place | null = place; at; at = at.parent) segments.push(printable(at.segment));
+  segments.reverse();
+  if (segments.length <= MAX_PATH_SEGMENTS) return segments.join('.');
+  return [segments[0], '…', ...segments.slice(-(MAX_PATH_SEGMENTS - 2))].join('.');
 }
 
 /**
  * Every defective string in `value` (strings, array items, object keys and values, at any depth),
- * with its path from `root` (`body.user.name`, `querystring.q`, `params.org_id`). Iterative, so a deeply
- * nested body cannot exhaust the stack.
+ * with its path from `root` (`body.user.name`, `querystring.q`, `params.org_id`). Iterative, so a
+ * deeply nested body cannot exhaust the stack, and linear in the size of the value (paths are
+ * spelled out for refused values only).
  */
 export function findStringDefects(root: string, value: unknown): InputIssue[] {
   const issues: InputIssue[] = [];
-  const stack: { value: unknown; path: string }[] = [{ value, path: root }];
+  const stack: { value: unknown; place: Place }[] = [{ value, place: { parent: null, segment: root } }];
   while (stack.length > 0 && issues.length < MAX_ISSUES) {
     const item = stack.pop()!;
     if (typeof item.value === 'string') {
       const defect = stringDefect(item.value);
-      if (defect) issues.push({ path: item.path, message: defect });
+      if (defect) issues.push({ path: pathOf(item.place), message: defect });
     } else if (Array.isArray(item.value)) {
-      for (let i = item.value.length - 1; i >= 0; i--) stack.push({ value: item.value[i], path: `${item.path}.${i}` });
+      for (let i = item.value.length - 1; i >= 0; i--) stack.push({ value: item.value[i], place: { parent: item.place, segment: String(i) } });
     } else if (typeof item.value === 'object' && item.value !== null) {
       const entries = Object.entries(item.value);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, child] = entries[i]!;
-        const path = `${item.path}.${printable(key)}`;
+        const place = { parent: item.place, segment: key };
         const defect = stringDefect(key);
-        if (defect) issues.push({ path, message: `names a property that ${defect}` });
-        stack.push({ value: child, path });
+        if (defect) issues.push({ path: pathOf(place), message: `names a property that ${defect}` });
+        stack.push({ value: child, place });
       }
     }
   }
