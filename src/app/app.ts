@@ -5,6 +5,7 @@ import type { Database } from '../platform/db/database.js';
 import { createLogger } from '../platform/http/logger.js';
 import { createHttpServer, type HttpServer } from '../platform/http/server.js';
 import { installRateLimit } from '../platform/http/rate-limit.js';
+import { startMetricsListener, type MetricsListener } from '../platform/metrics/listener.js';
 import { createGuards } from '../platform/http/auth.js';
 import { healthRoutes } from '../modules/health/index.js';
 import { adminRoutes } from '../modules/admin/index.js';
@@ -53,12 +54,14 @@ async function warnIfRowSecurityBypassed(db: Database, logger: Logger): Promise<
 
 /**
  * Builds the whole server: ports and services (context), then the HTTP edge, module by module in a
- * fixed order. Migrates the database and starts the job queue; does not listen.
+ * fixed order. Migrates the database and starts the job queue (and the METRICS_LISTEN listener,
+ * when set); the API itself does not listen.
  */
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
   const logger = createLogger({ level: config.logLevel, ...(options.logDestination ? { destination: options.logDestination } : {}) });
   const context = await createContext(config, logger, options);
   const { db, cache, jobs, metrics, mailTransport } = context;
+  let metricsListener: MetricsListener | undefined;
   try {
     await db.migrate();
     // The system's message templates (missing ones only; an admin's versions are never replaced).
@@ -139,6 +142,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     options.extraRoutes?.(server, context);
 
     await server.ready();
+    metricsListener = config.metricsListen
+      ? await startMetricsListener({ metrics, ...config.metricsListen, ...(config.metricsToken ? { token: config.metricsToken } : {}), logger })
+      : undefined;
     await jobs.start({ workers: options.workers ?? true });
     if (options.workers ?? true) {
       context.webhookDispatcher.start();
@@ -153,7 +159,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       context,
       close() {
         closing ??= (async () => {
-          await server.close();
+          await Promise.all([server.close(), metricsListener?.close()]);
           await Promise.all([context.webhookDispatcher.stop(), context.auditLog.sealer.stop()]);
           await jobs.stop(Math.max(1_000, config.shutdownTimeoutMs - 2_000));
           await Promise.allSettled([cache.close(), mailTransport.close()]);
@@ -163,6 +169,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
     };
   } catch (error) {
+    await metricsListener?.close();
     await Promise.all([context.webhookDispatcher.stop(), context.auditLog.sealer.stop()]).catch(() => undefined);
     await jobs.stop().catch(() => undefined);
     await Promise.allSettled([cache.close(), db.close()]);

@@ -67,6 +67,8 @@ export interface Config {
   readonly corsOrigins: string[];
   readonly bodyLimitBytes: number;
   readonly metricsToken?: string;
+  /** A separate loopback listener for /metrics; absent: none. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
   readonly rateLimit: {
     readonly enabled: boolean;
     readonly groups: Readonly<Record<string, RateLimitRule>>;
@@ -292,6 +294,21 @@ const host: Parser<string> = (raw, report) => {
     report(`expected an IP address (without brackets) or a host name, got ${show(raw)}`);
   }
   return raw;
+};
+
+/** `host:port` on a loopback address (IPv6 in brackets); the host as `listen` takes it. */
+const loopbackListen: Parser<{ host: string; port: number }> = (raw, report) => {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(raw);
+  const host = match?.[1] ?? match?.[2] ?? '';
+  const port = Number(match?.[3]);
+  const loopback =
+    host === 'localhost' || (isIP(host) === 4 && host.startsWith('127.')) || (isIP(host) === 6 && tryUrl(`http://[${host}]/`)?.hostname === '[::1]');
+  if (!match || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    report(`expected host:port such as 127.0.0.1:9464 or [::1]:9464, got ${show(raw)}`);
+  } else if (!loopback) {
+    report(`must be a loopback address (127.0.0.0/8, ::1 or localhost), got ${show(raw)}; to expose metrics elsewhere, set METRICS_TOKEN`);
+  }
+  return { host, port };
 };
 
 const ADDRESS = /^[^\s@<>"(),;:]+@[^\s@<>"(),;:]+$/;
@@ -682,10 +699,18 @@ export const variables = {
   }),
   METRICS_TOKEN: optionalVariable({
     title: 'Metrics token',
-    description: 'When set, `/metrics` requires `Authorization: Bearer <METRICS_TOKEN>`.',
-    whenAbsent: 'none',
+    description:
+      'Opens `/metrics` (Prometheus text) on the API port to `Authorization: Bearer <METRICS_TOKEN>`, and requires the same token on the METRICS_LISTEN listener. Without it, `/metrics` does not exist on the API port (404): metrics are closed unless a token is set or METRICS_LISTEN serves them on loopback.',
+    whenAbsent: 'none: /metrics answers 404 on the API port',
     secret: true,
     parse: (raw) => raw,
+  }),
+  METRICS_LISTEN: optionalVariable({
+    title: 'Metrics listener',
+    description:
+      'A separate listener for `GET /metrics` on a loopback address, `host:port` (`127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`), for a scraper on the same host. It needs no token unless METRICS_TOKEN is set. Addresses other than loopback are refused: elsewhere, use METRICS_TOKEN.',
+    whenAbsent: 'none',
+    parse: loopbackListen,
   }),
   RATE_LIMIT_ENABLED: variable({
     title: 'Rate limiting',
@@ -875,6 +900,7 @@ function toConfig(env: Env): Config {
     corsOrigins: env.CORS_ORIGINS ?? [],
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     metricsToken: env.METRICS_TOKEN,
+    metricsListen: env.METRICS_LISTEN,
     rateLimit: { enabled: env.RATE_LIMIT_ENABLED, groups },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     auth: {

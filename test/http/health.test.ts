@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { cleanupProcesses, freePort, spawnTracked, tempDir, type SpawnedProcess } from '../helpers/process.js';
+import { request as httpRequest } from 'node:http';
+import { loadConfig } from '../../src/config/index.js';
+import { createTestApp, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { cleanupProcesses, freePort, httpGet, spawnTracked, tempDir, type SpawnedProcess } from '../helpers/process.js';
 
 const PROBLEM = 'application/problem+json';
 const REDIS_SERVER = '/usr/bin/redis-server';
@@ -149,22 +151,50 @@ describe.skipIf(!existsSync(REDIS_SERVER))('health when Redis stops and comes ba
   }, 30_000);
 });
 
-describe('/metrics', () => {
+describe('/metrics without METRICS_TOKEN', () => {
   let app: TestApp;
   beforeAll(async () => {
     app = await createTestApp({ build: { workers: false } });
   });
   afterAll(async () => app?.destroy());
 
-  it('exposes request, latency, job and process metrics in Prometheus text', async () => {
+  it('answers 404 on the API port when no METRICS_TOKEN is set, as if there were no such route', async () => {
+    for (const headers of [{}, { authorization: 'Bearer anything' }]) {
+      const res = await app.server.inject({ method: 'GET', url: '/metrics', headers });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers['content-type']).toContain(PROBLEM);
+      expect(res.json()).toMatchObject({ status: 404, code: 'not_found' });
+      expect(res.body).not.toContain('tessera_');
+    }
+    // Not a 405 that would confirm the path exists.
+    expect((await app.server.inject({ method: 'POST', url: '/metrics' })).statusCode).toBe(404);
+    expect((await app.server.inject({ method: 'GET', url: '/openapi.json' })).json().paths['/metrics']).toBeUndefined();
+  });
+
+  it('keeps health checks open', async () => {
+    expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    expect((await app.server.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});
+
+describe('/metrics with METRICS_TOKEN', () => {
+  let app: TestApp;
+  const authorization = 'Bearer m-token-1234';
+  beforeAll(async () => {
+    app = await createTestApp({ env: { METRICS_TOKEN: 'm-token-1234' }, build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('exposes request, latency, job and process metrics in Prometheus text to the bearer token', async () => {
     expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     // A queued job (no workers here, so it stays queued) for the job gauge to count.
     await app.context.templates.create({ name: 'health.test', channel: 'email', locale: 'en', category: 'security', subject: 'Hello', html: null, text: 'Hello', variables: [] });
     await app.context.mail.send({ to: 'someone@example.com', template: 'health.test' });
 
-    const res = await app.server.inject({ method: 'GET', url: '/metrics' });
+    const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(res.headers['cache-control']).toBe('no-store');
     const text = res.body;
     expect(text).toMatch(/^tessera_http_requests_total\{[^}]*route="\/health\/live"[^}]*\} 1$/m);
     expect(text).toMatch(/^tessera_http_request_duration_seconds_bucket\{[^}]*route="\/health\/live"[^}]*\} \d+$/m);
@@ -172,14 +202,6 @@ describe('/metrics', () => {
     expect(text).toMatch(/^tessera_jobs\{queue="communications\.deliver",state="created"\} 1$/m);
     expect(text).toMatch(/^tessera_process_cpu_user_seconds_total \d/m);
   });
-});
-
-describe('/metrics with METRICS_TOKEN', () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp({ env: { METRICS_TOKEN: 'm-token-1234' }, build: { workers: false } });
-  });
-  afterAll(async () => app?.destroy());
 
   it('refuses without a token with a 401 problem', async () => {
     const res = await app.server.inject({ method: 'GET', url: '/metrics' });
@@ -191,21 +213,102 @@ describe('/metrics with METRICS_TOKEN', () => {
   });
 
   it('refuses a wrong token, and a right token sent another way than Bearer', async () => {
-    for (const authorization of ['Bearer m-token-1235', 'Bearer m-token-123', 'Bearer ', 'Basic m-token-1234', 'm-token-1234']) {
-      const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization } });
-      expect(res.statusCode, authorization).toBe(401);
+    for (const wrong of ['Bearer m-token-1235', 'Bearer m-token-123', 'Bearer ', 'Bearer  m-token-1234', 'Basic m-token-1234', 'm-token-1234']) {
+      const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization: wrong } });
+      expect(res.statusCode, wrong).toBe(401);
       expect(res.json().code).toBe('unauthorized');
     }
-  });
-
-  it('answers the right bearer token', async () => {
-    const res = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer m-token-1234' } });
-    expect(res.statusCode).toBe(200);
-    expect(res.body).toContain('tessera_http_requests_total');
   });
 
   it('keeps health checks open', async () => {
     expect((await app.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await app.server.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});
+
+describe('METRICS_LISTEN: a separate loopback listener', () => {
+  let app: TestApp | undefined;
+  let port: number;
+  const url = (path = '/metrics') => `http://127.0.0.1:${port}${path}`;
+  beforeAll(async () => {
+    port = await freePort();
+    app = await createTestApp({ env: { METRICS_LISTEN: `127.0.0.1:${port}` }, build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('serves metrics on its loopback port without a token while the API port answers 404', async () => {
+    expect((await app!.server.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    const res = await httpGet(url());
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(res.body).toMatch(/^tessera_http_requests_total\{[^}]*route="\/health\/live"[^}]*\} \d+$/m);
+    expect((await app!.server.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+  });
+
+  it('answers nothing but GET /metrics, with problems', async () => {
+    const other = await httpGet(url('/health/live'));
+    expect(other.status).toBe(404);
+    expect(other.headers['content-type']).toContain(PROBLEM);
+    expect(other.json()).toMatchObject({ status: 404, code: 'not_found' });
+    const posted = await new Promise<{ status: number; allow: string | undefined }>((resolve, reject) => {
+      const req = httpRequest(url(), { method: 'POST', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, allow: res.headers.allow }));
+      });
+      req.on('error', reject);
+      req.end('x');
+    });
+    expect(posted).toEqual({ status: 405, allow: 'GET, HEAD' });
+  });
+
+  it('stops listening when the app closes', async () => {
+    await app!.destroy();
+    app = undefined;
+    await expect(httpGet(url(), { timeoutMs: 2_000 })).rejects.toThrow();
+  });
+});
+
+describe('METRICS_LISTEN with METRICS_TOKEN', () => {
+  let app: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    port = await freePort();
+    app = await createTestApp({ env: { METRICS_LISTEN: `127.0.0.1:${port}`, METRICS_TOKEN: 'm-token-5678' }, build: { workers: false } });
+  });
+  afterAll(async () => app?.destroy());
+
+  it('asks the listener for the token too, and the API port serves it to the token', async () => {
+    const without = await httpGet(`http://127.0.0.1:${port}/metrics`);
+    expect(without.status).toBe(401);
+    expect(without.headers['www-authenticate']).toBe('Bearer');
+    expect(without.json()).toMatchObject({ status: 401, code: 'unauthorized' });
+    expect((await httpGet(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer m-token-5679' } })).status).toBe(401);
+    const right = await httpGet(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: 'Bearer m-token-5678' } });
+    expect(right.status).toBe(200);
+    expect(right.body).toContain('tessera_http_requests_total');
+    const api = await app.server.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer m-token-5678' } });
+    expect(api.statusCode).toBe(200);
+  });
+});
+
+describe('METRICS_LISTEN configuration', () => {
+  const env = (value: string) => ({ TESSERA_SECRET: TEST_SECRET, METRICS_LISTEN: value });
+
+  it('takes host:port on a loopback address', () => {
+    expect(loadConfig(env('127.0.0.1:9464')).metricsListen).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(loadConfig(env('127.0.0.2:9464')).metricsListen).toEqual({ host: '127.0.0.2', port: 9464 });
+    expect(loadConfig(env('[::1]:9464')).metricsListen).toEqual({ host: '::1', port: 9464 });
+    expect(loadConfig(env('[0:0:0:0:0:0:0:1]:9464')).metricsListen).toEqual({ host: '0:0:0:0:0:0:0:1', port: 9464 });
+    expect(loadConfig(env('localhost:9464')).metricsListen).toEqual({ host: 'localhost', port: 9464 });
+    expect(loadConfig({ TESSERA_SECRET: TEST_SECRET }).metricsListen).toBeUndefined();
+  });
+
+  it('refuses an address other than loopback, and what is not host:port', () => {
+    for (const value of ['0.0.0.0:9464', '10.0.0.5:9464', '[::]:9464', '[::2]:9464', 'metrics.example.com:9464']) {
+      expect(() => loadConfig(env(value)), value).toThrow(/METRICS_LISTEN: must be a loopback address/);
+    }
+    for (const value of ['9464', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', '::1:9464', 'http://127.0.0.1:9464']) {
+      expect(() => loadConfig(env(value)), value).toThrow(/METRICS_LISTEN: expected host:port/);
+    }
   });
 });

@@ -87,6 +87,16 @@ describe('HTTP edge: problems, request ids, headers, logs', () => {
     expect(res.json()).toMatchObject({ code: 'not_found', status: 404, instance: '/v1/nothing-here' });
   });
 
+  it('answers a path that is not percent-encoded UTF-8 with a 400 problem, not the router\'s own JSON', async () => {
+    for (const url of ['/v1/orgs/%ED%A0%80/members', '/test/%E0', '/nowhere/%C0%80']) {
+      const res = await app.server.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type']).toContain(PROBLEM);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.json()).toMatchObject({ code: 'validation_failed', errors: [{ path: 'params', message: expect.any(String) }], request_id: res.headers['x-request-id'] });
+    }
+  });
+
   it('answers a wrong method on a known route with 405 and Allow', async () => {
     const res = await app.server.inject({ method: 'DELETE', url: '/health/live' });
     expect(res.statusCode).toBe(405);
@@ -101,19 +111,26 @@ describe('HTTP edge: problems, request ids, headers, logs', () => {
     expect(body.code).toBe('internal_error');
     expect(res.body).not.toContain('hunter2');
     expect(res.body).not.toContain('stack');
-    expect(body.request_id).toBe('req-boom-1');
-    const logged = app.logs.lines.find((line) => line.reqId === 'req-boom-1' && line.level === 50);
-    expect(logged).toBeDefined();
+    expect(body.request_id).toBe(res.headers['x-request-id']);
+    const logged = app.logs.lines.find((line) => line.reqId === body.request_id && line.level === 50);
+    expect(logged).toMatchObject({ client_request_id: 'req-boom-1' });
   });
 
-  it('keeps a sane X-Request-Id and replaces an insane one', async () => {
+  it('uses its own request id, keeping a sane client X-Request-Id beside it and dropping an insane one', async () => {
     const kept = await app.server.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'abc-123.def' } });
-    expect(kept.headers['x-request-id']).toBe('abc-123.def');
+    expect(kept.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(kept.headers['x-client-request-id']).toBe('abc-123.def');
+    const logged = app.logs.lines.filter((line) => line.reqId === kept.headers['x-request-id']);
+    expect(logged.length).toBeGreaterThan(0);
+    for (const line of logged) expect(line.client_request_id).toBe('abc-123.def');
+    expect(app.logs.lines.some((line) => line.reqId === 'abc-123.def')).toBe(false);
     const replaced = await app.server.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'bad id\u0000<script>' } });
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(replaced.headers['x-client-request-id']).toBeUndefined();
     const generated = await app.server.inject({ method: 'GET', url: '/health/live' });
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
-    expect(app.logs.lines.some((line) => line.reqId === 'abc-123.def')).toBe(true);
+    expect(generated.headers['x-request-id']).not.toBe(kept.headers['x-request-id']);
+    expect(generated.headers['x-client-request-id']).toBeUndefined();
   });
 
   it('sets security headers', async () => {

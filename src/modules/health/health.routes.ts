@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Metrics } from '../../platform/metrics/metrics.js';
 import { httpErrors } from '../../platform/http/errors.js';
-import { safeEqual } from '../../platform/crypto/tokens.js';
+import { metricsTokenMatches } from '../../platform/metrics/listener.js';
 
 export interface DependencyCheck {
   /** Shown in the report, e.g. `pglite` or `redis`. */
@@ -86,17 +86,19 @@ export function healthRoutes(
     },
   );
 
+  // Closed unless a token is set: without METRICS_TOKEN the route does not exist on the API port
+  // (404, like any unknown path); METRICS_LISTEN may serve metrics on loopback instead.
+  const { metricsToken } = deps;
+  if (metricsToken === undefined) return;
   server.get(
     '/metrics',
-    { config: { rateLimit: false }, schema: { tags: ['health'], summary: 'Prometheus metrics', hide: true } },
+    { config: { rateLimit: false }, schema: { tags: ['health'], summary: 'Prometheus metrics (Authorization: Bearer <METRICS_TOKEN>)', hide: true } },
     async (request, reply) => {
-      if (deps.metricsToken) {
-        const header = request.headers.authorization ?? '';
-        const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-        if (!safeEqual(given, deps.metricsToken)) throw httpErrors.unauthorized('Send Authorization: Bearer <METRICS_TOKEN>', undefined, { 'www-authenticate': 'Bearer' });
+      if (!metricsTokenMatches(request.headers.authorization, metricsToken)) {
+        throw httpErrors.unauthorized('Send Authorization: Bearer <METRICS_TOKEN>', undefined, { 'www-authenticate': 'Bearer' });
       }
       const text = await deps.metrics.registry.metrics();
-      return reply.type(deps.metrics.registry.contentType).send(text);
+      return reply.header('cache-control', 'no-store').type(deps.metrics.registry.contentType).send(text);
     },
   );
 }

@@ -53,9 +53,18 @@ function validationErrors(context: string, errors: AjvError[]): { path: string; 
       segments.push(error.params.additionalProperty);
       return { path: [context, ...segments].join('.'), message: 'is not allowed' };
     }
+    if (error.keyword === 'format' && typeof error.params.format === 'string' && error.params.format in FORMAT_MESSAGES) {
+      return { path: [context, ...segments].join('.'), message: FORMAT_MESSAGES[error.params.format]! };
+    }
     return { path: [context, ...segments].join('.'), message: error.message ?? 'is invalid' };
   });
 }
+
+/** What the tightened formats (input.ts) accept, said in the refusal. */
+const FORMAT_MESSAGES: Record<string, string> = {
+  'date-time': 'must be an RFC 3339 date-time with a time zone (such as 2030-01-31T12:00:00Z) from year 0001 to 9999 UTC',
+  date: 'must be a date YYYY-MM-DD from year 0001 to 9999',
+};
 
 /** Maps anything thrown to an AppError; unknown errors become a 500 with no internals. */
 export function toAppError(error: unknown, exposeInternals: boolean): AppError {
@@ -92,7 +101,22 @@ export function toAppError(error: unknown, exposeInternals: boolean): AppError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return errorForStatus(status)(fastifyError.message);
   }
-  return httpErrors.internal_error(exposeInternals && error instanceof Error ? error.message : 'An unexpected error occurred; it has been logged');
+  return httpErrors.internal_error(unexpectedDetail(error, exposeInternals));
+}
+
+/**
+ * The detail of a 500. Never the error's message, in any mode: a database error's message holds
+ * the failed statement and its bound values (a password hash, an address). In development it names
+ * the class of the error and, for a database error, its SQLSTATE: enough to find the log line.
+ */
+function unexpectedDetail(error: unknown, exposeInternals: boolean): string {
+  const generic = 'An unexpected error occurred; it has been logged';
+  if (!exposeInternals) return generic;
+  const name = error instanceof Error ? error.constructor.name || error.name : typeof error;
+  const safeName = /^[A-Za-z_$][A-Za-z0-9_$]{0,63}$/.test(name) ? name : 'Error';
+  const database = databaseErrorOf(error);
+  const what = database ? `${safeName}, SQLSTATE ${database.code}` : safeName;
+  return `An unexpected error occurred (${what}); it has been logged with this request id`;
 }
 
 /**
