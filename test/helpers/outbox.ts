@@ -108,18 +108,32 @@ export interface TokenBody {
   user: UserBody;
 }
 
-/** Signs up (201 expected) without waiting for the verification mail. */
-export async function signUp(app: App, email: string, password: string, name?: string): Promise<UserBody> {
+/**
+ * Signs up (201 expected) without waiting for the verification mail. The account comes back
+ * verified (its `email_verified` set straight in the database, as if the mail's link had been
+ * followed by its owner), since sign-in needs a verified address by default; pass
+ * `{ verified: false }` to keep it unverified. A taken address is left as it is.
+ */
+export async function signUp(app: App, email: string, password: string, name?: string, options: { verified?: boolean } = {}): Promise<UserBody> {
   const res = await app.server.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password, ...(name ? { name } : {}) } });
   if (res.statusCode !== 201) throw new Error(`signup of ${email} answered ${res.statusCode}: ${res.body}`);
-  return res.json<{ user: UserBody }>().user;
+  const user = res.json<{ user: UserBody }>().user;
+  if (options.verified === false) return user;
+  const { rows } = await app.context.db.sql.query<{ updated_at: Date }>(
+    'UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1 RETURNING updated_at',
+    [user.id],
+  );
+  return rows[0] ? { ...user, email_verified: true, updated_at: rows[0].updated_at.toISOString() } : user;
 }
 
-/** Signs up, then verifies the address with the link of the verification mail; returns the verified user. */
+/**
+ * Signs up, then verifies the address with the link of the verification mail, sending the password
+ * with it (which keeps the password: see POST /v1/auth/verify-email); returns the verified user.
+ */
 export async function signUpAndVerify(app: App, email: string, password: string, name?: string): Promise<UserBody> {
-  await signUp(app, email, password, name);
+  await signUp(app, email, password, name, { verified: false });
   const mail = await waitForMail(app, { to: email, template: 'accounts.verify_email' });
-  const res = await app.server.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: linkToken(mail, 'verify-email') } });
+  const res = await app.server.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: linkToken(mail, 'verify-email'), password } });
   if (res.statusCode !== 200) throw new Error(`verify-email of ${email} answered ${res.statusCode}: ${res.body}`);
   return res.json<{ user: UserBody }>().user;
 }
