@@ -387,6 +387,16 @@ describe('enumeration: answers do not tell which addresses have accounts', () =>
     expect(takenUser.id).toMatch(/^usr_/);
   });
 
+  it("regression: sign-up with a taken address does not answer the owner's phone number", async () => {
+    const owner = uniqueEmail('phone-owner');
+    const user = await signup(app, owner);
+    await app.context.db.sql.query(`UPDATE users SET phone = '+15550001234', phone_verified = true WHERE id = $1`, [user.id]);
+    const taken = await post(app, '/v1/auth/signup', { email: owner, password: PASSWORD });
+    expect(taken.statusCode).toBe(201);
+    expect(taken.json<{ user: Json }>().user).toMatchObject({ phone: null, phone_verified: false });
+    expect(taken.body).not.toContain('15550001234');
+  });
+
   it.each([
     ['/v1/auth/password/forgot'],
     ['/v1/auth/magic-link'],

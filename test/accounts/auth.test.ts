@@ -89,6 +89,25 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(rows).toHaveLength(0);
       });
 
+      it.each([
+        ['spaces only', '          ', ['whitespace_only', 'too_short']],
+        ['a common password with trailing spaces', 'password      ', ['too_common']],
+        ['three characters padded to eight with spaces', 'xq7     ', ['too_short']],
+      ])('regression: refuses %s with 422 weak_password naming the rule, and creates nothing', async (_label, password, expected) => {
+        const email = uniqueEmail('whitespace');
+        const body = expectProblem(await post('/v1/auth/signup', { email, password }), 422, 'weak_password');
+        expect((body.errors as { rule: string }[]).map((e) => e.rule)).toEqual(expected);
+        const { rows } = await app.context.db.sql.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email]);
+        expect(rows).toHaveLength(0);
+      });
+
+      it('stores the password as typed: surrounding spaces are part of it at sign-in', async () => {
+        const email = uniqueEmail('spaced');
+        await signUp(app, email, `  ${PASSWORD}  `);
+        expect((await login(app, email, `  ${PASSWORD}  `)).user.email).toBe(email);
+        expectProblem(await post('/v1/auth/login', { email, password: PASSWORD }), 401, 'invalid_credentials');
+      });
+
       it('refuses an address that is not one with 422 invalid_email', async () => {
         const res = await post('/v1/auth/signup', { email: 'no-at-sign.example.test', password: PASSWORD });
         expectProblem(res, 422, 'invalid_email');
