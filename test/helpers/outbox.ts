@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { App } from '../../src/app/app.js';
 import { listOutbox, type OutboxEntry } from '../../src/platform/mail/index.js';
 import { DELIVER_QUEUE } from '../../src/modules/communications/index.js';
+import { RECOVERY_QUEUE } from '../../src/modules/mfa/index.js';
+
+/** Queues whose jobs end in a mail: the delivery queue, and the jobs that decide whether to mail at all (MFA recovery). */
+const MAIL_QUEUES = new Set([DELIVER_QUEUE, RECOVERY_QUEUE]);
 
 /*
  * Mail in tests. Without SMTP_URL the app's job workers deliver mail to the development outbox
@@ -58,14 +62,15 @@ export async function waitForMail(app: App, query: MailQuery, timeoutMs = 10_000
 }
 
 /**
- * Waits until no mail job is queued, running or waiting for a retry: every mail enqueued so far has
- * been delivered (or has failed for good). Use before asserting that a mail was not sent.
+ * Waits until no mail job (nor a job that may send one, like an MFA recovery request) is queued,
+ * running or waiting for a retry: every mail asked for so far has been delivered (or has failed for
+ * good). Use before asserting that a mail was not sent.
  */
 export async function drainMail(app: App, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await app.context.jobs.counts();
-    const pending = counts.filter((c) => c.queue === DELIVER_QUEUE && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
+    const pending = counts.filter((c) => MAIL_QUEUES.has(c.queue) && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
     if (pending.length === 0) return;
     if (Date.now() > deadline) throw new Error(`The mail queue did not drain within ${timeoutMs} ms: ${JSON.stringify(pending)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));

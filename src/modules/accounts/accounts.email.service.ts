@@ -90,7 +90,7 @@ export function createEmailService(deps: {
     // A verification mailed to an address the account no longer has proves nothing.
     if (row.email?.toLowerCase() !== user.email.toLowerCase()) throw accountErrors.invalid_link();
     const proverSessionId = prover.session?.userId === user.id ? prover.session.sessionId : null;
-    return proofs.proven(tx, user, { how: 'verification', client, proverSessionId, passwordShown });
+    return proofs.proven(user, { how: 'verification', client, proverSessionId, passwordShown }, { tx });
   }
 
   /** Checks the password shown with a verification of the account's own address (before anything is used). */

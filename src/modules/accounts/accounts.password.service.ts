@@ -61,7 +61,7 @@ export function createPasswordService(deps: {
         service.assertPolicy(password, found.email);
         const passwordHash = await hashPassword(password);
         // A reset proves the mailbox (and replaces whatever password was set before it).
-        const proof = await proofs.proven(tx, found, { how: 'password_reset', client, passwordShown: true });
+        const proof = await proofs.proven(found, { how: 'password_reset', client, passwordShown: true }, { tx });
         await updateUser(tx, found.id, { passwordHash, passwordChangedAt: new Date(), failedLoginCount: 0, lockedUntil: null });
         await links.retire(found.id, PASSWORD_BOUND_PURPOSES, { tx });
         await audit.record(tx, { actor: { type: 'user', id: found.id, display: found.email }, action: 'user.password_reset', target: { type: 'user', id: found.id }, context: client });

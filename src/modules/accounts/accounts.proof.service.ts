@@ -31,13 +31,13 @@ export interface ProvenAddress {
  */
 export interface AddressProofs {
   /** In the caller's transaction; see the interface comment. */
-  proven(tx: DbHandle, user: UserRow, proof: { how: AddressProof; client: ClientInfo; proverSessionId?: string | null; passwordShown: boolean }): Promise<ProvenAddress>;
+  proven(user: UserRow, proof: { how: AddressProof; client: ClientInfo; proverSessionId?: string | null; passwordShown: boolean }, options: { tx: DbHandle }): Promise<ProvenAddress>;
 }
 
 export function createAddressProofs(deps: { audit: Audit; events: Events; sessions: SessionService }): AddressProofs {
   const { audit, events, sessions } = deps;
   return {
-    async proven(tx, user, proof) {
+    async proven(user, proof, { tx }) {
       if (user.emailVerified) return { user, revoked: [], passwordCleared: false };
       const clear = user.passwordHash !== null && !proof.passwordShown && !proof.proverSessionId;
       const after = (await updateUser(tx, user.id, { emailVerified: true, ...(clear ? { passwordHash: null, passwordChangedAt: new Date() } : {}) }))!;

@@ -111,7 +111,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
         tags: ['auth'],
         summary: 'Verify an email address with the mailed link token, or with the address and the 6-digit code',
         description:
-          'The first proof of an address ends every session opened before it except the caller\'s own (when the request is signed in as the account), and removes a password set before it unless the request is signed in as the account or sends that `password` (`password_cleared` says so; a reset or a magic link then opens the account). A wrong `password` answers 401 and leaves the link or code usable. Confirming the new address of an email change ignores `password`.',
+          'The first proof of an address ends every session opened before it except the caller\'s own (when the request is signed in as the account), and removes a password set before it unless the request is signed in as the account or sends that `password` (`password_cleared` says so; a reset or a magic link then opens the account). A wrong `password` answers 401 and leaves the link or code usable, as does an invalid or expired access token (send none rather than a stale one). Confirming the new address of an email change ignores `password`.',
         body: VerifyEmailBody,
         response: { 200: Type.Object({ user: User, password_cleared: Type.Boolean() }), ...problems(400, 401, 403, 409, 423, 429) },
       },

@@ -144,7 +144,7 @@ export function createSignInService(deps: {
         const found = await findUserById(tx, row.userId);
         if (!found || row.email?.toLowerCase() !== found.email.toLowerCase()) throw accountErrors.invalid_link();
         // Following the link proves the mailbox, but not a password set before: the session it opens is new.
-        return proofs.proven(tx, found, { how: 'magic_link', client, passwordShown: false });
+        return proofs.proven(found, { how: 'magic_link', client, passwordShown: false }, { tx });
       });
       await sessions.announceRevoked(revoked);
       return user;
