@@ -94,8 +94,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       csrfMatches: context.sessions.csrfMatches,
       authenticatedAt: context.sessions.authenticatedAt,
       async stillMustEnrol(userId) {
-        const user = await context.accounts.getUser(userId);
-        return user ? context.mfa.enrollmentRequired(user) : false;
+        const user = await context.users.byId(userId);
+        return user ? context.mfaEnrolment.required(user) : false;
       },
     });
 
@@ -112,12 +112,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         mail: { kind: mailTransport.kind, required: false, check: () => mailTransport.verify() },
       },
     });
-    const { accounts, sessions, keys } = context;
+    const { accounts, sessions, keys, signIn, users } = context;
     const idle = config.auth.refreshIdleTimeoutSeconds;
-    const { tokensReply } = accountRoutes(server, { accounts, sessions, guards, keys, publicUrl: config.publicUrl, refreshIdleTimeoutSeconds: idle });
+    // Every sign-in route is given the one composed flow (context.signIn, app/sign-in.ts).
+    const { tokensReply } = accountRoutes(server, { accounts, sessions, signIn, guards, keys, publicUrl: config.publicUrl, refreshIdleTimeoutSeconds: idle });
     meRoutes(server, { accounts, sessions, guards, refreshIdleTimeoutSeconds: idle });
-    passkeyRoutes(server, { passkeys: context.passkeys, accounts, guards, tokensReply });
-    mfaRoutes(server, { mfa: context.mfa, accounts, guards, tokensReply });
+    passkeyRoutes(server, { passkeys: context.passkeys, users, signIn, guards, tokensReply });
+    mfaRoutes(server, { mfa: context.mfa, users, signIn, guards, tokensReply });
     otpRoutes(server, { otp: context.otp, phones: context.phones, guards });
     const orgGuard = createOrgGuard({ orgs: context.orgs, apiKeys: context.apiKeys, guards, ...(config.orgs.baseDomain ? { baseDomain: config.orgs.baseDomain } : {}) });
     orgRoutes(server, { orgs: context.orgs, guards, tiers: context.tiers, orgGuard });

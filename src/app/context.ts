@@ -13,8 +13,8 @@ import { createOutboxPushProvider, createWebPushProvider, type PushProvider } fr
 import type { QueueOptions } from '../platform/jobs/jobs.js';
 import { createMetrics, type Metrics } from '../platform/metrics/metrics.js';
 import {
-  createAccountsService, createAdminService, createSessionService, createUserDirectory,
-  type AccountsService, type AdminService, type SessionService, type UserDirectory,
+  createAccounts, createAdminService, createSessionService, createUserDirectory,
+  type AccountsService, type AdminService, type OneTimeLinks, type SessionService, type SignInService, type UserDirectory,
 } from '../modules/accounts/index.js';
 import { createPasskeyService, type PasskeyService } from '../modules/passkeys/index.js';
 import {
@@ -33,9 +33,12 @@ import {
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
 } from '../modules/orgs/index.js';
 import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
-import { createMfaService, type MfaService, type PasskeyVerifier } from '../modules/mfa/index.js';
+import {
+  createEnrolmentCheck, createMfaPolicy, createMfaService, type EnrolmentCheck, type MfaPolicy, type MfaService, type PasskeyVerifier,
+} from '../modules/mfa/index.js';
 import { createOtpService, createPhoneService, type OtpLimits, type OtpService, type PhoneService } from '../modules/otp/index.js';
 import { resolveSecret } from './secret.js';
+import { createSignInFlow, type SignInFlow } from './sign-in.js';
 
 /** Everything a module may be given: ports first, then services built on them. No container. */
 export interface Context {
@@ -66,9 +69,19 @@ export interface Context {
   /** Other modules' read access to accounts (and the phone number's one write). */
   users: UserDirectory;
   accounts: AccountsService;
+  /** The accounts' steps of a sign-in (first factors, completion), which `signIn` composes. */
+  signInSteps: SignInService;
+  /** One-time links (mailed tokens and codes) of every purpose. */
+  oneTimeLinks: OneTimeLinks;
   admins: AdminService;
   passkeys: PasskeyService;
+  /** MFA_REQUIRED: who must have a second factor, and whether a last passkey must stay. */
+  mfaPolicy: MfaPolicy;
+  /** Whether a user must enrol a second factor before anything else (the `mfa_enroll` claim and guard). */
+  mfaEnrolment: EnrolmentCheck;
   mfa: MfaService;
+  /** Every sign-in end to end: first factor → second factor → session and tokens (app/sign-in.ts). */
+  signIn: SignInFlow;
   orgs: OrgsService;
   invitations: InvitationsService;
   roles: RolesService;
@@ -167,14 +180,27 @@ export async function createContext(config: Config, logger: Logger, overrides: C
       messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
   };
   const metrics = createMetrics({ jobs });
+  // Accounts, second factors, passkeys and sessions, in the order their dependencies need. Who calls
+  // whom in a sign-in is the flow at the end (app/sign-in.ts); nothing is installed afterwards.
   const users = createUserDirectory({ db });
+  const admins = createAdminService({ db, audit, events });
+  const mfaPolicy = createMfaPolicy({ db, requirement: config.auth.mfaRequired, isPlatformAdmin: admins.isPlatformAdmin });
+  const passkeys = createPasskeyService({
+    db, cache, audit, events, users, policy: mfaPolicy,
+    settings: { rpId: new URL(config.publicUrl).hostname, rpName: config.auth.webauthnRpName, origins: config.auth.webauthnOrigins },
+  });
+  const mfaEnrolment = createEnrolmentCheck({ db, policy: mfaPolicy, passkeys, users });
+  const tiers = createTiers(config.orgs.tierLimits);
+  const orgs = createOrgsService({ db, audit, events, users, tiers });
   const sessions = createSessionService({
     db, cache, keys, audit, events,
     csrfKey: box.deriveKey('csrf'),
     settings: config.auth,
+    enrollmentRequired: mfaEnrolment.required,
+    roleIn: async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null,
     onRefreshReuse: (session) => logger.warn({ session_id: session.id, user_id: session.userId }, 'refresh token reuse: session revoked'),
   });
-  const accounts = createAccountsService({
+  const { accounts, signIn: signInSteps, links: oneTimeLinks } = createAccounts({
     db, cache, audit, events, mail, sessions,
     settings: {
       lockoutThreshold: config.auth.lockoutThreshold,
@@ -183,11 +209,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
       passwordPolicy: { minLength: 8, maxLength: 128, requireComplexity: config.auth.passwordRequireComplexity },
     },
   });
-  const admins = createAdminService({ db, audit, events });
-  const passkeys = createPasskeyService({
-    db, cache, audit, events,
-    settings: { rpId: new URL(config.publicUrl).hostname, rpName: config.auth.webauthnRpName, origins: config.auth.webauthnOrigins },
-  });
   const passkeyVerifier: PasskeyVerifier = {
     countFor: (userId) => passkeys.countFor(userId),
     async authenticationOptions(input) {
@@ -195,11 +216,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
       return { options: { ...options }, challengeId };
     },
     verifyAuthentication: (challengeId, response, client, options) => passkeys.verifyAuthentication(challengeId, response, client, options),
-    async removeAll(userId) {
-      const rows = await passkeys.list(userId);
-      for (const row of rows) await passkeys.remove(userId, row.id, { ip: null, userAgent: null });
-      return rows.length;
-    },
+    removeAll: (userId, client) => passkeys.removeAll(userId, client),
   };
   const otp = createOtpService({
     db, cache, box, settings: communicationSettings, messenger,
@@ -208,22 +225,21 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   const phones = createPhoneService({ db, audit, events, otp });
   const mfa = createMfaService({
-    db, cache, keys, box, audit, events, mail, accounts, sessions,
+    db, cache, jobs, keys, box, audit, events, mail, users, sessions,
+    links: oneTimeLinks,
+    signIn: signInSteps,
     passkeys: passkeyVerifier,
     otp,
-    settings: { issuer: 'Tessera', policy: config.auth.mfaRequired },
-    isPlatformAdmin: admins.isPlatformAdmin,
+    policy: mfaPolicy,
+    enrolment: mfaEnrolment,
+    settings: { issuer: 'Tessera' },
   });
-  accounts.setSecondFactorGate(mfa);
-  sessions.setEnrollmentCheck((user) => mfa.enrollmentRequired(user));
-  const tiers = createTiers(config.orgs.tierLimits);
-  const orgs = createOrgsService({ db, audit, events, users, tiers });
+  const signIn = createSignInFlow({ steps: signInSteps, mfa, passkeys, users });
   const invitations = createInvitationsService({
     db, cache, audit, events, mail, users, tiers,
     settings: { ttlSeconds: config.orgs.invitationTtlSeconds, dailyLimit: config.orgs.invitationDailyLimit },
     onCacheError: (error) => logger.warn({ err: error }, 'invitation limit: cache unavailable, invitation not counted'),
   });
-  sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
   const auditLog = createAuditService({ db, jobs, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
@@ -235,6 +251,8 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const adminOutbox = createAdminOutboxService({ db });
   return {
     webhooks, webhookDispatcher, auditLog, adminOutbox,
-    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics, sessions, users, accounts, admins, passkeys, mfa, orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
+    config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics,
+    sessions, users, accounts, signInSteps, oneTimeLinks, admins, passkeys, mfaPolicy, mfaEnrolment, mfa, signIn,
+    orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,
     unsubscribeLinks, notificationPreferences, communicationStats, communicationTests, notifications, pushSubscriptions, otp, phones };
 }

@@ -78,6 +78,8 @@ export interface Config {
     readonly accessTokenTtlSeconds: number;
     readonly audience: string;
     readonly refreshIdleTimeoutSeconds: number;
+    /** Seconds after a rotation in which the same client may present the spent refresh token again (0: never). */
+    readonly refreshReuseGraceSeconds: number;
     readonly sessionMaxLifetimeSeconds: number;
     readonly lockoutThreshold: number;
     readonly lockoutDurationSeconds: number;
@@ -745,6 +747,13 @@ export const variables = {
     default: '604800',
     parse: integerIn(300, 31_536_000),
   }),
+  REFRESH_REUSE_GRACE_SECONDS: variable({
+    title: 'Refresh-token reuse grace',
+    description:
+      'Seconds after a refresh token was rotated in which the same client (same session, same User-Agent, same IP address as the rotation) may present it again and get a new pair of the same session instead of ending it: two tabs refreshing at once. Only the latest rotation of a session has a grace; a reuse after it, or from another client, ends the session (theft). `0` disables it (0 to 60).',
+    default: '2',
+    parse: integerIn(0, 60),
+  }),
   SESSION_MAX_LIFETIME_SECONDS: variable({
     title: 'Session absolute lifetime',
     description: 'A session ends this many seconds after sign-in, however active (default 30 days).',
@@ -765,8 +774,9 @@ export const variables = {
   }),
   ALLOW_UNVERIFIED_LOGIN: variable({
     title: 'Sign-in before verification',
-    description: 'Whether users may sign in before verifying their email (their tokens then say `email_verified: false`).',
-    default: 'true',
+    description:
+      'Whether users may sign in with a password before verifying their email (their tokens then say `email_verified: false`). Off by default: an unverified account could belong to someone who registered another person\'s address. Whatever the setting, the first proof of an address ends the sessions opened before it.',
+    default: 'false',
     parse: boolean,
   }),
   PASSWORD_REQUIRE_COMPLEXITY: variable({
@@ -907,6 +917,7 @@ function toConfig(env: Env): Config {
       accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
       audience: env.TOKEN_AUDIENCE ?? env.PUBLIC_URL ?? `http://localhost:${env.PORT}`,
       refreshIdleTimeoutSeconds: env.REFRESH_IDLE_TIMEOUT_SECONDS,
+      refreshReuseGraceSeconds: env.REFRESH_REUSE_GRACE_SECONDS,
       sessionMaxLifetimeSeconds: env.SESSION_MAX_LIFETIME_SECONDS,
       lockoutThreshold: env.LOCKOUT_THRESHOLD,
       lockoutDurationSeconds: env.LOCKOUT_DURATION_SECONDS,

@@ -89,6 +89,25 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(rows).toHaveLength(0);
       });
 
+      it.each([
+        ['spaces only', '          ', ['whitespace_only', 'too_short']],
+        ['a common password with trailing spaces', 'password      ', ['too_common']],
+        ['three characters padded to eight with spaces', 'xq7     ', ['too_short']],
+      ])('regression: refuses %s with 422 weak_password naming the rule, and creates nothing', async (_label, password, expected) => {
+        const email = uniqueEmail('whitespace');
+        const body = expectProblem(await post('/v1/auth/signup', { email, password }), 422, 'weak_password');
+        expect((body.errors as { rule: string }[]).map((e) => e.rule)).toEqual(expected);
+        const { rows } = await app.context.db.sql.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email]);
+        expect(rows).toHaveLength(0);
+      });
+
+      it('stores the password as typed: surrounding spaces are part of it at sign-in', async () => {
+        const email = uniqueEmail('spaced');
+        await signUp(app, email, `  ${PASSWORD}  `);
+        expect((await login(app, email, `  ${PASSWORD}  `)).user.email).toBe(email);
+        expectProblem(await post('/v1/auth/login', { email, password: PASSWORD }), 401, 'invalid_credentials');
+      });
+
       it('refuses an address that is not one with 422 invalid_email', async () => {
         const res = await post('/v1/auth/signup', { email: 'no-at-sign.example.test', password: PASSWORD });
         expectProblem(res, 422, 'invalid_email');
@@ -127,22 +146,23 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
     });
 
     describe('POST /v1/auth/verify-email and /resend', () => {
-      it('verifies with the link token (200, email_verified) and refuses the same token again with 400 invalid_link', async () => {
+      it('verifies with the link token and the password (200, email_verified, password kept) and refuses the same token again with 400 invalid_link', async () => {
         const email = uniqueEmail('verify-token');
-        const user = await signUp(app, email, PASSWORD);
+        const user = await signUp(app, email, PASSWORD, undefined, { verified: false });
         const token = linkToken(await waitForMail(app, { to: email, template: 'accounts.verify_email' }), 'verify-email');
-        const res = await post('/v1/auth/verify-email', { token });
+        const res = await post('/v1/auth/verify-email', { token, password: PASSWORD });
         expect(res.statusCode, res.body).toBe(200);
-        expect(res.json()).toEqual({ user: expect.objectContaining({ id: user.id, email, email_verified: true }) });
+        expect(res.json()).toEqual({ user: expect.objectContaining({ id: user.id, email, email_verified: true }), password_cleared: false });
         expect((await userRow(user.id))!.email_verified).toBe(true);
         expectProblem(await post('/v1/auth/verify-email', { token }), 400, 'invalid_link');
+        expect((await login(app, email, PASSWORD)).user.id).toBe(user.id);
       });
 
       it('verifies with the address and the 6-digit code', async () => {
         const email = uniqueEmail('verify-code');
-        const user = await signUp(app, email, PASSWORD);
+        const user = await signUp(app, email, PASSWORD, undefined, { verified: false });
         const code = mailCode(await waitForMail(app, { to: email, template: 'accounts.verify_email' }));
-        const res = await post('/v1/auth/verify-email', { email, code });
+        const res = await post('/v1/auth/verify-email', { email, code, password: PASSWORD });
         expect(res.statusCode, res.body).toBe(200);
         expect(res.json<{ user: UserBody }>().user).toMatchObject({ id: user.id, email_verified: true });
         expect((await userRow(user.id))!.email_verified).toBe(true);
@@ -150,7 +170,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
 
       it('refuses a wrong code with 400 invalid_code; after 5 wrong codes the right one no longer works', async () => {
         const email = uniqueEmail('verify-wrong');
-        const user = await signUp(app, email, PASSWORD);
+        const user = await signUp(app, email, PASSWORD, undefined, { verified: false });
         const code = mailCode(await waitForMail(app, { to: email, template: 'accounts.verify_email' }));
         const wrong = String((Number(code) + 1) % 1_000_000).padStart(6, '0');
         for (let i = 0; i < 5; i++) expectProblem(await post('/v1/auth/verify-email', { email, code: wrong }), 400, 'invalid_code');
@@ -165,7 +185,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
 
       it('resend answers 202 and mails a new link that supersedes the first', async () => {
         const email = uniqueEmail('resend');
-        await signUp(app, email, PASSWORD);
+        await signUp(app, email, PASSWORD, undefined, { verified: false });
         const first = await waitForMail(app, { to: email, template: 'accounts.verify_email' });
         const res = await post('/v1/auth/verify-email/resend', { email });
         expect(res.statusCode, res.body).toBe(202);
@@ -178,7 +198,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
 
       it('resend twice within a minute answers 202 both times but mails once', async () => {
         const email = uniqueEmail('resend-twice');
-        await signUp(app, email, PASSWORD);
+        await signUp(app, email, PASSWORD, undefined, { verified: false });
         const first = await waitForMail(app, { to: email, template: 'accounts.verify_email' });
         expect((await post('/v1/auth/verify-email/resend', { email })).statusCode).toBe(202);
         expect((await post('/v1/auth/verify-email/resend', { email })).statusCode).toBe(202);
@@ -261,26 +281,33 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expectProblem(await post('/v1/auth/login', { email: uniqueEmail('x') }), 400, 'validation_failed');
       });
 
-      describe('with ALLOW_UNVERIFIED_LOGIN=false', () => {
-        let strict: TestApp;
+      it('by default (ALLOW_UNVERIFIED_LOGIN=false) refuses an unverified user with 403 email_not_verified, and signs them in once verified', async () => {
+        expect(app.config.auth.allowUnverifiedLogin).toBe(false);
+        const email = uniqueEmail('strict');
+        await signUp(app, email, PASSWORD, undefined, { verified: false });
+        expectProblem(await post('/v1/auth/login', { email, password: PASSWORD }), 403, 'email_not_verified');
+        // A wrong password still says only invalid_credentials (nothing about verification).
+        expectProblem(await post('/v1/auth/login', { email, password: 'wrong wrong wrong' }), 401, 'invalid_credentials');
+
+        const code = mailCode(await waitForMail(app, { to: email, template: 'accounts.verify_email' }));
+        expect((await post('/v1/auth/verify-email', { email, code, password: PASSWORD })).statusCode).toBe(200);
+        const body = await login(app, email, PASSWORD);
+        expect(decodeJwt(body.access_token).email_verified).toBe(true);
+      });
+
+      describe('with ALLOW_UNVERIFIED_LOGIN=true', () => {
+        let lax: TestApp;
         beforeAll(async () => {
-          strict = await appOn(engine, { ALLOW_UNVERIFIED_LOGIN: 'false' });
+          lax = await appOn(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
         });
-        afterAll(async () => strict?.destroy());
+        afterAll(async () => lax?.destroy());
 
-        it('refuses an unverified user with 403 email_not_verified, and signs them in once verified', async () => {
-          const email = uniqueEmail('strict');
-          await signUp(strict, email, PASSWORD);
-          const res = await strict.server.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: PASSWORD } });
-          expectProblem(res, 403, 'email_not_verified');
-          // A wrong password still says only invalid_credentials (nothing about verification).
-          const wrong = await strict.server.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password: 'wrong wrong wrong' } });
-          expectProblem(wrong, 401, 'invalid_credentials');
-
-          const code = mailCode(await waitForMail(strict, { to: email, template: 'accounts.verify_email' }));
-          expect((await strict.server.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { email, code } })).statusCode).toBe(200);
-          const body = await login(strict, email, PASSWORD);
-          expect(decodeJwt(body.access_token).email_verified).toBe(true);
+        it('signs an unverified user in, with email_verified false in the token', async () => {
+          const email = uniqueEmail('lax');
+          await signUp(lax, email, PASSWORD, undefined, { verified: false });
+          const body = await login(lax, email, PASSWORD);
+          expect(body.user.email_verified).toBe(false);
+          expect(decodeJwt(body.access_token).email_verified).toBe(false);
         });
       });
     });
@@ -288,7 +315,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
     describe('POST /v1/auth/magic-link and /verify', () => {
       it('mails a link whose token signs in once (amr email) and verifies the address', async () => {
         const email = uniqueEmail('magic');
-        const user = await signUp(app, email, PASSWORD);
+        const user = await signUp(app, email, PASSWORD, undefined, { verified: false });
         const res = await post('/v1/auth/magic-link', { email });
         expect(res.statusCode, res.body).toBe(202);
         expect(res.json()).toEqual({ status: 'accepted' });
@@ -321,7 +348,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
     });
 
     describe('POST /v1/auth/refresh', () => {
-      it('rotates the pair; the old refresh token presented again ends the session (refresh_token_reused)', async () => {
+      it('rotates the pair; the old refresh token presented again after the reuse grace ends the session (refresh_token_reused)', async () => {
         const email = uniqueEmail('refresh');
         const user = await signUp(app, email, PASSWORD);
         const first = await login(app, email, PASSWORD);
@@ -336,6 +363,8 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(decodeJwt(second.access_token)).toMatchObject({ sub: user.id, sid: first.session_id, amr: ['pwd'] });
         expect((await me(second.access_token)).statusCode).toBe(200);
 
+        // As if the grace (REFRESH_REUSE_GRACE_SECONDS, 2 s) had passed since the rotation.
+        await app.context.db.sql.query(`UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE session_id = $1 AND used_at IS NOT NULL`, [first.session_id]);
         expectProblem(await post('/v1/auth/refresh', { refresh_token: first.refresh_token }), 401, 'refresh_token_reused');
         expect(await sessionRow(first.session_id)).toMatchObject({ revoked_at: expect.any(Date), revoked_reason: 'refresh_token_reused' });
         expectProblem(await me(second.access_token), 401, 'invalid_token');

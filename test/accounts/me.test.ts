@@ -165,7 +165,7 @@ describe.each(engineCases())('/v1/me on $engine', ({ engine, available }) => {
 
         const verified = await call('POST', '/v1/auth/verify-email', null, { token: linkToken(mail, 'verify-email') });
         expect(verified.statusCode, verified.body).toBe(200);
-        expect(verified.json()).toEqual({ user: expect.objectContaining({ id: user.id, email: newEmail, email_verified: true }) });
+        expect(verified.json()).toEqual({ user: expect.objectContaining({ id: user.id, email: newEmail, email_verified: true }), password_cleared: false });
         expect((await userRow(user.id))!.email).toBe(newEmail);
 
         const notice = await waitForMail(app, { to: oldEmail, template: 'accounts.email_changed' });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { login as signIn, signUp } from '../helpers/outbox.js';
 
 describe('revocation list survives a cache that forgot it', () => {
   let app: TestApp;
@@ -10,8 +11,8 @@ describe('revocation list survives a cache that forgot it', () => {
 
   it('restoreRevocations() (run at start) puts recently revoked sessions back on the list', async () => {
     const password = 'a restart-proof passphrase';
-    await app.server.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email: 'restart@example.com', password } });
-    const login = (await app.server.inject({ method: 'POST', url: '/v1/auth/login', payload: { email: 'restart@example.com', password } })).json();
+    await signUp(app, 'restart@example.com', password);
+    const login = await signIn(app, 'restart@example.com', password);
     const me = () => app.server.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${login.access_token}` } });
     expect((await app.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: { authorization: `Bearer ${login.access_token}` } })).statusCode).toBe(204);
     expect((await me()).statusCode).toBe(401);

@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { App } from '../../src/app/app.js';
 import { listOutbox, type OutboxEntry } from '../../src/platform/mail/index.js';
 import { DELIVER_QUEUE } from '../../src/modules/communications/index.js';
+import { RECOVERY_QUEUE } from '../../src/modules/mfa/index.js';
+
+/** Queues whose jobs end in a mail: the delivery queue, and the jobs that decide whether to mail at all (MFA recovery). */
+const MAIL_QUEUES = new Set([DELIVER_QUEUE, RECOVERY_QUEUE]);
 
 /*
  * Mail in tests. Without SMTP_URL the app's job workers deliver mail to the development outbox
@@ -58,14 +62,15 @@ export async function waitForMail(app: App, query: MailQuery, timeoutMs = 10_000
 }
 
 /**
- * Waits until no mail job is queued, running or waiting for a retry: every mail enqueued so far has
- * been delivered (or has failed for good). Use before asserting that a mail was not sent.
+ * Waits until no mail job (nor a job that may send one, like an MFA recovery request) is queued,
+ * running or waiting for a retry: every mail asked for so far has been delivered (or has failed for
+ * good). Use before asserting that a mail was not sent.
  */
 export async function drainMail(app: App, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await app.context.jobs.counts();
-    const pending = counts.filter((c) => c.queue === DELIVER_QUEUE && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
+    const pending = counts.filter((c) => MAIL_QUEUES.has(c.queue) && ['created', 'retry', 'active'].includes(c.state) && c.count > 0);
     if (pending.length === 0) return;
     if (Date.now() > deadline) throw new Error(`The mail queue did not drain within ${timeoutMs} ms: ${JSON.stringify(pending)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -108,18 +113,32 @@ export interface TokenBody {
   user: UserBody;
 }
 
-/** Signs up (201 expected) without waiting for the verification mail. */
-export async function signUp(app: App, email: string, password: string, name?: string): Promise<UserBody> {
+/**
+ * Signs up (201 expected) without waiting for the verification mail. The account comes back
+ * verified (its `email_verified` set straight in the database, as if the mail's link had been
+ * followed by its owner), since sign-in needs a verified address by default; pass
+ * `{ verified: false }` to keep it unverified. A taken address is left as it is.
+ */
+export async function signUp(app: App, email: string, password: string, name?: string, options: { verified?: boolean } = {}): Promise<UserBody> {
   const res = await app.server.inject({ method: 'POST', url: '/v1/auth/signup', payload: { email, password, ...(name ? { name } : {}) } });
   if (res.statusCode !== 201) throw new Error(`signup of ${email} answered ${res.statusCode}: ${res.body}`);
-  return res.json<{ user: UserBody }>().user;
+  const user = res.json<{ user: UserBody }>().user;
+  if (options.verified === false) return user;
+  const { rows } = await app.context.db.sql.query<{ updated_at: Date }>(
+    'UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1 RETURNING updated_at',
+    [user.id],
+  );
+  return rows[0] ? { ...user, email_verified: true, updated_at: rows[0].updated_at.toISOString() } : user;
 }
 
-/** Signs up, then verifies the address with the link of the verification mail; returns the verified user. */
+/**
+ * Signs up, then verifies the address with the link of the verification mail, sending the password
+ * with it (which keeps the password: see POST /v1/auth/verify-email); returns the verified user.
+ */
 export async function signUpAndVerify(app: App, email: string, password: string, name?: string): Promise<UserBody> {
-  await signUp(app, email, password, name);
+  await signUp(app, email, password, name, { verified: false });
   const mail = await waitForMail(app, { to: email, template: 'accounts.verify_email' });
-  const res = await app.server.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: linkToken(mail, 'verify-email') } });
+  const res = await app.server.inject({ method: 'POST', url: '/v1/auth/verify-email', payload: { token: linkToken(mail, 'verify-email'), password } });
   if (res.statusCode !== 200) throw new Error(`verify-email of ${email} answered ${res.statusCode}: ${res.body}`);
   return res.json<{ user: UserBody }>().user;
 }

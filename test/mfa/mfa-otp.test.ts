@@ -1,11 +1,11 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator } from '../helpers/authenticator.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
 import { linkToken, login, signUp, signUpAndVerify, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
-import { appOn, ensureOtpTemplate, harness, otherCode, PASSWORD, uniquePhone } from '../otp/harness.js';
+import { ensureOtpTemplate, harness, otherCode, PASSWORD, uniquePhone } from '../otp/harness.js';
 
 /*
  * Email and SMS codes as second factors of a sign-in, end to end on each engine: a user with a
@@ -47,7 +47,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
     /** A user with a verified address and an authenticator app; with `phone`, a verified phone number too (through /v1/me/phone). */
     async function user(label: string, options: { verified?: boolean; phone?: boolean } = {}) {
       const email = uniqueEmail(label);
-      const body = options.verified === false ? await signUp(app, email, PASSWORD) : await signUpAndVerify(app, email, PASSWORD);
+      const body = options.verified === false ? await signUp(app, email, PASSWORD, undefined, { verified: false }) : await signUpAndVerify(app, email, PASSWORD);
       const tokens = await login(app, email, PASSWORD);
       const started = await call('POST', '/v1/me/mfa/totp', tokens.access_token);
       const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
@@ -65,7 +65,8 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
     }
 
     beforeAll(async () => {
-      app = await appOn(engine);
+      // Unverified sign-in allowed: the one way an account with an unverified address reaches a challenge.
+      app = await createEngineApp(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
       await ensureOtpTemplate(app);
       adminToken = await h.admin(uniqueEmail('mfa-otp-admin'));
     });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { authenticator, PERIOD_MS, recoveryToken, sleep, type Authenticator } from '../helpers/authenticator.js';
+import { authenticator, PERIOD_MS, recoveryToken, type Authenticator } from '../helpers/authenticator.js';
 import { engineCases, type Engine } from '../helpers/db.js';
 import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
 import { expectProblem } from '../helpers/http.js';
@@ -182,10 +182,22 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
       });
 
+      it('regression: of two concurrent verifications of one mfa_token with two backup codes exactly one succeeds and exactly one backup code is spent', async () => {
+        const { email, backupCodes, tokens } = await enrolled('race-backup');
+        const token = await mfaToken(email);
+        const results = await Promise.all([verify(token, { backup_code: backupCodes[0]! }), verify(token, { backup_code: backupCodes[1]! })]);
+        expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
+        expect(results.find((r) => r.statusCode === 401)!.json<{ code: string }>().code).toBe('invalid_mfa_token');
+        expect(await remaining(tokens.access_token)).toBe(9);
+        // The loser's code is still good for a later sign-in.
+        const loser = results[0]!.statusCode === 401 ? backupCodes[0]! : backupCodes[1]!;
+        expect((await verify(await mfaToken(email), { backup_code: loser })).statusCode).toBe(200);
+      });
+
       it('an expired one answers invalid_mfa_token', async () => {
         const { email, userId, device } = await enrolled('expired');
-        const expired = await app.context.keys.sign({ jti: 'x', amr: ['pwd'] }, { subject: userId, audience: MFA_AUDIENCE, expiresInSeconds: 1, type: MFA_TOKEN_TYPE });
-        await sleep(2100);
+        // Expired a minute ago (no waiting for a real one to run out).
+        const expired = await app.context.keys.sign({ jti: 'x', amr: ['pwd'] }, { subject: userId, audience: MFA_AUDIENCE, expiresInSeconds: -60, type: MFA_TOKEN_TYPE });
         expectProblem(await verify(expired, { code: await device.next() }), 401, 'invalid_mfa_token');
         expect((await verify(await mfaToken(email), { code: await device.next() })).statusCode).toBe(200);
       });
@@ -352,6 +364,44 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
       expect(logs.length).toBeGreaterThan(0);
       // The code as a JSON string: six bare digits turn up by chance in response times.
       for (const value of [secret, `"${code}"`, backupCodes[0]!, backupCodes[0]!.replace('-', ''), token, other, recovery]) expect(logs).not.toContain(value);
+    });
+  });
+});
+
+describe.each(engineCases())('MFA recovery requests on $engine (job workers off)', ({ engine, available }) => {
+  describe.skipIf(!available)(engine, () => {
+    let app: TestApp;
+    const post = (url: string, payload: Record<string, unknown>, token?: string) =>
+      app.server.inject({ method: 'POST', url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+
+    beforeAll(async () => {
+      app = await createTestApp({ engine, build: { workers: false } });
+    });
+    afterAll(async () => app?.destroy());
+
+    it('regression (timing): an account with TOTP and an unknown address get the same request work: one queued job each, no link, mail or audit made before the 202', async () => {
+      const email = uniqueEmail('recovery-structure');
+      const user = await signUp(app, email, PASSWORD);
+      const login = await post('/v1/auth/login', { email, password: PASSWORD });
+      const access = login.json<TokenBody>().access_token;
+      const started = await post('/v1/me/mfa/totp', {}, access);
+      const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
+      expect((await post('/v1/me/mfa/totp/confirm', { code: await device.next() }, access)).statusCode).toBe(200);
+      const unknown = uniqueEmail('recovery-nobody');
+
+      const known = await post('/v1/auth/mfa/recovery', { email });
+      const nobody = await post('/v1/auth/mfa/recovery', { email: unknown });
+      expect([known.statusCode, nobody.statusCode]).toEqual([202, 202]);
+      expect(known.json()).toEqual(nobody.json());
+
+      const jobs = await query<{ data: { email?: string; client: Record<string, unknown> } }>(`SELECT data FROM pgboss.job WHERE name = 'mfa.recovery' ORDER BY created_on`);
+      expect(jobs.map((job) => job.data.email)).toEqual([email, unknown]);
+      expect(jobs.map((job) => Object.keys(job.data).sort())).toEqual([['client', 'email'], ['client', 'email']]);
+      // Nothing of the per-account work happened in the request.
+      expect(await query(`SELECT id FROM one_time_tokens WHERE user_id = $1 AND purpose = 'mfa_recovery'`, [user.id])).toEqual([]);
+      expect(await query(`SELECT id FROM audit_events WHERE action = 'mfa.recovery_requested'`)).toEqual([]);
+      expect(await query(`SELECT id FROM communication_logs WHERE template = 'mfa.recovery'`)).toEqual([]);
     });
   });
 });

@@ -216,7 +216,8 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         expect(res.statusCode, res.body).toBe(200);
         expect(res.headers['cache-control']).toBe('no-store');
         const body = res.json<Record<string, unknown>>();
-        expect(body).toEqual({ mfa_required: true, mfa_token: expect.any(String), methods: ['totp', 'backup_code'] });
+        // email_otp too: the (verified) address is an alternative once an app is enrolled.
+        expect(body).toEqual({ mfa_required: true, mfa_token: expect.any(String), methods: ['totp', 'email_otp', 'backup_code'] });
         expectProblem(await call('GET', '/v1/me', body.mfa_token as string), 401, 'invalid_token');
         expectProblem(await call('GET', '/v1/me/mfa', body.mfa_token as string), 401, 'invalid_token');
         // The first factor is audited as such; no session exists yet.
@@ -337,7 +338,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         const [row] = await h.query<{ mfa_reenroll_required: boolean }>('SELECT mfa_reenroll_required FROM users WHERE id = $1', [user.id]);
         expect(row!.mfa_reenroll_required).toBe(false);
         // Sign-ins ask for the new factor again.
-        expect((await h.firstStep(email)).methods).toEqual(['totp', 'backup_code']);
+        expect((await h.firstStep(email)).methods).toEqual(['totp', 'email_otp', 'backup_code']);
       });
     });
   });

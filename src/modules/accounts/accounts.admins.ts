@@ -3,8 +3,9 @@ import type { Audit, Events } from '../../platform/events/index.js';
 import { hashPassword } from '../../platform/crypto/passwords.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { accountErrors } from './accounts.errors.js';
-import { countPlatformAdmins, findUserByEmail, insertUser, isPlatformAdmin, promoteToPlatformAdmin, type UserRow } from './accounts.queries.js';
-import { normaliseEmail } from './accounts.service.js';
+import { countPlatformAdmins, findUserByEmail, insertUser, isPlatformAdmin, promoteToPlatformAdmin } from './accounts.queries.js';
+import type { UserRow } from './accounts.schema.js';
+import { normaliseEmail } from './accounts.email.service.js';
 
 /** Platform administrators: created on first start, by `npx tessera admin create`, and checked by guards. */
 export interface AdminService {

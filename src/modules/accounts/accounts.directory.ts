@@ -1,5 +1,6 @@
 import type { Database, DbHandle } from '../../platform/db/database.js';
-import { findOtherPhoneHolder, findUserByContact, findUserByEmail, findUserById, lockPhone, updateUser, type UserRow } from './accounts.queries.js';
+import { findOtherPhoneHolder, findUserByContact, findUserByEmail, findUserById, lockPhone, updateUser } from './accounts.queries.js';
+import type { UserRow } from './accounts.schema.js';
 
 /**
  * The accounts module's read side for other modules, and the few writes to a user row that other
@@ -20,6 +21,8 @@ export interface UserDirectory {
   setVerifiedPhone(tx: DbHandle, userId: string, phone: string): Promise<{ before: UserRow; after: UserRow } | 'taken' | null>;
   /** Removes the user's phone number, in the caller's transaction; null when there was none (or no such user). */
   clearPhone(tx: DbHandle, userId: string): Promise<{ before: UserRow; after: UserRow } | null>;
+  /** Sets or clears the duty to enrol a second factor again (set by an MFA recovery, cleared once a factor is enrolled). */
+  setMfaReenrollRequired(userId: string, required: boolean, options?: { tx?: DbHandle }): Promise<void>;
 }
 
 export function createUserDirectory(deps: { db: Database }): UserDirectory {
@@ -35,6 +38,9 @@ export function createUserDirectory(deps: { db: Database }): UserDirectory {
       if (!before) return null;
       const after = (await updateUser(tx, userId, { phone, phoneVerified: true }))!;
       return { before, after };
+    },
+    async setMfaReenrollRequired(userId, required, options = {}) {
+      await updateUser(options.tx ?? db, userId, { mfaReenrollRequired: required });
     },
     async clearPhone(tx, userId) {
       const before = await findUserById(tx, userId);

@@ -6,7 +6,6 @@ import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
 import type { AccountsService } from './accounts.service.js';
 import type { SessionService } from './accounts.sessions.js';
 import { accountErrors } from './accounts.errors.js';
-
 import { ChangeEmailBody, ChangePasswordBody, ProfileBody, Session, SessionParams, User, sessionBody, userBody } from './accounts.schema.js';
 
 export function meRoutes(
@@ -115,7 +114,7 @@ export function meRoutes(
     },
     async (request, reply) => {
       const auth = request.auth!;
-      await sessions.revokeAll(auth.userId, 'revoked_by_user', clientOf(request), auth.sessionId ?? undefined);
+      await sessions.revokeAll(auth.userId, 'revoked_by_user', { client: clientOf(request), exceptSessionId: auth.sessionId });
       return reply.code(204).send(null);
     },
   );

@@ -1,11 +1,10 @@
 import { and, desc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { oneTimeTokens, userDevices, users } from './accounts.tables.js';
+import type { OneTimeTokenRow, TokenPurpose, UserRow } from './accounts.schema.js';
 
-export type UserRow = typeof users.$inferSelect;
+export type { OneTimeTokenRow, TokenPurpose, UserRow };
 export type NewUserRow = typeof users.$inferInsert;
-export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
-export type TokenPurpose = 'verify_email' | 'email_change' | 'magic_link' | 'password_reset' | 'mfa_recovery';
 
 export async function insertUser(db: DbHandle, row: NewUserRow): Promise<UserRow> {
   const [created] = await db.orm.insert(users).values(row).returning();
@@ -63,12 +62,15 @@ export async function insertOneTimeToken(db: DbHandle, row: typeof oneTimeTokens
   await db.orm.insert(oneTimeTokens).values(row);
 }
 
-/** Retires every unused token of a purpose for a user (a new one supersedes them). */
-export async function retireOneTimeTokens(db: DbHandle, userId: string, purpose: TokenPurpose): Promise<void> {
-  await db.orm
+/** Retires every unused token of these purposes for a user (a new one supersedes them, or a password change voids them); returns how many. */
+export async function retireOneTimeTokens(db: DbHandle, userId: string, purposes: TokenPurpose | readonly TokenPurpose[]): Promise<number> {
+  const list = typeof purposes === 'string' ? [purposes] : [...purposes];
+  const rows = await db.orm
     .update(oneTimeTokens)
     .set({ usedAt: new Date() })
-    .where(and(eq(oneTimeTokens.userId, userId), eq(oneTimeTokens.purpose, purpose), isNull(oneTimeTokens.usedAt)));
+    .where(and(eq(oneTimeTokens.userId, userId), inArray(oneTimeTokens.purpose, list), isNull(oneTimeTokens.usedAt)))
+    .returning({ id: oneTimeTokens.id });
+  return rows.length;
 }
 
 /** The token with this hash, unused, unexpired, and of one of the purposes. */

@@ -5,16 +5,24 @@ import type { HttpServer } from '../../platform/http/server.js';
 import { COOKIES, type Guards } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems } from '../../platform/http/schemas.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
-import type { AccountsService, MfaChallenge } from './accounts.service.js';
+import type { AccountsService } from './accounts.service.js';
 import type { IssuedTokens, SessionService } from './accounts.sessions.js';
+import type { SignInResult } from './accounts.signin.service.js';
 import { accountErrors } from './accounts.errors.js';
 import {
   EmailBody, LoginBody, MfaRequired, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
 } from './accounts.schema.js';
 
+/** The sign-ins these routes start (composed in app/sign-in.ts: first factor, second factor, session). */
+export interface SignInRoutes {
+  password(input: { email: string; password: string }, client: ClientInfo): Promise<SignInResult>;
+  magicLink(token: string, client: ClientInfo): Promise<SignInResult>;
+}
+
 export interface AccountRoutesDeps {
   accounts: AccountsService;
   sessions: SessionService;
+  signIn: SignInRoutes;
   guards: Guards;
   keys: KeyStore;
   publicUrl: string;
@@ -50,11 +58,11 @@ const AUTH = { rateLimit: 'auth' } as const;
 /** Routes of other modules that sign users in answer like these. */
 export type SignInBody = Static<typeof Tokens> | Static<typeof MfaRequired>;
 
-export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { tokensReply: (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => SignInBody } {
-  const { accounts, sessions, guards } = deps;
+export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { tokensReply: (reply: FastifyReply, issued: SignInResult, useCookie: boolean | undefined) => SignInBody } {
+  const { accounts, sessions, signIn, guards } = deps;
   const cookies = sessionCookies(deps.publicUrl, deps.refreshIdleTimeoutSeconds);
 
-  function signInReply(reply: FastifyReply, result: IssuedTokens | MfaChallenge, useCookie: boolean | undefined): SignInBody {
+  function signInReply(reply: FastifyReply, result: SignInResult, useCookie: boolean | undefined): SignInBody {
     if ('mfaRequired' in result) {
       reply.header('cache-control', 'no-store');
       return {
@@ -98,15 +106,27 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
   server.post(
     '/v1/auth/verify-email',
     {
-      config: AUTH,
+      config: { ...AUTH, duringMfaEnrollment: true },
       schema: {
         tags: ['auth'],
         summary: 'Verify an email address with the mailed link token, or with the address and the 6-digit code',
+        description:
+          'The first proof of an address ends every session opened before it except the caller\'s own (when the request is signed in as the account), and removes a password set before it unless the request is signed in as the account or sends that `password` (`password_cleared` says so; a reset or a magic link then opens the account). A wrong `password` answers 401 and leaves the link or code usable, as does an invalid or expired access token (send none rather than a stale one). Confirming the new address of an email change ignores `password`.',
         body: VerifyEmailBody,
-        response: { 200: Type.Object({ user: User }), ...problems(400, 409, 429) },
+        response: { 200: Type.Object({ user: User, password_cleared: Type.Boolean() }), ...problems(400, 401, 403, 409, 423, 429) },
       },
     },
-    async (request) => ({ user: userBody(await accounts.verifyEmail(request.body, clientOf(request))) }),
+    async (request, reply) => {
+      // Signed in (optional): a session of the account is the prover, and survives the proof.
+      if (request.headers.authorization || request.cookies[COOKIES.access]) await guards.authenticate(request, reply);
+      const auth = request.auth;
+      const { password, ...input } = request.body;
+      const verified = await accounts.verifyEmail(input, clientOf(request), {
+        session: auth ? { userId: auth.userId, sessionId: auth.sessionId } : null,
+        ...(password === undefined ? {} : { password }),
+      });
+      return { user: userBody(verified.user), password_cleared: verified.passwordCleared };
+    },
   );
 
   server.post(
@@ -133,7 +153,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
         response: { 200: Type.Union([Tokens, MfaRequired]), ...problems(400, 401, 403, 423, 429) },
       },
     },
-    async (request, reply) => signInReply(reply, await accounts.login(request.body, clientOf(request)), request.body.use_cookie),
+    async (request, reply) => signInReply(reply, await signIn.password(request.body, clientOf(request)), request.body.use_cookie),
   );
 
   server.post(
@@ -154,7 +174,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
       config: AUTH,
       schema: { tags: ['auth'], summary: 'Sign in with a magic-link token', body: TokenBody, response: { 200: Type.Union([Tokens, MfaRequired]), ...problems(400, 429) } },
     },
-    async (request, reply) => signInReply(reply, await accounts.signInWithMagicLink(request.body.token, clientOf(request)), request.body.use_cookie),
+    async (request, reply) => signInReply(reply, await signIn.magicLink(request.body.token, clientOf(request)), request.body.use_cookie),
   );
 
   server.post(
@@ -164,7 +184,8 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
       schema: {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (the old one dies)',
-        description: 'Presenting a refresh token that was already used ends its session (401 refresh_token_reused).',
+        description:
+          'Presenting a refresh token that was already used ends its session (401 refresh_token_reused), except within REFRESH_REUSE_GRACE_SECONDS of its rotation from the same client (IP address and User-Agent), as two tabs refreshing at once do: that answers a new pair of the same session.',
         body: RefreshBody,
         response: { 200: Tokens, ...problems(400, 401, 403, 404, 429) },
       },

@@ -1,7 +1,13 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable, Timestamp } from '../../platform/http/schemas.js';
-import type { UserRow } from './accounts.queries.js';
-import type { SessionRow } from './accounts.sessions.queries.js';
+import type { oneTimeTokens, sessions, users } from './accounts.tables.js';
+
+/** Row types: what the queries answer and the services pass around. */
+export type UserRow = typeof users.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
+export type OneTimeTokenRow = typeof oneTimeTokens.$inferSelect;
+/** What a one-time token (a mailed link, with or without a code) is for. */
+export type TokenPurpose = 'verify_email' | 'email_change' | 'magic_link' | 'password_reset' | 'mfa_recovery';
 
 /** Checked by the service after trimming (so ` a@b.co ` is accepted as `a@b.co`). */
 export const Email = Type.String({ minLength: 3, maxLength: 320, description: 'An email address; trimmed, compared case-insensitively' });
@@ -46,9 +52,12 @@ export const SignupBody = Type.Object(
   { email: Email, password: Password, name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))) },
   { additionalProperties: false },
 );
+const ShownPassword = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 1024, description: "The account's password: keeps a password set before the address was proven (see the description)" }),
+);
 export const VerifyEmailBody = Type.Union([
-  Type.Object({ token: OpaqueToken }, { additionalProperties: false }),
-  Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }) }, { additionalProperties: false }),
+  Type.Object({ token: OpaqueToken, password: ShownPassword }, { additionalProperties: false }),
+  Type.Object({ email: Email, code: Type.String({ pattern: '^[0-9]{6}$' }), password: ShownPassword }, { additionalProperties: false }),
 ]);
 export const EmailBody = Type.Object({ email: Email }, { additionalProperties: false });
 export const LoginBody = Type.Object({ email: Email, password: Password, use_cookie: UseCookie }, { additionalProperties: false });

@@ -1,8 +1,9 @@
 import { and, desc, eq, gt, isNull, ne, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { refreshTokens, sessions } from './accounts.tables.js';
+import type { SessionRow } from './accounts.schema.js';
 
-export type SessionRow = typeof sessions.$inferSelect;
+export type { SessionRow };
 
 export async function insertSession(db: DbHandle, row: typeof sessions.$inferInsert): Promise<SessionRow> {
   const [created] = await db.orm.insert(sessions).values(row).returning();
@@ -61,14 +62,32 @@ export async function findRefreshToken(db: DbHandle, tokenHash: string): Promise
   return row ?? null;
 }
 
-/** Marks a refresh token used; false when it already was (a replay, or a concurrent rotation). */
-export async function markRefreshTokenUsed(db: DbHandle, id: string): Promise<boolean> {
+/**
+ * Spends a refresh token: marks it used, by `usedBy` (the client fingerprint); false when it already
+ * was (a replay, or a concurrent rotation that won).
+ */
+export async function spendRefreshToken(db: DbHandle, id: string, usedBy: string): Promise<boolean> {
   const rows = await db.orm
     .update(refreshTokens)
-    .set({ usedAt: new Date() })
+    .set({ usedAt: new Date(), usedBy })
     .where(and(eq(refreshTokens.id, id), isNull(refreshTokens.usedAt)))
     .returning({ id: refreshTokens.id });
   return rows.length === 1;
+}
+
+export async function findRefreshTokenById(db: DbHandle, id: string): Promise<typeof refreshTokens.$inferSelect | null> {
+  const [row] = await db.orm.select().from(refreshTokens).where(eq(refreshTokens.id, id)).limit(1);
+  return row ?? null;
+}
+
+/** Whether a refresh token of the session was spent after `usedAt` (then a token spent at `usedAt` is no longer the latest rotation). */
+export async function spentSince(db: DbHandle, sessionId: string, usedAt: Date): Promise<boolean> {
+  const [row] = await db.orm
+    .select({ id: refreshTokens.id })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.sessionId, sessionId), gt(refreshTokens.usedAt, usedAt)))
+    .limit(1);
+  return Boolean(row);
 }
 
 /** Sessions revoked since `since` (their access tokens may still be alive). */

@@ -10,8 +10,8 @@ import { ACCESS_TOKEN_TYPE } from '../../platform/http/auth.js';
 import { accountErrors } from './accounts.errors.js';
 import { findUserById, type UserRow } from './accounts.queries.js';
 import {
-  findRefreshToken, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markReauthenticated, markRefreshTokenUsed, revokeSession, revokeUserSessions,
-  setSessionOrg, touchSession, type SessionRow,
+  findRefreshToken, findRefreshTokenById, findSession, insertRefreshToken, insertSession, listLiveSessions, listRevokedSince, markReauthenticated, revokeSession,
+  revokeUserSessions, setSessionOrg, spendRefreshToken, spentSince, touchSession, type SessionRow,
 } from './accounts.sessions.queries.js';
 import { deviceName } from './device.js';
 
@@ -20,6 +20,8 @@ export interface SessionSettings {
   audience: string;
   refreshIdleTimeoutSeconds: number;
   sessionMaxLifetimeSeconds: number;
+  /** Seconds after a rotation in which the client that spent a refresh token may present it again (0: never). */
+  refreshReuseGraceSeconds: number;
 }
 
 export type { ClientInfo };
@@ -36,18 +38,19 @@ export interface IssuedTokens {
 
 export interface SessionService {
   /**
-   * Starts a session for the user (inside tx when given) and issues its first token pair.
+   * Starts a session for the user (inside `options.tx` when given) and issues its first token pair.
    * `mustEnrol` (the `mfa_enroll` claim) is asked of the enrolment check when left out; a caller
    * passing its own tx asks first (`mustEnrol(user)`), because the check reads outside that tx and
    * PGlite's one connection would wait for the tx forever.
    */
-  start(user: UserRow, input: { amr: string[]; client: ClientInfo; mustEnrol?: boolean }, tx?: DbHandle): Promise<IssuedTokens>;
-  /** Whether the user's new access tokens carry `mfa_enroll` (the installed enrolment check). Not inside a transaction. */
+  start(user: UserRow, input: { amr: string[]; client: ClientInfo; mustEnrol?: boolean }, options?: { tx?: DbHandle }): Promise<IssuedTokens>;
+  /** Whether the user's new access tokens carry `mfa_enroll` (the enrolment check given at construction). Not inside a transaction. */
   mustEnrol(user: UserRow): Promise<boolean>;
   /**
-   * Rotates a refresh token. A token presented twice revokes its whole session (theft detection).
-   * `assertSession` runs once the session is known, before anything changes (the CSRF check of
-   * cookie refreshes).
+   * Rotates a refresh token. A token presented twice revokes its whole session (theft detection),
+   * except within the reuse grace: the same client presenting the latest spent token of the session
+   * again gets a new pair of the same session (two tabs refreshing at once). `assertSession` runs
+   * once the session is known, before anything changes (the CSRF check of cookie refreshes).
    */
   refresh(refreshToken: string, client: ClientInfo, assertSession?: (sessionId: string) => void, options?: RefreshOptions): Promise<IssuedTokens>;
   /** Ends one session everywhere at once: refresh tokens die, access tokens are refused from now on. */
@@ -60,8 +63,14 @@ export interface SessionService {
   ): Promise<boolean>;
   /** Live sessions of a user: not revoked, not past their absolute or idle end. */
   list(userId: string): Promise<SessionRow[]>;
-  /** Ends every session of a user (except one); returns how many. */
-  revokeAll(userId: string, reason: string, client?: ClientInfo, exceptSessionId?: string): Promise<number>;
+  /**
+   * Ends every session of a user (except `exceptSessionId`); returns their ids. With `tx`, in the
+   * caller's transaction: the caller then calls `announceRevoked(ids)` once it has committed, so the
+   * access tokens of those sessions are refused at once (until then only their refresh tokens are).
+   */
+  revokeAll(userId: string, reason: string, options?: { client?: ClientInfo; exceptSessionId?: string | null; tx?: DbHandle }): Promise<string[]>;
+  /** Puts sessions revoked in a caller's (committed) transaction on the revocation list. */
+  announceRevoked(sessionIds: string[]): Promise<void>;
   /** Whether an access token's session was revoked: the cache's revocation list, or the database when the cache is down. */
   isRevoked(sessionId: string): Promise<boolean>;
   csrfMatches(sessionId: string, token: string): boolean;
@@ -74,16 +83,6 @@ export interface SessionService {
   authenticatedAt(sessionId: string): Promise<Date | null>;
   /** Records a step-up: the session proved its user just now. */
   markReauthenticated(sessionId: string): Promise<void>;
-  /**
-   * Installs the check behind the `mfa_enroll` claim: access tokens of a user who must enrol a
-   * second factor carry it, and the guard then allows only the enrolment endpoints.
-   */
-  setEnrollmentCheck(check: (user: UserRow) => Promise<boolean>): void;
-  /**
-   * Installs the membership look-up behind organization tokens: the user's role in an organization,
-   * or null when they are not a member (or there is no such organization).
-   */
-  setOrgResolver(resolve: (userId: string, orgId: string) => Promise<string | null>): void;
 }
 
 export interface RefreshOptions {
@@ -98,6 +97,16 @@ export interface RefreshOptions {
 const REFRESH_PREFIX = 'rt_';
 const revokedKey = (sessionId: string): string => `revoked-session:${sessionId}`;
 
+/**
+ * "The same client" of the reuse grace: the IP address and User-Agent of the request, hashed. Two tabs
+ * of one browser share both; a stolen token replayed from another machine or program differs in at
+ * least one (an attacker on the same network with the same browser within seconds is the accepted
+ * residue of a short grace). The session is the same by construction: the token belongs to it.
+ */
+function clientFingerprint(client: ClientInfo): string {
+  return sha256(`${client.ip ?? ''}\n${client.userAgent ?? ''}`);
+}
+
 export function createSessionService(deps: {
   db: Database;
   cache: Cache;
@@ -106,18 +115,23 @@ export function createSessionService(deps: {
   events: Events;
   csrfKey: Buffer;
   settings: SessionSettings;
+  /**
+   * The check behind the `mfa_enroll` claim (the MFA enrolment policy): access tokens of a user who
+   * must enrol a second factor carry it, and the guard then allows only the enrolment endpoints.
+   */
+  enrollmentRequired: (user: UserRow) => Promise<boolean>;
+  /**
+   * The membership look-up behind organization tokens: the user's role in an organization, or null
+   * when they are not a member (or there is no such organization).
+   */
+  roleIn: (userId: string, orgId: string) => Promise<string | null>;
   onRefreshReuse?: (session: SessionRow) => void;
 }): SessionService {
-  const { db, cache, keys, audit, events, settings } = deps;
-  let enrollmentRequired: ((user: UserRow) => Promise<boolean>) | undefined;
-  let roleIn: ((userId: string, orgId: string) => Promise<string | null>) | undefined;
+  const { db, cache, keys, audit, events, settings, enrollmentRequired: mustEnrolFor, roleIn } = deps;
+  const graceMs = settings.refreshReuseGraceSeconds * 1000;
 
   function csrfFor(sessionId: string): string {
     return createHmac('sha256', deps.csrfKey).update(sessionId).digest('base64url');
-  }
-
-  async function mustEnrolFor(user: UserRow): Promise<boolean> {
-    return enrollmentRequired ? enrollmentRequired(user) : false;
   }
 
   async function accessToken(user: UserRow, session: SessionRow, known?: boolean, org?: { orgId: string; role: string } | null): Promise<string> {
@@ -138,6 +152,17 @@ export function createSessionService(deps: {
     return token;
   }
 
+  /**
+   * Whether a spent refresh token may be presented again: within the grace after it was spent, by the
+   * client that spent it, and while it is the latest rotation of its session (a token spent after it
+   * closes its grace: an old generation replayed is theft, whatever the clock says).
+   */
+  async function graceAllows(row: { sessionId: string; usedAt: Date | null; usedBy: string | null }, fingerprint: string, handle: DbHandle): Promise<boolean> {
+    if (graceMs <= 0 || !row.usedAt || row.usedBy !== fingerprint) return false;
+    if (Date.now() - row.usedAt.getTime() >= graceMs) return false;
+    return !(await spentSince(handle, row.sessionId, row.usedAt));
+  }
+
   /** Puts the session on the revocation list for as long as any of its access tokens may live. */
   async function announceRevoked(sessionId: string, ttlSeconds = settings.accessTokenTtlSeconds + 60): Promise<void> {
     try {
@@ -148,7 +173,7 @@ export function createSessionService(deps: {
   }
 
   const service: SessionService = {
-    async start(user, input, tx) {
+    async start(user, input, options = {}) {
       // Asked before the transaction: the check reads through `db`, which PGlite serves only after it.
       const mustEnrol = input.mustEnrol ?? (await mustEnrolFor(user));
       const now = Date.now();
@@ -167,7 +192,7 @@ export function createSessionService(deps: {
         await events.publish(handle, { type: 'session.created', data: { id: session.id, user_id: user.id, device: session.device } });
         return { accessToken: await accessToken(user, session, mustEnrol), expiresIn: settings.accessTokenTtlSeconds, refreshToken, session, csrfToken: csrfFor(session.id), user };
       };
-      return tx ? run(tx) : db.transaction(run);
+      return options.tx ? run(options.tx) : db.transaction(run);
     },
 
     async refresh(refreshToken, client, assertSession, options = {}) {
@@ -177,7 +202,12 @@ export function createSessionService(deps: {
       assertSession?.(row.sessionId);
       const session = await findSession(db, row.sessionId);
       if (!session || session.revokedAt) throw accountErrors.invalid_refresh_token();
+      const fingerprint = clientFingerprint(client);
       const reuse = async (): Promise<never> => {
+        const withinGrace = graceMs > 0 && row.usedAt !== null && Date.now() - row.usedAt.getTime() < graceMs;
+        const reason = withinGrace && row.usedBy !== fingerprint
+          ? 'a rotated refresh token was presented again by another client within the reuse grace; the session was revoked'
+          : 'a rotated refresh token was presented again; the session was revoked';
         await db.transaction(async (tx) => {
           await revokeSession(tx, session.id, 'refresh_token_reused');
           await audit.record(tx, {
@@ -185,7 +215,7 @@ export function createSessionService(deps: {
             action: 'session.refresh_token_reused',
             target: { type: 'session', id: session.id },
             result: 'failure',
-            reason: 'a rotated refresh token was presented again; the session was revoked',
+            reason,
             context: client,
           });
           await events.publish(tx, { type: 'session.revoked', data: { id: session.id, user_id: session.userId, reason: 'refresh_token_reused' } });
@@ -194,7 +224,8 @@ export function createSessionService(deps: {
         deps.onRefreshReuse?.(session);
         throw accountErrors.refresh_token_reused();
       };
-      if (row.usedAt) return reuse();
+      // A spent token: a second tab of the same client within the grace, or a replay (theft).
+      if (row.usedAt && !(await graceAllows(row, fingerprint, db))) return reuse();
       const now = Date.now();
       const idleEnd = session.lastSeenAt.getTime() + settings.refreshIdleTimeoutSeconds * 1000;
       if (now >= session.expiresAt.getTime() || now >= idleEnd) throw accountErrors.invalid_refresh_token('The session has expired; sign in again');
@@ -202,14 +233,19 @@ export function createSessionService(deps: {
       if (!user) throw accountErrors.invalid_refresh_token();
       // Checked before anything is spent: a refused organization leaves the refresh token usable.
       const orgId = options.orgId === undefined ? session.orgId : options.orgId;
-      const role = orgId && roleIn ? await roleIn(user.id, orgId) : null;
+      const role = orgId ? await roleIn(user.id, orgId) : null;
       if (options.orgId && role === null) throw accountErrors.org_not_found('No such organization, or you are not a member of it');
       const org = orgId && role !== null ? { orgId, role } : null;
       const issued = await db.transaction(async (tx) => {
-        // Atomic: of two concurrent rotations of one token, exactly one wins.
-        if (!(await markRefreshTokenUsed(tx, row.id))) return null;
+        // Atomic: of two concurrent rotations of one token exactly one spends it; the other is then
+        // a reuse, within the grace when it comes from the same client (two tabs at once).
+        if (!row.usedAt && !(await spendRefreshToken(tx, row.id, fingerprint))) {
+          const spent = await findRefreshTokenById(tx, row.id);
+          if (!spent || !(await graceAllows(spent, fingerprint, tx))) return null;
+        }
         await touchSession(tx, session.id, client);
         if ((org?.orgId ?? null) !== session.orgId) await setSessionOrg(tx, session.id, org?.orgId ?? null);
+        // Never the same token twice: a reuse within the grace gets a token of its own, single-use like every other.
         return newRefreshToken(tx, session.id);
       });
       if (issued === null) return reuse();
@@ -231,17 +267,23 @@ export function createSessionService(deps: {
       return revoked;
     },
 
-    async revokeAll(userId, reason, client, exceptSessionId) {
-      const ids = await db.transaction(async (tx) => {
-        const revoked = await revokeUserSessions(tx, userId, reason, exceptSessionId);
+    async revokeAll(userId, reason, options = {}) {
+      const run = async (tx: DbHandle): Promise<string[]> => {
+        const revoked = await revokeUserSessions(tx, userId, reason, options.exceptSessionId ?? undefined);
         for (const id of revoked) {
-          await audit.record(tx, { actor: { type: 'user', id: userId }, action: 'session.revoked', target: { type: 'session', id }, reason, context: client ?? {} });
+          await audit.record(tx, { actor: { type: 'user', id: userId }, action: 'session.revoked', target: { type: 'session', id }, reason, context: options.client ?? {} });
           await events.publish(tx, { type: 'session.revoked', data: { id, user_id: userId, reason } });
         }
         return revoked;
-      });
-      await Promise.all(ids.map((id) => announceRevoked(id)));
-      return ids.length;
+      };
+      if (options.tx) return run(options.tx);
+      const ids = await db.transaction(run);
+      await service.announceRevoked(ids);
+      return ids;
+    },
+
+    async announceRevoked(sessionIds) {
+      await Promise.all(sessionIds.map((id) => announceRevoked(id)));
     },
 
     async list(userId) {
@@ -266,14 +308,6 @@ export function createSessionService(deps: {
     markReauthenticated: (sessionId) => markReauthenticated(db, sessionId),
 
     mustEnrol: mustEnrolFor,
-
-    setOrgResolver(resolve) {
-      roleIn = resolve;
-    },
-
-    setEnrollmentCheck(check) {
-      enrollmentRequired = check;
-    },
 
     async restoreRevocations() {
       const window = (settings.accessTokenTtlSeconds + 60) * 1000;

@@ -60,7 +60,10 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_idx').on(t.userId, t.createdAt)],
 );
 
-/** Refresh tokens, hashed; rotated on each use. A used token presented again revokes its session. */
+/**
+ * Refresh tokens, hashed; rotated on each use. A used token presented again revokes its session,
+ * except within REFRESH_REUSE_GRACE_SECONDS by the client that spent it (`used_by`).
+ */
 export const refreshTokens = pgTable(
   'refresh_tokens',
   {
@@ -71,6 +74,8 @@ export const refreshTokens = pgTable(
     tokenHash: text('token_hash').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     usedAt: ts('used_at'),
+    /** SHA-256 of the IP address and User-Agent of the request that spent it: the client the reuse grace applies to. */
+    usedBy: text('used_by'),
   },
   (t) => [uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash), index('refresh_tokens_session_idx').on(t.sessionId)],
 );

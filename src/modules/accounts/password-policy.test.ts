@@ -112,6 +112,34 @@ describe('checkPassword', () => {
     });
   });
 
+  describe('whitespace (the password is judged as typed, never trimmed)', () => {
+    it('regression: refuses a password of spaces only (whitespace_only), whatever its length', () => {
+      expect(checkPassword(' '.repeat(12), {})).toEqual([
+        { rule: 'whitespace_only', message: 'must not be only spaces' },
+        { rule: 'too_short', message: 'must be at least 8 characters, not counting spaces at the start or end' },
+      ]);
+      expect(rules('\t \n\u00a0\u2003   ', {})).toContain('whitespace_only');
+    });
+
+    it('regression: spaces at the start or end do not count toward the minimum length, nor hide a common password', () => {
+      expect(rules('abc     ', {})).toEqual(['too_short']);
+      expect(rules('   abcdefg', {})).toEqual(['too_short']);
+      expect(rules('password    ', {})).toEqual(['too_common']);
+      expect(rules('  Password1  ', {})).toContain('too_common');
+      expect(rules('alice.smith  ', { email: 'alice.smith@example.com' })).toEqual(['same_as_email']);
+    });
+
+    it('regression: a trailing space is no symbol for the complexity rule; a space inside still is', () => {
+      expect(rules('Zq8xvL2m ', { policy: complex })).toEqual(['needs_symbol']);
+      expect(rules('Zq8 vL2m', { policy: complex })).toEqual([]);
+    });
+
+    it('counts spaces inside a passphrase like any character, and the maximum on the password as typed', () => {
+      expect(rules('tiny cat', {})).toEqual([]);
+      expect(rules(`${'Zq8#vL2m'.repeat(16)} `, {})).toEqual(['too_long']);
+    });
+  });
+
   it('lists every broken rule together', () => {
     const result = checkPassword('qwerty', { email: 'qwerty@example.com', policy: complex });
     expect(result.map((p) => p.rule)).toEqual(['too_short', 'too_common', 'same_as_email', 'needs_uppercase', 'needs_digit', 'needs_symbol']);

@@ -1,6 +1,7 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 
 export type PasswordRule =
+  | 'whitespace_only'
   | 'too_short'
   | 'too_long'
   | 'too_common'
@@ -77,23 +78,36 @@ function isSameAsEmail(password: string, email: string): boolean {
 /**
  * Every rule of the policy the password breaks, in a fixed order; an empty array when it is
  * acceptable. Messages complete the sentence "The password …".
+ *
+ * The password is judged as typed: it is never trimmed or otherwise changed, neither here nor
+ * before it is hashed, so what is judged is what will have to be typed at sign-in. Whitespace at
+ * its start or end adds nothing a guesser would not try, so it does not count toward the minimum
+ * length, hide a common password (`password   `), or stand in for a symbol; a password of
+ * whitespace only is refused outright. Whitespace inside (a passphrase) counts like any character.
  */
 export function checkPassword(password: string, context: { email?: string; policy?: PasswordPolicy }): PasswordProblem[] {
   const policy = context.policy ?? DEFAULT_PASSWORD_POLICY;
   const problems: PasswordProblem[] = [];
   const length = codePointLength(password);
+  // What the password says without its surrounding whitespace.
+  const core = password.trim();
+  const coreLength = codePointLength(core);
 
-  if (length < policy.minLength) problems.push({ rule: 'too_short', message: `must be at least ${plural(policy.minLength, 'character')}` });
+  if (length > 0 && core === '') problems.push({ rule: 'whitespace_only', message: 'must not be only spaces' });
+  if (coreLength < policy.minLength) {
+    const padded = length >= policy.minLength;
+    problems.push({ rule: 'too_short', message: `must be at least ${plural(policy.minLength, 'character')}${padded ? ', not counting spaces at the start or end' : ''}` });
+  }
   if (length > policy.maxLength) problems.push({ rule: 'too_long', message: `must be at most ${plural(policy.maxLength, 'character')}` });
-  if (common().has(password.toLowerCase())) problems.push({ rule: 'too_common', message: 'is one of the most commonly used passwords' });
+  if (core !== '' && common().has(core.toLowerCase())) problems.push({ rule: 'too_common', message: 'is one of the most commonly used passwords' });
   if (context.email !== undefined && isSameAsEmail(password, context.email)) {
     problems.push({ rule: 'same_as_email', message: 'must not be your email address' });
   }
   if (policy.requireComplexity) {
-    if (!UPPER.test(password)) problems.push({ rule: 'needs_uppercase', message: 'must contain an upper-case letter' });
-    if (!LOWER.test(password)) problems.push({ rule: 'needs_lowercase', message: 'must contain a lower-case letter' });
-    if (!DIGIT.test(password)) problems.push({ rule: 'needs_digit', message: 'must contain a digit' });
-    if (!SYMBOL.test(password)) problems.push({ rule: 'needs_symbol', message: 'must contain a symbol (a character that is not a letter or digit)' });
+    if (!UPPER.test(core)) problems.push({ rule: 'needs_uppercase', message: 'must contain an upper-case letter' });
+    if (!LOWER.test(core)) problems.push({ rule: 'needs_lowercase', message: 'must contain a lower-case letter' });
+    if (!DIGIT.test(core)) problems.push({ rule: 'needs_digit', message: 'must contain a digit' });
+    if (!SYMBOL.test(core)) problems.push({ rule: 'needs_symbol', message: 'must contain a symbol (a character that is not a letter or digit)' });
   }
   return problems;
 }

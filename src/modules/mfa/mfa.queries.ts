@@ -1,6 +1,6 @@
 import { and, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
-import { backupCodes, totpFactors } from './mfa.tables.js';
+import { backupCodes, mfaTokenUses, totpFactors } from './mfa.tables.js';
 
 export type TotpRow = typeof totpFactors.$inferSelect;
 
@@ -68,4 +68,14 @@ export async function countUnusedBackupCodes(db: DbHandle, userId: string): Prom
     .from(backupCodes)
     .where(and(eq(backupCodes.userId, userId), isNull(backupCodes.usedAt)));
   return row?.n ?? 0;
+}
+
+/**
+ * Records an mfa_token as spent (in the transaction that spends the factor); false when it already
+ * was. Sweeps the user's expired records on the way.
+ */
+export async function claimMfaToken(db: DbHandle, use: { jti: string; userId: string; expiresAt: Date }): Promise<boolean> {
+  await db.orm.delete(mfaTokenUses).where(and(eq(mfaTokenUses.userId, use.userId), lt(mfaTokenUses.expiresAt, new Date())));
+  const rows = await db.orm.insert(mfaTokenUses).values(use).onConflictDoNothing({ target: mfaTokenUses.jti }).returning({ jti: mfaTokenUses.jti });
+  return rows.length === 1;
 }

@@ -5,10 +5,17 @@ import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { RECENT_AUTH_SECONDS } from '../../platform/http/auth.js';
 import { ACCEPTED, Accepted, problems, Timestamp } from '../../platform/http/schemas.js';
-import { MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
+import type { ClientInfo } from '../../platform/http/client.js';
+import { MfaRequired, Tokens, type IssuedTokens, type SignInResult, type UserDirectory } from '../accounts/index.js';
 import type { MfaService, OtpMethod, SecondFactorInput } from './mfa.service.js';
 
-type TokensReply = (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown;
+type TokensReply = (reply: FastifyReply, issued: SignInResult, useCookie: boolean | undefined) => unknown;
+
+/** The sign-ins these routes finish (composed in app/sign-in.ts: the MFA step, then the session). */
+export interface MfaSignInRoutes {
+  secondFactor(mfaToken: string, factor: SecondFactorInput, client: ClientInfo): Promise<IssuedTokens>;
+  recovery(token: string, password: string, client: ClientInfo): Promise<IssuedTokens>;
+}
 
 const Code = Type.String({ pattern: '^[0-9]{6}$', description: '6-digit code of the authenticator app' });
 const BackupCode = Type.String({ minLength: 10, maxLength: 32 });
@@ -22,14 +29,14 @@ const BackupCodes = Type.Object({ backup_codes: Type.Array(Type.String(), { desc
 
 export function mfaRoutes(
   server: HttpServer,
-  deps: { mfa: MfaService; accounts: AccountsService; guards: Guards; tokensReply: TokensReply },
+  deps: { mfa: MfaService; signIn: MfaSignInRoutes; users: UserDirectory; guards: Guards; tokensReply: TokensReply },
 ): void {
-  const { mfa, accounts, guards } = deps;
+  const { mfa, signIn, users, guards } = deps;
   const security = [{ bearer: [] }];
   const enrolment = { config: { duringMfaEnrollment: true }, preValidation: guards.authenticate };
   const stepUp = { config: { duringMfaEnrollment: true }, preValidation: guards.requireRecentAuth };
   const me = async (userId: string) => {
-    const user = await accounts.getUser(userId);
+    const user = await users.byId(userId);
     if (!user) throw new Error('authenticated user vanished');
     return user;
   };
@@ -127,7 +134,7 @@ export function mfaRoutes(
     },
     async (request, reply) => {
       const { mfa_token: token, use_cookie: useCookie, ...factor } = request.body as { mfa_token: string; use_cookie?: boolean } & SecondFactorInput;
-      return deps.tokensReply(reply, await mfa.verify(token, factor as SecondFactorInput, clientOf(request)), useCookie) as never;
+      return deps.tokensReply(reply, await signIn.secondFactor(token, factor as SecondFactorInput, clientOf(request)), useCookie) as never;
     },
   );
 
@@ -161,6 +168,7 @@ export function mfaRoutes(
       schema: {
         tags: ['mfa'],
         summary: 'Lost the second factor: mail a one-time recovery link (always 202)',
+        description: 'Answers 202 at once for any address (an invalid mfa_token: 401): a job looks the account up and mails the link (valid 1 hour) only to an account with a second factor, at most one a minute.',
         body: Type.Union([
           Type.Object({ mfa_token: MfaToken }, { additionalProperties: false }),
           Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }) }, { additionalProperties: false }),
@@ -187,7 +195,7 @@ export function mfaRoutes(
       },
     },
     async (request, reply) =>
-      deps.tokensReply(reply, await mfa.completeRecovery(request.body.token, request.body.password, clientOf(request)), request.body.use_cookie) as never,
+      deps.tokensReply(reply, await signIn.recovery(request.body.token, request.body.password, clientOf(request)), request.body.use_cookie) as never,
   );
 
   server.post(

@@ -3,16 +3,18 @@ import { createHmac, randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database, DbHandle } from '../../platform/db/database.js';
+import type { Jobs } from '../../platform/jobs/jobs.js';
 import type { KeyStore } from '../../platform/crypto/keys.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import type { Audit, Events } from '../../platform/events/index.js';
 import type { Mail } from '../../platform/mail/index.js';
 import { newId } from '../../platform/crypto/ids.js';
-import { randomToken, sha256 } from '../../platform/crypto/tokens.js';
-import { consumeOneTimeToken, findUsableOneTimeToken, findUserByEmail, findUserById, insertOneTimeToken, retireOneTimeTokens, updateUser, type AccountsService, type IssuedTokens, type MfaChallenge, type SessionService, type UserRow } from '../accounts/index.js';
+import { randomToken } from '../../platform/crypto/tokens.js';
+import type { MfaChallenge, OneTimeLinks, SessionService, SignInService, UserDirectory, UserRow } from '../accounts/index.js';
 import { mfaErrors } from './mfa.errors.js';
+import type { EnrolmentCheck, MfaPolicy } from './mfa.policy.service.js';
 import {
-  confirmTotp, countUnusedBackupCodes, deleteBackupCodes, deleteTotp, findTotp, replaceBackupCodes, saveTotpSecret, useBackupCode, useTotpStep,
+  claimMfaToken, confirmTotp, countUnusedBackupCodes, deleteBackupCodes, deleteTotp, findTotp, replaceBackupCodes, saveTotpSecret, useBackupCode, useTotpStep,
 } from './mfa.queries.js';
 import { matchingStep, newTotpSecret, otpauthUri } from './totp.js';
 
@@ -26,7 +28,7 @@ export interface PasskeyVerifier {
     client: ClientInfo,
     options?: { expectedUserId?: string },
   ): Promise<{ userId: string; passkeyId: string; userVerified: boolean }>;
-  removeAll(userId: string): Promise<number>;
+  removeAll(userId: string, client: ClientInfo): Promise<number>;
 }
 
 /** What MFA needs of the OTP service (structural, so neither module depends on the other's internals). */
@@ -60,20 +62,41 @@ export interface MfaService {
   regenerateBackupCodes(user: UserRow, client: ClientInfo): Promise<string[]>;
   /** The gate of sign-ins: a challenge when the user has a second factor. */
   challenge(user: UserRow, client: ClientInfo, firstFactorAmr?: string[]): Promise<MfaChallenge | null>;
-  verify(mfaToken: string, input: SecondFactorInput, client: ClientInfo): Promise<IssuedTokens>;
+  /** The second step of a sign-in: the user and the amr of both steps; the caller (the sign-in flow) opens the session. */
+  verify(mfaToken: string, input: SecondFactorInput, client: ClientInfo): Promise<VerifiedSignIn>;
   /** Sends the code of an email_otp or sms_otp second factor for this sign-in. */
   sendOtp(mfaToken: string, method: OtpMethod, client: ClientInfo): Promise<{ otpId: string; expiresAt: Date; channel: 'email' | 'sms' }>;
+  /**
+   * Lost the second factor: queues the mailing of a recovery link. The request does the same work
+   * for every address (a verified mfa_token, or any address, then one job); the job looks the account
+   * up and mails a link only to one with a second factor.
+   */
   requestRecovery(input: { mfaToken: string } | { email: string }, client: ClientInfo): Promise<void>;
-  completeRecovery(token: string, password: string, client: ClientInfo): Promise<IssuedTokens>;
+  /** Uses a recovery link with the password: removes the second factors and ends every session; the caller opens the new one. */
+  completeRecovery(token: string, password: string, client: ClientInfo): Promise<VerifiedSignIn>;
   /** Step-up: proves the user again with a password, a code or a passkey; marks the session. */
   reauthenticate(user: UserRow, sessionId: string, input: { password: string } | SecondFactorInput, client: ClientInfo): Promise<Date>;
-  /** Whether the user must enrol a second factor before anything else (policy or a recovery). */
-  enrollmentRequired(user: UserRow): Promise<boolean>;
+}
+
+/** A sign-in whose factors passed: who, and how (RFC 8176 amr values). */
+export interface VerifiedSignIn {
+  user: UserRow;
+  amr: string[];
 }
 
 export interface MfaSettings {
   issuer: string;
-  policy: 'off' | 'all' | 'admins';
+}
+
+/** The job that mails an MFA recovery link (deferred, so the request answers alike for every address). */
+export const RECOVERY_QUEUE = 'mfa.recovery';
+
+export interface RecoveryJob {
+  /** The account: from a verified mfa_token ... */
+  userId?: string;
+  /** ... or as typed. */
+  email?: string;
+  client: ClientInfo;
 }
 
 const MFA_TOKEN_TYPE = 'mfa+jwt';
@@ -102,27 +125,41 @@ function normaliseBackupCode(code: string): string {
   return code.trim().toLowerCase().replace(/[\s-]/g, '');
 }
 
+/** Rolls back a transaction whose factor did not pass (the mfa_token it claimed stays unspent). */
+class FactorRefused extends Error {}
+
 export function createMfaService(deps: {
   db: Database;
   cache: Cache;
+  jobs: Jobs;
   keys: KeyStore;
   box: SecretBox;
   audit: Audit;
   events: Events;
   mail: Mail;
-  accounts: AccountsService;
-  sessions: SessionService;
+  users: UserDirectory;
+  /** Recovery links are one-time links of the accounts module. */
+  links: OneTimeLinks;
+  signIn: Pick<SignInService, 'confirmPassword'>;
+  sessions: Pick<SessionService, 'revokeAll' | 'markReauthenticated'>;
   passkeys: PasskeyVerifier;
   otp: OtpFactor;
+  policy: MfaPolicy;
+  enrolment: EnrolmentCheck;
   settings: MfaSettings;
-  isPlatformAdmin(userId: string): Promise<boolean>;
 }): MfaService {
-  const { db, cache, keys, box, audit, events, mail, accounts, passkeys, settings } = deps;
+  const { db, cache, keys, box, audit, events, mail, users, links, passkeys, policy, settings } = deps;
   const backupKey = box.deriveKey('backup-codes');
   const hashBackupCode = (code: string): string => createHmac('sha256', backupKey).update(normaliseBackupCode(code)).digest('hex');
 
-  /** The audit entry (and event) of an MFA action: in `tx` when the change has one, so both commit together. */
-  async function record(user: UserRow, action: string, client: ClientInfo, extra: { result?: 'success' | 'failure'; reason?: string; event?: Record<string, unknown> } = {}, within?: DbHandle): Promise<void> {
+  /** The audit entry (and event) of an MFA action: in `options.tx` when the change has one, so both commit together. */
+  async function record(
+    user: UserRow,
+    action: string,
+    client: ClientInfo,
+    extra: { result?: 'success' | 'failure'; reason?: string; event?: Record<string, unknown> } = {},
+    options: { tx?: DbHandle } = {},
+  ): Promise<void> {
     const write = async (tx: DbHandle): Promise<void> => {
       await audit.record(tx, {
         actor: { type: 'user', id: user.id, display: user.email },
@@ -134,7 +171,7 @@ export function createMfaService(deps: {
       });
       if (extra.event) await events.publish(tx, { type: action, data: { user_id: user.id, ...extra.event } });
     };
-    await (within ? write(within) : db.transaction(write));
+    await (options.tx ? write(options.tx) : db.transaction(write));
   }
 
   async function newBackupCodes(tx: DbHandle, user: UserRow): Promise<string[]> {
@@ -148,52 +185,87 @@ export function createMfaService(deps: {
     return { totp: Boolean(totp?.confirmedAt), passkeys: passkeyCount, backupCodes: backupCount };
   }
 
-  async function checkTotp(userId: string, code: string): Promise<boolean> {
-    const totp = await findTotp(db, userId);
+  async function checkTotp(userId: string, code: string, handle: DbHandle): Promise<boolean> {
+    const totp = await findTotp(handle, userId);
     if (!totp?.confirmedAt) return false;
     const step = matchingStep(box.open(totp.secretSealed, SECRET_PURPOSE), code);
-    return step !== null && (await useTotpStep(db, userId, step));
+    return step !== null && (await useTotpStep(handle, userId, step));
   }
 
-  async function checkBackupCode(user: UserRow, code: string, client: ClientInfo): Promise<boolean> {
-    if (!(await useBackupCode(db, user.id, hashBackupCode(code)))) return false;
+  /** After a backup code was spent (committed): the audit entry, the event and the notice to the owner. */
+  async function backupCodeUsed(user: UserRow, client: ClientInfo): Promise<void> {
     const remaining = await countUnusedBackupCodes(db, user.id);
     await db.transaction(async (tx) => {
       await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.backup_code_used', target: { type: 'user', id: user.id }, reason: `${remaining} left`, context: client });
       await events.publish(tx, { type: 'mfa.backup_code_used', data: { user_id: user.id, remaining } });
       await mail.send({ to: user.email, template: 'mfa.backup_code_used', data: { at: new Date().toISOString(), remaining, ip: client.ip } }, { tx });
     });
-    return true;
+  }
+
+  /** Wrong codes count per account across every mfa_token and step-up: past the limit, even a right code is refused until the window ends. */
+  async function assertNotThrottled(user: UserRow): Promise<void> {
+    if (Number((await cache.get(`mfa:failures:${user.id}`)) ?? 0) >= MAX_FAILURES_PER_USER) {
+      throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${FAILURE_WINDOW_SECONDS / 60} minutes`, undefined, {
+        'retry-after': String(FAILURE_WINDOW_SECONDS),
+      });
+    }
+  }
+
+  /** A code of the account's own (TOTP or backup code), spent on `handle`: its amr values, or null. */
+  async function spendCode(user: UserRow, input: { code: string } | { backup_code: string }, handle: DbHandle): Promise<string[] | null> {
+    if ('code' in input) return (await checkTotp(user.id, input.code, handle)) ? ['otp'] : null;
+    return (await useBackupCode(handle, user.id, hashBackupCode(input.backup_code))) ? ['backup_code'] : null;
   }
 
   /**
    * Checks one second factor; returns the amr values it stands for, or null when it failed. Wrong
    * codes count per account across every mfa_token and step-up (`MAX_FAILURES_PER_USER` in
    * `FAILURE_WINDOW_SECONDS`): past that, even a right code is refused until the window ends, so
-   * guessing from many addresses or with many mfa_tokens gets nowhere.
+   * guessing from many addresses or with many mfa_tokens gets nowhere. A TOTP step or backup code is
+   * spent on `options.tx` when given (the caller's transaction), else at once.
    */
-  async function checkFactor(user: UserRow, input: SecondFactorInput, client: ClientInfo, passkeyChallenge?: string, mfaJti?: string): Promise<string[] | null> {
-    const failures = `mfa:failures:${user.id}`;
-    if (Number((await cache.get(failures)) ?? 0) >= MAX_FAILURES_PER_USER) {
-      throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${FAILURE_WINDOW_SECONDS / 60} minutes`, undefined, {
-        'retry-after': String(FAILURE_WINDOW_SECONDS),
-      });
-    }
+  async function checkFactor(
+    user: UserRow,
+    input: SecondFactorInput,
+    client: ClientInfo,
+    options: { tx?: DbHandle; passkeyChallenge?: string; mfaJti?: string } = {},
+  ): Promise<string[] | null> {
+    await assertNotThrottled(user);
     let factor: string[] | null;
     if ('otp_id' in input) {
       // Only within a sign-in: the code is bound to the mfa_token it was sent for (and its method).
+      const { mfaJti } = options;
       const result = mfaJti ? await deps.otp.check({ otpId: input.otp_id, code: input.code, purpose: 'mfa', userId: user.id, binding: otpBinding(mfaJti, input.method) }) : null;
       factor = result?.ok ? OTP_AMR[result.channel] : null;
-    } else if ('code' in input) factor = (await checkTotp(user.id, input.code)) ? ['otp'] : null;
-    else if ('backup_code' in input) factor = (await checkBackupCode(user, input.backup_code, client)) ? ['backup_code'] : null;
-    else {
-      const challengeId = input.challenge_id ?? passkeyChallenge;
+    } else if ('code' in input || 'backup_code' in input) {
+      factor = await spendCode(user, input, options.tx ?? db);
+    } else {
+      const challengeId = input.challenge_id ?? options.passkeyChallenge;
       if (!challengeId) return null;
       const result = await passkeys.verifyAuthentication(challengeId, input.passkey_response, client, { expectedUserId: user.id });
       return result.userVerified ? ['hwk', 'user'] : ['hwk'];
     }
-    if (!factor) await cache.incr(failures, FAILURE_WINDOW_SECONDS);
+    if (!factor) await cache.incr(`mfa:failures:${user.id}`, FAILURE_WINDOW_SECONDS);
     return factor;
+  }
+
+  /**
+   * Spends the mfa_token and, in the same transaction, what `check` spends (a TOTP step, a backup
+   * code): of two verifications with one mfa_token exactly one spends anything. 'token_used' when
+   * another request spent the token first; null when the factor did not pass (nothing spent).
+   */
+  async function withTokenSpent(jti: string, user: UserRow, expiresAt: Date, check: (tx: DbHandle) => Promise<string[] | null>): Promise<string[] | null | 'token_used'> {
+    try {
+      return await db.transaction(async (tx) => {
+        if (!(await claimMfaToken(tx, { jti, userId: user.id, expiresAt }))) return 'token_used' as const;
+        const factor = await check(tx);
+        if (!factor) throw new FactorRefused();
+        return factor;
+      });
+    } catch (error) {
+      if (error instanceof FactorRefused) return null;
+      throw error;
+    }
   }
 
   /**
@@ -218,24 +290,36 @@ export function createMfaService(deps: {
     }
     const jti = String(claims.jti);
     if (await cache.get(`mfa:dead:${jti}`)) throw mfaErrors.invalid_mfa_token('Too many wrong codes or already used: sign in again');
-    const user = claims.sub ? await findUserById(db, claims.sub) : null;
+    const user = claims.sub ? await users.byId(claims.sub) : null;
     if (!user) throw mfaErrors.invalid_mfa_token();
     return { claims, jti, user };
   }
 
-  async function policyRequires(user: UserRow): Promise<boolean> {
-    return settings.policy === 'all' || (settings.policy === 'admins' && (await deps.isPlatformAdmin(user.id)));
+  /** The job: mails a recovery link to the account, when it has a second factor (at most one a minute). */
+  async function mailRecoveryLink(job: RecoveryJob): Promise<void> {
+    const user = job.userId ? await users.byId(job.userId) : job.email ? await users.byEmail(job.email.trim()) : null;
+    // Nothing for an unknown address or an account without a second factor: the request answered 202 anyway.
+    if (!user) return;
+    const factors = await hasSecondFactor(user.id);
+    if (!factors.totp && factors.passkeys === 0) return;
+    if (!(await links.firstInWindow(`mfa_recovery:${user.id}`))) return;
+    await db.transaction(async (tx) => {
+      const { token } = await links.issue(user, 'mfa_recovery', RECOVERY_TTL_MINUTES * 60, { tx });
+      await mail.send({ to: user.email, template: 'mfa.recovery', data: { token, expires_minutes: RECOVERY_TTL_MINUTES } }, { tx });
+      await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.recovery_requested', target: { type: 'user', id: user.id }, context: job.client });
+    });
   }
+  deps.jobs.define<RecoveryJob>(RECOVERY_QUEUE, (job) => mailRecoveryLink(job), { retryLimit: 3, retryDelaySeconds: 5 });
 
   const service: MfaService = {
     async status(userId) {
-      const user = await findUserById(db, userId);
+      const user = await users.byId(userId);
       const factors = await hasSecondFactor(userId);
       return {
         totp: factors.totp,
         passkeys: factors.passkeys,
         backup_codes_remaining: factors.backupCodes,
-        enrollment_required: user ? await service.enrollmentRequired(user) : false,
+        enrollment_required: user ? await deps.enrolment.required(user) : false,
       };
     },
 
@@ -254,7 +338,7 @@ export function createMfaService(deps: {
       const codes = step === null ? null : await db.transaction(async (tx) => {
         if (!(await confirmTotp(tx, user.id, step))) return null;
         const fresh = await newBackupCodes(tx, user);
-        await record(user, 'mfa.enabled', client, { event: { factor: 'totp' } }, tx);
+        await record(user, 'mfa.enabled', client, { event: { factor: 'totp' } }, { tx });
         return fresh;
       });
       if (!codes) {
@@ -267,14 +351,14 @@ export function createMfaService(deps: {
     async disableTotp(user, client) {
       const factors = await hasSecondFactor(user.id);
       if (!factors.totp) throw mfaErrors.totp_not_enabled();
-      if (factors.passkeys === 0 && (await policyRequires(user))) {
+      if (factors.passkeys === 0 && (await policy.requires(user.id))) {
         throw mfaErrors.mfa_required_by_policy('A second factor is required for this account: add a passkey before removing the app');
       }
       const noPasskeys = (await passkeys.countFor(user.id)) === 0;
       await db.transaction(async (tx) => {
         if (!(await deleteTotp(tx, user.id))) throw mfaErrors.totp_not_enabled();
         if (noPasskeys) await deleteBackupCodes(tx, user.id);
-        await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } }, tx);
+        await record(user, 'mfa.disabled', client, { event: { factor: 'totp' } }, { tx });
       });
     },
 
@@ -283,7 +367,7 @@ export function createMfaService(deps: {
       if (!factors.totp && factors.passkeys === 0) throw mfaErrors.no_second_factor();
       return db.transaction(async (tx) => {
         const codes = await newBackupCodes(tx, user);
-        await record(user, 'mfa.backup_codes_regenerated', client, {}, tx);
+        await record(user, 'mfa.backup_codes_regenerated', client, {}, { tx });
         return codes;
       });
     },
@@ -322,16 +406,27 @@ export function createMfaService(deps: {
 
     async verify(mfaToken, input, client) {
       const { claims, jti, user } = await mfaClaims(mfaToken);
-      let factor: string[] | null;
+      const firstFactor = Array.isArray(claims.amr) ? claims.amr.map(String) : ['pwd'];
+      const expiresAt = new Date((typeof claims.exp === 'number' ? claims.exp : Date.now() / 1000 + MFA_TOKEN_TTL) * 1000);
+      let outcome: string[] | null | 'token_used';
       try {
-        factor = await checkFactor(user, input, client, typeof claims.pkc === 'string' ? claims.pkc : undefined, jti);
-        // A code that reached the mailbox which was already the first factor proves nothing new.
-        if (factor?.includes('email') && Array.isArray(claims.amr) && claims.amr.includes('email')) factor = null;
+        if ('backup_code' in input || ('code' in input && !('otp_id' in input))) {
+          // A TOTP step or a backup code is spent only by the request that spends the mfa_token.
+          outcome = await withTokenSpent(jti, user, expiresAt, (tx) => checkFactor(user, input, client, { tx }));
+        } else {
+          // A passkey challenge or a sent code is this sign-in's own, spent by its module: check, then spend the token.
+          let factor = await checkFactor(user, input, client, { ...(typeof claims.pkc === 'string' ? { passkeyChallenge: claims.pkc } : {}), mfaJti: jti });
+          // A code that reached the mailbox which was already the first factor proves nothing new.
+          if (factor?.includes('email') && firstFactor.includes('email')) factor = null;
+          outcome = factor ? await withTokenSpent(jti, user, expiresAt, async () => factor) : null;
+        }
       } catch (error) {
-        factor = null;
+        outcome = null;
         if (!('passkey_response' in input)) throw error;
       }
-      if (!factor) {
+      // Single use: of two requests with one mfa_token, one signs in (and only it spent its factor).
+      if (outcome === 'token_used') throw mfaErrors.invalid_mfa_token();
+      if (!outcome) {
         const { value } = await cache.incr(`mfa:attempts:${jti}`, MFA_TOKEN_TTL);
         await record(user, 'mfa.verification_failed', client, { result: 'failure', reason: `attempt ${value} of ${MAX_ATTEMPTS}` });
         if (value >= MAX_ATTEMPTS) {
@@ -340,79 +435,64 @@ export function createMfaService(deps: {
         }
         throw mfaErrors.invalid_mfa_code('otp_id' in input ? 'The code is wrong, expired or already used: request a new one if it keeps failing' : undefined);
       }
-      // Single use: of two requests with one mfa_token, one signs in.
-      if (!(await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL, onlyIfAbsent: true }))) throw mfaErrors.invalid_mfa_token();
-      const firstFactor = Array.isArray(claims.amr) ? claims.amr.map(String) : ['pwd'];
-      return accounts.signIn(user, [...new Set([...firstFactor, ...factor, 'mfa'])], client, 'auth.login_mfa');
+      // Spent: refused at once from now on, sending a code included.
+      await cache.set(`mfa:dead:${jti}`, '1', { ttlSeconds: MFA_TOKEN_TTL }).catch(() => undefined);
+      if ('backup_code' in input) await backupCodeUsed(user, client);
+      return { user, amr: [...new Set([...firstFactor, ...outcome, 'mfa'])] };
     },
 
     async requestRecovery(input, client) {
-      let user: UserRow | null = null;
+      let job: RecoveryJob;
       if ('mfaToken' in input) {
+        let userId: string | undefined;
         try {
-          const claims = await keys.verify(input.mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE });
-          user = claims.sub ? await findUserById(db, claims.sub) : null;
+          userId = (await keys.verify(input.mfaToken, { audience: MFA_AUDIENCE, type: MFA_TOKEN_TYPE })).sub;
         } catch {
           throw mfaErrors.invalid_mfa_token();
         }
+        if (!userId) throw mfaErrors.invalid_mfa_token();
+        job = { userId, client };
       } else {
-        user = await findUserByEmail(db, input.email.trim());
+        job = { email: input.email, client };
       }
-      // Nothing for an unknown address or an account without a second factor: the answer is 202 anyway.
-      if (!user) return;
-      const factors = await hasSecondFactor(user.id);
-      if (!factors.totp && factors.passkeys === 0) return;
-      if (!(await cache.set(`mail-throttle:mfa_recovery:${user.id}`, '1', { ttlSeconds: 60, onlyIfAbsent: true }))) return;
-      const found = user;
-      await db.transaction(async (tx) => {
-        await retireOneTimeTokens(tx, found.id, 'mfa_recovery');
-        const token = randomToken(32);
-        await insertOneTimeToken(tx, {
-          id: newId('ott'),
-          userId: found.id,
-          purpose: 'mfa_recovery',
-          tokenHash: sha256(token),
-          email: found.email,
-          expiresAt: new Date(Date.now() + RECOVERY_TTL_MINUTES * 60_000),
-        });
-        await mail.send({ to: found.email, template: 'mfa.recovery', data: { token, expires_minutes: RECOVERY_TTL_MINUTES } }, { tx });
-        await audit.record(tx, { actor: { type: 'user', id: found.id, display: found.email }, action: 'mfa.recovery_requested', target: { type: 'user', id: found.id }, context: client });
-      });
+      // The same work for every address: one job; the look-up, the link and the mail happen in it.
+      await deps.jobs.enqueue(RECOVERY_QUEUE, job);
     },
 
     async completeRecovery(token, password, client) {
       // The password first (wrong ones count toward the lockout), so a typo does not burn the link.
-      const pending = await findUsableOneTimeToken(db, sha256(token), ['mfa_recovery']);
+      const pending = await links.peek(token, ['mfa_recovery']);
       if (!pending) throw mfaErrors.recovery_invalid();
-      const user = await accounts.confirmPassword(pending.userId, password, client);
+      const user = await deps.signIn.confirmPassword(pending.userId, password, client);
       if (pending.email?.toLowerCase() !== user.email.toLowerCase()) throw mfaErrors.recovery_invalid();
       // Of two uses of one link, one wins.
-      if (!(await db.transaction((tx) => consumeOneTimeToken(tx, sha256(token), ['mfa_recovery'])))) throw mfaErrors.recovery_invalid();
+      if (!(await links.consume(token, ['mfa_recovery']))) throw mfaErrors.recovery_invalid();
       // The duty to enrol again and the removal of the factors go together; passkeys follow (a crash
       // in between leaves passkeys, which then count as the new enrolment: never an account without both).
       await db.transaction(async (tx) => {
-        await updateUser(tx, user.id, { mfaReenrollRequired: true });
+        await users.setMfaReenrollRequired(user.id, true, { tx });
         await deleteTotp(tx, user.id);
         await deleteBackupCodes(tx, user.id);
       });
-      const removedPasskeys = await passkeys.removeAll(user.id);
+      const removedPasskeys = await passkeys.removeAll(user.id, client);
       // Whoever holds the lost device's sessions is signed out.
-      await deps.sessions.revokeAll(user.id, 'mfa_recovery', client);
+      await deps.sessions.revokeAll(user.id, 'mfa_recovery', { client });
       await db.transaction(async (tx) => {
         await audit.record(tx, { actor: { type: 'user', id: user.id, display: user.email }, action: 'mfa.recovery_used', target: { type: 'user', id: user.id }, reason: `second factors removed (${removedPasskeys} passkeys)`, context: client });
         await events.publish(tx, { type: 'mfa.recovery_used', data: { user_id: user.id } });
         await mail.send({ to: user.email, template: 'mfa.recovery_used', data: { at: new Date().toISOString(), ip: client.ip } }, { tx });
       });
-      return accounts.signIn({ ...user, mfaReenrollRequired: true }, ['pwd', 'recovery'], client, 'auth.login_recovery');
+      return { user: { ...user, mfaReenrollRequired: true }, amr: ['pwd', 'recovery'] };
     },
 
     async reauthenticate(user, sessionId, input, client) {
       let ok: boolean;
       if ('password' in input) {
-        await accounts.confirmPassword(user.id, input.password, client);
+        await deps.signIn.confirmPassword(user.id, input.password, client);
         ok = true;
       } else {
         ok = (await checkFactor(user, input, client)) !== null;
+        if (ok && 'backup_code' in input) await backupCodeUsed(user, client);
       }
       if (!ok) {
         await record(user, 'auth.reauthentication_failed', client, { result: 'failure' });
@@ -421,16 +501,6 @@ export function createMfaService(deps: {
       await deps.sessions.markReauthenticated(sessionId);
       await record(user, 'auth.reauthenticated', client);
       return new Date();
-    },
-
-    async enrollmentRequired(user) {
-      const required = user.mfaReenrollRequired || (await policyRequires(user));
-      if (!required) return false;
-      const factors = await hasSecondFactor(user.id);
-      const enrolled = factors.totp || factors.passkeys > 0;
-      // A recovered account that enrolled again is done with its recovery.
-      if (enrolled && user.mfaReenrollRequired) await updateUser(db, user.id, { mfaReenrollRequired: false });
-      return !enrolled;
     },
   };
   return service;

@@ -29,3 +29,21 @@ export const backupCodes = pgTable(
   },
   (t) => [index('mfa_backup_codes_user_idx').on(t.userId)],
 );
+
+/**
+ * The mfa_tokens (second steps of sign-ins) that have been spent, by `jti`: recorded in the
+ * transaction that spends the factor (a TOTP step, a backup code), so of two verifications with one
+ * mfa_token exactly one spends anything. Rows past `expires_at` are useless and swept per user.
+ */
+export const mfaTokenUses = pgTable(
+  'mfa_token_uses',
+  {
+    jti: text('jti').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    usedAt: ts('used_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('mfa_token_uses_user_idx').on(t.userId, t.expiresAt)],
+);

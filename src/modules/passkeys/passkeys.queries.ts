@@ -2,7 +2,9 @@ import { and, asc, eq, lt, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { passkeys } from './passkeys.tables.js';
 
-export type PasskeyRow = typeof passkeys.$inferSelect;
+import type { PasskeyRow } from './passkeys.schema.js';
+
+export type { PasskeyRow };
 export type NewPasskeyRow = typeof passkeys.$inferInsert;
 
 export async function insertPasskey(db: DbHandle, row: NewPasskeyRow): Promise<PasskeyRow> {
@@ -52,4 +54,12 @@ export async function recordPasskeyUse(db: DbHandle, id: string, use: { newCount
     .where(and(eq(passkeys.id, id), use.newCounter > 0 ? lt(passkeys.counter, use.newCounter) : eq(passkeys.counter, 0)))
     .returning({ id: passkeys.id });
   return rows.length === 1;
+}
+
+/**
+ * Locks the user's passkeys until the transaction ends: removals of two of them wait for each other,
+ * so the check of what remains sees the other's removal.
+ */
+export async function lockUserPasskeys(db: DbHandle, userId: string): Promise<void> {
+  await db.orm.select({ id: passkeys.id }).from(passkeys).where(eq(passkeys.userId, userId)).for('update');
 }

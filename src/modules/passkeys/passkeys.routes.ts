@@ -4,38 +4,37 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { problems } from '../../platform/http/schemas.js';
-import { accountErrors, MfaRequired, Tokens, type AccountsService, type IssuedTokens, type MfaChallenge } from '../accounts/index.js';
-import type { PasskeyService } from './passkeys.service.js';
+import type { ClientInfo } from '../../platform/http/client.js';
+import { accountErrors, MfaRequired, Tokens, type SignInResult, type UserDirectory } from '../accounts/index.js';
+import type { CredentialResponse, PasskeyService } from './passkeys.service.js';
 import {
   CreationOptions, Passkey, PasskeyOptionsBody, PasskeyOptionsReply, PasskeyParams, PasskeyVerifyBody, RegisterBody, RenameBody, passkeyBody,
 } from './passkeys.schema.js';
 
+/** The sign-in these routes start (composed in app/sign-in.ts: the assertion, a second factor when due, the session). */
+export interface PasskeySignInRoutes {
+  passkey(challengeId: string, response: CredentialResponse, client: ClientInfo): Promise<SignInResult>;
+}
+
 export interface PasskeyRoutesDeps {
   passkeys: PasskeyService;
-  accounts: AccountsService;
+  users: Pick<UserDirectory, 'byId'>;
+  signIn: PasskeySignInRoutes;
   guards: Guards;
   /** How sign-ins answer (`accountRoutes(...).tokensReply`): tokens, or cookies with use_cookie. */
-  tokensReply: (reply: FastifyReply, issued: IssuedTokens | MfaChallenge, useCookie: boolean | undefined) => unknown;
+  tokensReply: (reply: FastifyReply, issued: SignInResult, useCookie: boolean | undefined) => unknown;
 }
 
 const AUTH = { rateLimit: 'auth' } as const;
 
-/**
- * A passkey verified with user verification (PIN, biometric) is something you have plus something
- * you know or are: two factors. Without it, possession only.
- */
-export function passkeyAmr(userVerified: boolean): string[] {
-  return userVerified ? ['hwk', 'user', 'mfa'] : ['hwk'];
-}
-
 export function passkeyRoutes(server: HttpServer, deps: PasskeyRoutesDeps): void {
-  const { passkeys, accounts, guards } = deps;
+  const { passkeys, users, signIn, guards } = deps;
   // Enrolling a passkey is one way out of `mfa_enrollment_required`, so these stay open then.
   const secured = { preValidation: guards.authenticate, config: { duringMfaEnrollment: true } };
   const security = [{ bearer: [] }];
 
   async function currentUser(userId: string) {
-    const user = await accounts.getUser(userId);
+    const user = await users.byId(userId);
     if (!user) throw accountErrors.invalid_credentials('The account no longer exists');
     return user;
   }
@@ -133,7 +132,8 @@ export function passkeyRoutes(server: HttpServer, deps: PasskeyRoutesDeps): void
       schema: {
         tags: ['auth'],
         summary: 'Start a sign-in with a passkey: options for navigator.credentials.get (valid 5 minutes, usable once)',
-        description: 'Without email: any passkey of this site (discoverable). With email: that account\'s passkeys; an unknown address answers the same way.',
+        description:
+          'Discoverable credentials: the options name no credential (no allowCredentials), whatever the address. With email, only a passkey of that address\'s account will pass at verification; the answer is the same for every address, known or not.',
         body: PasskeyOptionsBody,
         response: { 200: PasskeyOptionsReply, ...problems(400, 429) },
       },
@@ -158,15 +158,7 @@ export function passkeyRoutes(server: HttpServer, deps: PasskeyRoutesDeps): void
       },
     },
     async (request, reply) => {
-      const client = clientOf(request);
-      const assertion = await passkeys.verifyAuthentication(request.body.challenge_id, request.body.response, client);
-      const user = await accounts.getUser(assertion.userId);
-      if (!user) throw accountErrors.invalid_credentials('The account no longer exists');
-      // With user verification the passkey is two factors; without, one, and a second factor the
-      // account has is still asked for (the same gate as a password sign-in).
-      const result = assertion.userVerified
-        ? await accounts.signIn(user, passkeyAmr(true), client, 'auth.login_passkey')
-        : await accounts.signInFirstFactor(user, passkeyAmr(false), client, 'auth.login_passkey');
+      const result = await signIn.passkey(request.body.challenge_id, request.body.response, clientOf(request));
       return deps.tokensReply(reply, result, request.body.use_cookie) as Static<typeof Tokens> | Static<typeof MfaRequired>;
     },
   );

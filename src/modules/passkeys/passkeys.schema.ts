@@ -1,6 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable, Timestamp } from '../../platform/http/schemas.js';
-import type { PasskeyRow } from './passkeys.queries.js';
+import type { passkeys } from './passkeys.tables.js';
+
+export type PasskeyRow = typeof passkeys.$inferSelect;
 
 /** A WebAuthn JSON value (options or a credential response) passed through as the spec shapes it. */
 const WebAuthnJson = (description: string) => Type.Object({}, { additionalProperties: true, description });

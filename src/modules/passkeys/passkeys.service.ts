@@ -17,12 +17,12 @@ import type { Database } from '../../platform/db/database.js';
 import type { Audit, AuditEntry, Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { randomToken } from '../../platform/crypto/tokens.js';
-import { deviceName, findUserByEmail, type UserRow } from '../accounts/index.js';
+import { deviceName, type UserDirectory, type UserRow } from '../accounts/index.js';
 import { passkeyErrors } from './passkeys.errors.js';
 import {
-  countPasskeys, deletePasskey, findPasskeyByCredentialId, findUserPasskey, insertPasskey, listPasskeys, recordPasskeyUse, renamePasskey,
-  type PasskeyRow,
+  countPasskeys, deletePasskey, findPasskeyByCredentialId, findUserPasskey, insertPasskey, listPasskeys, lockUserPasskeys, recordPasskeyUse, renamePasskey,
 } from './passkeys.queries.js';
+import type { PasskeyRow } from './passkeys.schema.js';
 
 export interface PasskeySettings {
   /** The relying-party id: the host name of PUBLIC_URL. */
@@ -53,17 +53,32 @@ export interface PasskeyService {
   register(user: UserRow, response: CredentialResponse, name: string | undefined, client: ClientInfo): Promise<PasskeyRow>;
   list(userId: string): Promise<PasskeyRow[]>;
   rename(userId: string, id: string, name: string, client?: ClientInfo): Promise<PasskeyRow>;
+  /**
+   * Removes one of the user's passkeys. Refused (409 mfa_required_by_policy) for the last one when
+   * MFA_REQUIRED holds the user to a second factor and no authenticator app is enrolled.
+   */
   remove(userId: string, id: string, client: ClientInfo): Promise<void>;
+  /** Removes every passkey of the user, whatever the policy (an MFA recovery, which then requires a new enrolment); returns how many. */
+  removeAll(userId: string, client: ClientInfo): Promise<number>;
   /**
    * Options for `navigator.credentials.get` and the id of their challenge (5 minutes, usable once).
-   * Without a user: any passkey of this site (discoverable credentials). With `userId`, or `email`
-   * naming an account: that user's passkeys, and only they will pass. An unknown email answers like an
-   * account without passkeys, and nothing will pass.
+   * With `userId` (a user who passed a first factor): that user's passkeys as `allowCredentials`,
+   * and only they will pass. Otherwise no `allowCredentials` (discoverable credentials: the
+   * authenticator offers the site's passkeys); with `email` only a passkey of that address's account
+   * will pass, and the options look the same for every address, known or not.
    */
   authenticationOptions(input?: { userId?: string | null; email?: string | null }): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; challengeId: string }>;
   /** Consumes the challenge and verifies the assertion; throws 400 challenge_invalid or 401 passkey_verification_failed. */
   verifyAuthentication(challengeId: string, response: CredentialResponse, client: ClientInfo, options?: { expectedUserId?: string | null }): Promise<PasskeyAssertion>;
   countFor(userId: string): Promise<number>;
+}
+
+/**
+ * The amr of a passkey sign-in: with user verification (PIN, biometric) it is something you have
+ * plus something you know or are, two factors; without it, possession only.
+ */
+export function passkeyAmr(userVerified: boolean): string[] {
+  return userVerified ? ['hwk', 'user', 'mfa'] : ['hwk'];
 }
 
 const CHALLENGE_TTL_SECONDS = 300;
@@ -94,7 +109,16 @@ function isCounterRegression(error: unknown): boolean {
   return error instanceof Error && /counter value \d+ was lower than expected/i.test(error.message);
 }
 
-export function createPasskeyService(deps: { db: Database; cache: Cache; audit: Audit; events: Events; settings: PasskeySettings }): PasskeyService {
+export function createPasskeyService(deps: {
+  db: Database;
+  cache: Cache;
+  audit: Audit;
+  events: Events;
+  users: Pick<UserDirectory, 'byEmail'>;
+  /** The second-factor policy: whether the user's last passkey must stay (MFA_REQUIRED and no other factor). */
+  policy: { lastPasskeyRequired(userId: string): Promise<boolean> };
+  settings: PasskeySettings;
+}): PasskeyService {
   const { db, cache, audit, events, settings } = deps;
 
   function entry(base: Omit<AuditEntry, 'context'>, client: ClientInfo): AuditEntry {
@@ -199,25 +223,43 @@ export function createPasskeyService(deps: { db: Database; cache: Cache; audit: 
     },
 
     async remove(userId, id, client) {
+      // Asked before the transaction (it reads through `db`); the count is checked inside, under the lock.
+      const lastRequired = await deps.policy.lastPasskeyRequired(userId);
       await db.transaction(async (tx) => {
+        await lockUserPasskeys(tx, userId);
         const row = await deletePasskey(tx, userId, id);
         if (!row) throw passkeyErrors.passkey_not_found();
+        if (lastRequired && (await countPasskeys(tx, userId)) === 0) {
+          throw passkeyErrors.mfa_required_by_policy('A second factor is required for this account: add another passkey or an authenticator app before removing the last passkey');
+        }
         await audit.record(tx, entry({ actor: { type: 'user', id: userId }, action: 'passkey.removed', target: { type: 'passkey', id } }, client));
         await events.publish(tx, { type: 'passkey.removed', data: { id, user_id: userId, name: row.name } });
       });
     },
 
+    async removeAll(userId, client) {
+      return db.transaction(async (tx) => {
+        const rows = await listPasskeys(tx, userId);
+        for (const row of rows) {
+          await deletePasskey(tx, userId, row.id);
+          await audit.record(tx, entry({ actor: { type: 'user', id: userId }, action: 'passkey.removed', target: { type: 'passkey', id: row.id } }, client));
+          await events.publish(tx, { type: 'passkey.removed', data: { id: row.id, user_id: userId, name: row.name } });
+        }
+        return rows.length;
+      });
+    },
+
     async authenticationOptions(input = {}) {
       let userId = input.userId ?? null;
-      if (!userId && input.email) {
-        // An unknown address binds the challenge to an id no account has: it answers like an account
-        // without passkeys, and no passkey will pass with it.
-        userId = (await findUserByEmail(db, input.email.trim()))?.id ?? newId('usr');
-      }
+      // After a first factor: the user's own passkeys. Before one, nothing that depends on the address.
       const allowed = userId ? await listPasskeys(db, userId) : [];
+      if (!userId && input.email) {
+        // An unknown address binds the challenge to an id no account has: the same answer, and no passkey will pass with it.
+        userId = (await deps.users.byEmail(input.email.trim()))?.id ?? newId('usr');
+      }
       const options = await generateAuthenticationOptions({
         rpID: settings.rpId,
-        allowCredentials: allowed.map((row) => ({ id: row.credentialId, transports: row.transports })),
+        ...(allowed.length > 0 ? { allowCredentials: allowed.map((row) => ({ id: row.credentialId, transports: row.transports })) } : {}),
         userVerification: 'preferred',
         timeout: CHALLENGE_TTL_SECONDS * 1000,
       });

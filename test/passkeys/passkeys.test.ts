@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../../../test/helpers/app.js';
-import { login, signUp, uniqueEmail, type UserBody } from '../../../test/helpers/outbox.js';
-import { newId } from '../../platform/crypto/ids.js';
-import { bearer, expectProblem } from '../../../test/helpers/http.js';
+import { accessTokenFor, createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { authenticator } from '../helpers/authenticator.js';
+import { engineCases } from '../helpers/db.js';
+import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
+import { newId } from '../../src/platform/crypto/ids.js';
+import { bearer, expectProblem } from '../helpers/http.js';
 
 /*
  * Passkey endpoints in process (PGlite). Creating a real credential needs an authenticator: the
@@ -173,31 +175,28 @@ describe('passkeys (in process)', () => {
   });
 
   describe('passwordless sign-in', () => {
-    it('an unknown email gets options of the same shape as a known one without passkeys', async () => {
-      const { email } = await signedIn('known');
-      const known = await call('POST', '/v1/auth/passkey/options', null, { email });
-      const unknown = await call('POST', '/v1/auth/passkey/options', null, { email: uniqueEmail('nobody') });
-      for (const res of [known, unknown]) {
+    it('regression (enumeration): options are the same for an unknown address, an account without passkeys and one with passkeys: no allowCredentials', async () => {
+      const { email: without } = await signedIn('known');
+      const { email: withKeys, user } = await signedIn('withkeys');
+      await storedPasskey(user.id);
+      const replies = [
+        await call('POST', '/v1/auth/passkey/options', null, { email: uniqueEmail('nobody') }),
+        await call('POST', '/v1/auth/passkey/options', null, { email: without }),
+        await call('POST', '/v1/auth/passkey/options', null, { email: withKeys.toUpperCase() }),
+        await call('POST', '/v1/auth/passkey/options', null, {}),
+      ];
+      const bodies = replies.map((res) => {
         expect(res.statusCode, res.body).toBe(200);
         expect(res.headers['cache-control']).toBe('no-store');
+        return res.json<{ options: Record<string, unknown>; challenge_id: string }>();
+      });
+      for (const body of bodies) {
+        expect(Object.keys(body).sort()).toEqual(['challenge_id', 'options']);
+        expect(body.options).toEqual({ rpId: 'localhost', challenge: expect.any(String), timeout: 300_000, userVerification: 'preferred' });
+        expect(body.challenge_id).toMatch(/^[A-Za-z0-9_-]{32}$/);
       }
-      const a = known.json<{ options: Record<string, unknown>; challenge_id: string }>();
-      const b = unknown.json<{ options: Record<string, unknown>; challenge_id: string }>();
-      expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
-      expect(Object.keys(a.options).sort()).toEqual(Object.keys(b.options).sort());
-      expect(a.options).toMatchObject({ rpId: 'localhost', allowCredentials: [], userVerification: 'preferred', challenge: expect.any(String) });
-      expect(b.options).toMatchObject({ rpId: 'localhost', allowCredentials: [], userVerification: 'preferred', challenge: expect.any(String) });
-      expect(a.challenge_id).toMatch(/^[A-Za-z0-9_-]{32}$/);
-      expect(b.challenge_id).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    });
-
-    it('without an email the options allow any passkey of the site; with one, that account\'s passkeys', async () => {
-      const { email, user } = await signedIn('withkey');
-      const { credentialId } = await storedPasskey(user.id);
-      const discoverable = (await call('POST', '/v1/auth/passkey/options', null, {})).json<{ options: { allowCredentials: unknown[] } }>();
-      expect(discoverable.options.allowCredentials).toEqual([]);
-      const named = (await call('POST', '/v1/auth/passkey/options', null, { email: email.toUpperCase() })).json<{ options: { allowCredentials: { id: string }[] } }>();
-      expect(named.options.allowCredentials.map((c) => c.id)).toEqual([credentialId]);
+      // What differs is random, never the account.
+      expect(new Set(bodies.map((body) => body.options.challenge)).size).toBe(bodies.length);
     });
 
     it('verify with an unknown challenge_id is 400 challenge_invalid', async () => {
@@ -232,6 +231,67 @@ describe('passkeys (in process)', () => {
       const response = { id: credentialId, rawId: credentialId, type: 'public-key', response: { clientDataJSON: 'e30', authenticatorData: 'AAAA', signature: 'AAAA' }, clientExtensionResults: {} };
       expectProblem(await call('POST', '/v1/auth/passkey/verify', null, { challenge_id, response }), 401, 'passkey_verification_failed');
       expect(await auditRows('passkey.authenticate', owner.user.id)).toEqual([expect.objectContaining({ result: 'failure', reason: 'passkey of another user' })]);
+    });
+  });
+});
+
+/** Inserts a passkey row for the user, as a completed registration would leave it. */
+async function insertPasskeyRow(app: TestApp, userId: string, name = 'Test key'): Promise<string> {
+  const id = newId('pky');
+  await app.context.db.sql.query(
+    `INSERT INTO passkeys (id, user_id, credential_id, public_key, counter, transports, aaguid, device_type, backed_up, name)
+     VALUES ($1, $2, $3, $4, 0, '["internal"]'::jsonb, '00000000-0000-0000-0000-000000000000', 'singleDevice', false, $5)`,
+    [id, userId, randomBytes(16).toString('base64url'), randomBytes(77).toString('base64url'), name],
+  );
+  return id;
+}
+
+describe.each(engineCases())('the last passkey under MFA_REQUIRED=all on $engine', ({ engine, available }) => {
+  describe.skipIf(!available)(engine, () => {
+    let app: TestApp;
+    const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token: string, payload?: unknown) =>
+      app.server.inject({ method, url, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+    const remaining = async (userId: string) =>
+      (await app.context.db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM passkeys WHERE user_id = $1', [userId])).rows[0]!.n;
+
+    /** An account with `count` passkeys (its only second factor) and a fresh session (a recent sign-in). */
+    async function withPasskeys(label: string, count: number): Promise<{ userId: string; token: string; ids: string[] }> {
+      const user = await signUp(app, uniqueEmail(label), PASSWORD);
+      const ids: string[] = [];
+      for (let n = 0; n < count; n++) ids.push(await insertPasskeyRow(app, user.id, `Key ${n + 1}`));
+      return { userId: user.id, token: await accessTokenFor(app, user.id), ids };
+    }
+
+    beforeAll(async () => {
+      app = await createEngineApp(engine, { MFA_REQUIRED: 'all' });
+    });
+    afterAll(async () => app?.destroy());
+
+    it('regression: the last passkey of an account whose only second factor it is cannot be removed (409 mfa_required_by_policy, as for TOTP); the one before it can', async () => {
+      const { userId, token, ids } = await withPasskeys('last-key', 2);
+      expect((await call('DELETE', `/v1/me/passkeys/${ids[0]}`, token)).statusCode).toBe(204);
+      const refused = expectProblem(await call('DELETE', `/v1/me/passkeys/${ids[1]}`, token), 409, 'mfa_required_by_policy');
+      expect(refused.title).toBe('A second factor is required for this account');
+      expect(await remaining(userId)).toBe(1);
+      const audited = await app.context.db.sql.query<{ target_id: string }>(`SELECT target_id FROM audit_events WHERE action = 'passkey.removed' AND actor_id = $1`, [userId]);
+      expect(audited.rows.map((row) => row.target_id)).toEqual([ids[0]]);
+    });
+
+    it('of two concurrent removals of the last two passkeys exactly one succeeds, and a passkey remains', async () => {
+      const { userId, token, ids } = await withPasskeys('race-keys', 2);
+      const results = await Promise.all(ids.map((id) => call('DELETE', `/v1/me/passkeys/${id}`, token)));
+      expect(results.map((res) => res.statusCode).sort()).toEqual([204, 409]);
+      expect(await remaining(userId)).toBe(1);
+    });
+
+    it('with an authenticator app enrolled, the last passkey can be removed', async () => {
+      const { userId, token, ids } = await withPasskeys('key-and-app', 1);
+      const started = await call('POST', '/v1/me/mfa/totp', token);
+      expect(started.statusCode, started.body).toBe(200);
+      const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
+      expect((await call('POST', '/v1/me/mfa/totp/confirm', token, { code: await device.next() })).statusCode).toBe(200);
+      expect((await call('DELETE', `/v1/me/passkeys/${ids[0]}`, token)).statusCode).toBe(204);
+      expect(await remaining(userId)).toBe(0);
     });
   });
 });
