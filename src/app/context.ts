@@ -219,7 +219,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   sessions.setOrgResolver(async (userId, orgId) => (await orgs.membership(orgId, userId))?.role ?? null);
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
-  const auditLog = createAuditService({ db, jobs, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
+  const auditLog = createAuditService({ db, jobs, audit, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
   const webhookPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, requireHttps: config.nodeEnv === 'production' && !config.webhooks.allowPrivateNetworks };
   const webhooks = createWebhooksService({ db, box, audit, tiers, policy: webhookPolicy });
   const webhookDispatcher = createWebhookDelivery({
