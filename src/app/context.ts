@@ -24,7 +24,7 @@ import {
 import { createRecipients } from '../modules/notifications/index.js';
 import { createAuditService, type AuditService } from '../modules/audit/index.js';
 import { createWebhookDelivery, createWebhooksService, type WebhookDispatcher, type WebhooksService } from '../modules/webhooks/index.js';
-import { createNotificationsService, createPushSubscriptionsService, type NotificationsService, type PushSubscriptionsService } from '../modules/notifications/index.js';
+import { createNotificationsService, createPushSubscriptionsService, pushDestinations, type NotificationsService, type PushSubscriptionsService } from '../modules/notifications/index.js';
 import { createPreferencesService, createUnsubscribeLinks, type PreferencesService, type UnsubscribeLinks } from '../modules/notifications/index.js';
 import { createStatsService, createTestSendService, type StatsService, type TestSendService } from '../modules/communications/index.js';
 import { createDeliveryHooks, type DeliveryHooks } from '../modules/communications/index.js';
@@ -127,7 +127,9 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const smsProvider = providers.twilio
     ? createTwilioSmsProvider({ ...providers.twilio, statusCallbackUrl: twilioCallbackUrl })
     : providers.smsHttp ? createHttpSmsProvider(providers.smsHttp) : createOutboxSmsProvider(db);
-  const pushProvider = providers.vapid ? createWebPushProvider(providers.vapid) : createOutboxPushProvider(db);
+  // A push service on loopback (plain http allowed) only outside production: development and tests.
+  const allowLoopbackPush = config.nodeEnv !== 'production';
+  const pushProvider = providers.vapid ? createWebPushProvider({ ...providers.vapid, destinations: pushDestinations(allowLoopbackPush) }) : createOutboxPushProvider(db);
   const deliveryHooks = createDeliveryHooks({
     db, resendWebhookSecret: providers.resendWebhookSecret, twilio: providers.twilio ? { authToken: providers.twilio.authToken, callbackUrl: twilioCallbackUrl } : undefined,
   });
@@ -149,8 +151,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     db, cache,
     onPublishError: onNotificationPublishError,
   });
-  // Plain http to a loopback push service only outside production (development and tests).
-  const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: config.nodeEnv !== 'production' });
+  const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: allowLoopbackPush });
   const messenger = createMessenger({
     db, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
     email: mailTransport, sms: smsProvider, push: pushProvider, from: config.mailFrom, breaker: config.communications.breaker,
