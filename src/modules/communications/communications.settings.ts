@@ -1,10 +1,9 @@
 import type { ClientInfo } from '../../platform/http/client.js';
-import { desc, sql } from 'drizzle-orm';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
 
 import { communicationErrors } from './communications.errors.js';
-import { communicationSettings } from './communications.tables.js';
+import { insertSettingsVersion, latestSettings, lockSettings } from './communications.settings.queries.js';
 
 export const CHANNELS = ['email', 'sms', 'push', 'in_app'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -85,8 +84,8 @@ export function createSettingsService(deps: { db: Database; audit: Audit; now?: 
   const now = deps.now ?? Date.now;
   let cached: { value: SettingsVersion; at: number } | null = null;
 
-  async function load(handle: Pick<Database, 'orm'>): Promise<SettingsVersion> {
-    const [row] = await handle.orm.select().from(communicationSettings).orderBy(desc(communicationSettings.version)).limit(1);
+  async function load(handle: DbHandle): Promise<SettingsVersion> {
+    const row = await latestSettings(handle);
     if (!row) return { settings: DEFAULT_COMMUNICATION_SETTINGS, version: 0, updatedBy: null, updatedAt: new Date(0) };
     // Stored versions are merged over the defaults, so settings added later get their default.
     return { settings: mergeSettings(DEFAULT_COMMUNICATION_SETTINGS, row.settings), version: row.version, updatedBy: row.updatedBy, updatedAt: row.updatedAt };
@@ -103,21 +102,18 @@ export function createSettingsService(deps: { db: Database; audit: Audit; now?: 
     async update(patch, actor, client) {
       const value = await db.transaction(async (tx) => {
         // One writer at a time: versions are consecutive, and no change is merged over a stale copy.
-        await tx.sql.query(`SELECT pg_advisory_xact_lock(hashtext('communication_settings'))`);
+        await lockSettings(tx);
         const before = await load(tx);
         const settings = mergeSettings(before.settings, patch);
-        const [row] = await tx.orm
-          .insert(communicationSettings)
-          .values({ version: before.version + 1, settings, updatedBy: actor.id, updatedAt: sql`now()` as unknown as Date })
-          .returning();
+        const row = await insertSettingsVersion(tx, { version: before.version + 1, settings, updatedBy: actor.id });
         await audit.record(tx, {
           actor: { type: 'user', id: actor.id },
           action: 'communications.settings_changed',
-          target: { type: 'communication_settings', id: String(row!.version) },
+          target: { type: 'communication_settings', id: String(row.version) },
           context: client,
           changes: diff(before.settings, settings),
         });
-        return { settings, version: row!.version, updatedBy: row!.updatedBy, updatedAt: row!.updatedAt };
+        return { settings, version: row.version, updatedBy: row.updatedBy, updatedAt: row.updatedAt };
       });
       cached = { value, at: now() };
       return value;
