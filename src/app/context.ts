@@ -133,6 +133,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const deliveryHooks = createDeliveryHooks({
     db, resendWebhookSecret: providers.resendWebhookSecret, twilio: providers.twilio ? { authToken: providers.twilio.authToken, callbackUrl: twilioCallbackUrl } : undefined,
   });
+  const users = createUserDirectory({ db });
   const communicationSettings = createSettingsService({ db, audit });
   const communications = createCommunicationsService({ db, audit });
   const templates = createTemplateService({
@@ -140,7 +141,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     onError: (error) => logger.warn({ err: error }, 'message template categories not refreshed'),
   });
   const unsubscribeLinks = createUnsubscribeLinks({ key: box.deriveKey('unsubscribe-link v1'), publicUrl: config.publicUrl });
-  const notificationPreferences = createPreferencesService({ db, audit, suppress: communications.suppress });
+  const notificationPreferences = createPreferencesService({ db, users, audit, suppress: communications.suppress });
   const onNotificationPublishError = (error: unknown) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable');
   const recipients = createRecipients({
     db, cache,
@@ -153,19 +154,18 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: allowLoopbackPush });
   const messenger = createMessenger({
-    db, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
+    db, users, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
     email: mailTransport, sms: smsProvider, push: pushProvider, from: config.mailFrom, breaker: config.communications.breaker,
     ...(overrides.messengerQueue ? { queue: overrides.messengerQueue } : {}),
     onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
   });
   const communicationStats = createStatsService({ db });
-  const communicationTests = createTestSendService({ db, audit, messenger });
+  const communicationTests = createTestSendService({ db, audit, messenger, users });
   const mail: Mail = {
     send: (message, options) =>
       messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
   };
   const metrics = createMetrics({ jobs });
-  const users = createUserDirectory({ db });
   const sessions = createSessionService({
     db, cache, keys, audit, events,
     csrfKey: box.deriveKey('csrf'),
@@ -200,11 +200,11 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     },
   };
   const otp = createOtpService({
-    db, cache, box, settings: communicationSettings, messenger,
+    db, users, cache, box, settings: communicationSettings, messenger,
     ...(overrides.otpLimits ? { limits: overrides.otpLimits } : {}),
     onCacheError: (error) => logger.warn({ err: error }, 'OTP limits: cache unavailable, request not counted'),
   });
-  const phones = createPhoneService({ db, audit, events, otp });
+  const phones = createPhoneService({ db, users, audit, events, otp });
   const mfa = createMfaService({
     db, cache, keys, box, audit, events, mail, accounts, sessions,
     passkeys: passkeyVerifier,

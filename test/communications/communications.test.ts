@@ -326,6 +326,52 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       expectProblem(await call('DELETE', remove, admin.token), 404, 'suppression_not_found');
     });
 
+    it('the suppression list pages by recipient then channel: one recipient suppressed on two channels is on the pages twice (regression: the cursor, a recipient alone, skipped the second)', async () => {
+      const userId = member.id;
+      for (const channel of ['push', 'in_app'] as const) await app.context.communications.suppress(channel, userId, 'admin');
+      const seen: { channel: string; recipient: string }[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await call('GET', `/v1/admin/communications/suppressions?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, admin.token);
+        expect(res.statusCode, res.body).toBe(200);
+        const page: { data: { channel: string; recipient: string }[]; next_cursor: string | null } = res.json();
+        expect(page.data.length).toBeLessThanOrEqual(1);
+        seen.push(...page.data.map(({ channel, recipient }) => ({ channel, recipient })));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen.filter((row) => row.recipient === userId)).toEqual([{ channel: 'in_app', recipient: userId }, { channel: 'push', recipient: userId }]);
+      const all = await query<{ channel: string; recipient: string }>('SELECT channel, recipient FROM communication_suppressions ORDER BY recipient, channel');
+      expect(seen).toEqual(all);
+      expectProblem(await call('GET', '/v1/admin/communications/suppressions?cursor=nope', admin.token), 400, 'validation_failed');
+      for (const channel of ['push', 'in_app']) await call('DELETE', `/v1/admin/communications/suppressions?channel=${channel}&recipient=${userId}`, admin.token);
+    });
+
+    it('a test send on a disabled channel is refused (422 channel_disabled, logged) unless its fallback reaches the recipient', async () => {
+      const stranger = `+1555${String(Math.floor(Math.random() * 10_000_000)).padStart(7, '0')}`;
+      await patchOk({ channels: { sms: { enabled: false } } });
+      try {
+        const testSend = (body: Record<string, unknown>) => app.server.inject({ method: 'POST', url: '/v1/admin/communications/test', headers: bearer(admin.token), payload: body });
+        // SMS falls back to email, which reaches no one for a number no account verified.
+        const problem = expectProblem(await testSend({ channel: 'sms', to: stranger }), 422, 'channel_disabled');
+        expect(problem.detail).toBe('The sms channel is disabled and the recipient cannot be reached by its fallback email');
+        expect(await logsTo(stranger)).toEqual([expect.objectContaining({ id: problem.message_id, channel: 'sms', template: 'communications.test', status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and the recipient cannot be reached by its fallback email' })]);
+        // An account's verified number: the fallback carries it (accepted, the log names the fallback).
+        const owner = await signUp(app, uniqueEmail('test-send-owner'), PASSWORD);
+        const phone = `+1555${String(Math.floor(Math.random() * 10_000_000)).padStart(7, '0')}`;
+        await query('UPDATE users SET phone = $2, phone_verified = true WHERE id = $1', [owner.id, phone]);
+        const accepted = await testSend({ channel: 'sms', to: phone });
+        expect(accepted.statusCode, accepted.body).toBe(202);
+        const id = accepted.json<{ message_id: string }>().message_id;
+        const row = await waitFor(async () => {
+          const [entry] = await query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]);
+          return entry?.status === 'sent' && entry;
+        }, 10_000, 'the test message to be sent');
+        expect(row).toMatchObject({ channel: 'email', requested_channel: 'sms', status: 'sent' });
+      } finally {
+        await patchOk({ channels: { sms: { enabled: true } } });
+      }
+    });
+
     it('stops the mail beyond the per-recipient hourly limit', async () => {
       await patchOk({ channels: { email: { rate_limit_per_recipient_per_hour: 2 } } });
       try {
