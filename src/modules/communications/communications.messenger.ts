@@ -22,7 +22,11 @@ import type { Channel, CommunicationSettings, SettingsService } from './communic
  * A message is never dropped silently: every stop is a status with a reason. A flow that must answer
  * at once when an admin switched a channel off (OTP codes, the admin's test send) asks
  * `switchedOff()` first and, refused, logs the message as blocked_channel_disabled all the same.
-
+ *
+ * Rate limits keep security messages (verification, reset, magic link, codes, MFA recovery, lockout
+ * and sign-in notices) out of reach of every other category: other messages share one budget per
+ * recipient and channel; each security purpose (template) has its own, so invitations, resends or a
+ * flood of one purpose never stop a password reset.
  */
 
 export const DELIVER_QUEUE = 'communications.deliver';
@@ -156,11 +160,16 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     return breaker;
   };
 
-  /** Counts one message against a window; true when it is over the limit. Fails open when the cache does not answer. */
-  async function over(key: string, limit: number | null, windowSeconds: number): Promise<boolean> {
+  /**
+   * Counts one message against a window; true when it is over the limit (null: no limit, nothing
+   * counted). With `countOnly` the message is counted (others are held by the count) but never held.
+   * Fails open when the cache does not answer.
+   */
+  async function over(key: string, limit: number | null, windowSeconds: number, countOnly = false): Promise<boolean> {
     if (limit === null) return false;
     try {
-      return (await cache.incr(key, windowSeconds)).value > limit;
+      const { value } = await cache.incr(key, windowSeconds);
+      return !countOnly && value > limit;
     } catch (error) {
       deps.onCacheError?.(error);
       return false;
@@ -224,6 +233,19 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     }
     if (category !== 'security' && log.userId && !(await recipients.allows(log.userId, category, channel))) {
       return { stop: 'opted_out', reason: `the user turned off ${category} messages on ${channel}` };
+    }
+    if (category === 'security') {
+      // Each security purpose has a budget of its own: no other traffic (nor another purpose) can use it up.
+      const limit = rules.security_rate_limit_per_purpose_per_hour;
+      if (await over(`comm:${channel}:recipient:${key}:security:${log.template}`, limit, 3600)) {
+        return { stop: 'rate_limited', reason: `more than ${limit} ${log.template} ${channel} messages to this recipient within an hour` };
+      }
+      // Counted in the channel's minute (other messages give way), held only by the security messages' own count.
+      await over(`comm:${channel}:minute`, rules.rate_limit_per_minute, 60, true);
+      if (await over(`comm:${channel}:minute:security`, rules.rate_limit_per_minute, 60)) {
+        return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_minute} security ${channel} messages within a minute` };
+      }
+      return routed;
     }
     if (await over(`comm:${channel}:recipient:${key}`, rules.rate_limit_per_recipient_per_hour, 3600)) {
       return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_recipient_per_hour} ${channel} messages to this recipient within an hour` };

@@ -18,8 +18,13 @@ const Limit = Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 1
 const Fallback = Type.Unsafe<ChannelName | null>({ type: ['string', 'null'], enum: [...CHANNELS, null] });
 const channelFields = {
   enabled: Type.Boolean(),
-  rate_limit_per_recipient_per_hour: Limit,
-  rate_limit_per_minute: Limit,
+  rate_limit_per_recipient_per_hour: Type.Unsafe<number | null>({ ...Limit, description: 'Messages other than security messages one recipient may get per hour; null: no limit' }),
+  security_rate_limit_per_purpose_per_hour: Type.Unsafe<number | null>({
+    ...Limit, description: 'Security messages of one purpose (template) one recipient may get per hour, apart from any other traffic; null: no limit',
+  }),
+  rate_limit_per_minute: Type.Unsafe<number | null>({
+    ...Limit, description: 'Messages per minute on the channel; security messages count towards it but are held only by a count of their own against the same number',
+  }),
   fallback_channel: Fallback,
 };
 const otpFields = {

@@ -10,9 +10,19 @@ export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelSettings {
   enabled: boolean;
-  /** Messages one recipient may get on the channel per hour; null: no limit. */
+  /** Messages other than security messages one recipient may get on the channel per hour; null: no limit. */
   rate_limit_per_recipient_per_hour: number | null;
-  /** Messages the whole platform may send on the channel per minute; null: no limit. */
+  /**
+   * Security messages of one purpose (one template: a password reset, a magic link, a code…) one
+   * recipient may get on the channel per hour; null: no limit. Each purpose has its own budget, apart
+   * from other mail, so no other traffic can use up the room of a password reset.
+   */
+  security_rate_limit_per_purpose_per_hour: number | null;
+  /**
+   * Messages the whole platform may send on the channel per minute; null: no limit. Security
+   * messages count towards it (other messages give way to them) but are held only by a count of
+   * their own against the same number, so other traffic never stops them.
+   */
   rate_limit_per_minute: number | null;
   /** Where security messages go while this channel is disabled; null: nowhere (logged as blocked). */
   fallback_channel: Channel | null;
@@ -40,10 +50,10 @@ export interface SettingsVersion {
 /** In force until an admin changes something (version 0: never changed). */
 export const DEFAULT_COMMUNICATION_SETTINGS: CommunicationSettings = {
   channels: {
-    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, rate_limit_per_minute: 600, fallback_channel: null },
-    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
-    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, rate_limit_per_minute: 600, fallback_channel: null },
-    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, rate_limit_per_minute: null, fallback_channel: null },
+    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, security_rate_limit_per_purpose_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
+    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, security_rate_limit_per_purpose_per_hour: 20, rate_limit_per_minute: null, fallback_channel: null },
   },
   otp: { length: 6, expiry_minutes: 10, max_attempts: 5, resend_cooldown_seconds: 60 },
 };
