@@ -127,7 +127,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     roleRoutes(server, { roles: context.roles, orgGuard });
     apiKeyRoutes(server, { apiKeys: context.apiKeys, orgGuard });
     webhookRoutes(server, { webhooks: context.webhooks, orgGuard });
-    auditRoutes(server, { service: context.auditLog, audit: context.audit, guards, orgGuard, db });
+    auditRoutes(server, { service: context.auditLog, guards, orgGuard });
     adminRoutes(server, { guards, orgs: context.orgs, tiers: context.tiers, outbox: context.adminOutbox });
     communicationRoutes(server, { settings: context.communicationSettings, communications: context.communications, guards });
     deliveryHookRoutes(server, { hooks: context.deliveryHooks });

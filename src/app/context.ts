@@ -24,7 +24,7 @@ import {
 import { createRecipients } from '../modules/notifications/index.js';
 import { createAuditService, type AuditService } from '../modules/audit/index.js';
 import { createWebhookDelivery, createWebhooksService, type WebhookDispatcher, type WebhooksService } from '../modules/webhooks/index.js';
-import { createNotificationsService, createPushSubscriptionsService, type NotificationsService, type PushSubscriptionsService } from '../modules/notifications/index.js';
+import { createNotificationsService, createPushSubscriptionsService, pushDestinations, type NotificationsService, type PushSubscriptionsService } from '../modules/notifications/index.js';
 import { createPreferencesService, createUnsubscribeLinks, type PreferencesService, type UnsubscribeLinks } from '../modules/notifications/index.js';
 import { createStatsService, createTestSendService, type StatsService, type TestSendService } from '../modules/communications/index.js';
 import { createDeliveryHooks, type DeliveryHooks } from '../modules/communications/index.js';
@@ -143,10 +143,14 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const smsProvider = providers.twilio
     ? createTwilioSmsProvider({ ...providers.twilio, statusCallbackUrl: twilioCallbackUrl })
     : providers.smsHttp ? createHttpSmsProvider(providers.smsHttp) : createOutboxSmsProvider(db);
-  const pushProvider = providers.vapid ? createWebPushProvider(providers.vapid) : createOutboxPushProvider(db);
+  // A push service on loopback (plain http allowed) only outside production: development and tests.
+  const allowLoopbackPush = config.nodeEnv !== 'production';
+  const pushProvider = providers.vapid ? createWebPushProvider({ ...providers.vapid, destinations: pushDestinations(allowLoopbackPush) }) : createOutboxPushProvider(db);
   const deliveryHooks = createDeliveryHooks({
     db, resendWebhookSecret: providers.resendWebhookSecret, twilio: providers.twilio ? { authToken: providers.twilio.authToken, callbackUrl: twilioCallbackUrl } : undefined,
   });
+  // Other modules read accounts through the directory (and set a verified phone through it).
+  const users = createUserDirectory({ db });
   const communicationSettings = createSettingsService({ db, audit });
   const communications = createCommunicationsService({ db, audit });
   const templates = createTemplateService({
@@ -154,7 +158,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     onError: (error) => logger.warn({ err: error }, 'message template categories not refreshed'),
   });
   const unsubscribeLinks = createUnsubscribeLinks({ key: box.deriveKey('unsubscribe-link v1'), publicUrl: config.publicUrl });
-  const notificationPreferences = createPreferencesService({ db, audit, suppress: communications.suppress });
+  const notificationPreferences = createPreferencesService({ db, users, audit, suppress: communications.suppress });
   const onNotificationPublishError = (error: unknown) => logger.warn({ err: error }, 'in-app notification stored but not announced: cache unavailable');
   const recipients = createRecipients({
     db, cache,
@@ -165,16 +169,15 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     db, cache,
     onPublishError: onNotificationPublishError,
   });
-  // Plain http to a loopback push service only outside production (development and tests).
-  const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: config.nodeEnv !== 'production' });
+  const pushSubscriptions = createPushSubscriptionsService({ db, allowLoopbackEndpoints: allowLoopbackPush });
   const messenger = createMessenger({
-    db, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
+    db, users, cache, jobs, box, settings: communicationSettings, renderer: templates, recipients,
     email: mailTransport, sms: smsProvider, push: pushProvider, from: config.mailFrom, breaker: config.communications.breaker,
     ...(overrides.messengerQueue ? { queue: overrides.messengerQueue } : {}),
     onCacheError: (error) => logger.warn({ err: error }, 'communication rate limit: cache unavailable, message not counted'),
   });
   const communicationStats = createStatsService({ db });
-  const communicationTests = createTestSendService({ db, audit, messenger });
+  const communicationTests = createTestSendService({ db, audit, messenger, users });
   const mail: Mail = {
     send: (message, options) =>
       messenger.notify({ channel: 'email', to: message.to, template: message.template, ...(message.data ? { data: message.data } : {}), ...(message.userId ? { userId: message.userId } : {}) }, options),
@@ -182,7 +185,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const metrics = createMetrics({ jobs });
   // Accounts, second factors, passkeys and sessions, in the order their dependencies need. Who calls
   // whom in a sign-in is the flow at the end (app/sign-in.ts); nothing is installed afterwards.
-  const users = createUserDirectory({ db });
   const admins = createAdminService({ db, audit, events });
   const mfaPolicy = createMfaPolicy({ db, requirement: config.auth.mfaRequired, isPlatformAdmin: admins.isPlatformAdmin });
   const passkeys = createPasskeyService({
@@ -219,11 +221,11 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     removeAll: (userId, client) => passkeys.removeAll(userId, client),
   };
   const otp = createOtpService({
-    db, cache, box, settings: communicationSettings, messenger,
+    db, users, cache, box, settings: communicationSettings, messenger,
     ...(overrides.otpLimits ? { limits: overrides.otpLimits } : {}),
     onCacheError: (error) => logger.warn({ err: error }, 'OTP limits: cache unavailable, request not counted'),
   });
-  const phones = createPhoneService({ db, audit, events, otp });
+  const phones = createPhoneService({ db, users, audit, events, otp });
   const mfa = createMfaService({
     db, cache, jobs, keys, box, audit, events, mail, users, sessions,
     links: oneTimeLinks,
@@ -242,7 +244,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   const roles = createRolesService({ db, audit, events });
   const apiKeys = createApiKeysService({ db, cache, audit, events, tiers, onCacheError: (error) => logger.warn({ err: error }, 'API key rate limit: cache unavailable, request not counted') });
-  const auditLog = createAuditService({ db, jobs, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
+  const auditLog = createAuditService({ db, jobs, audit, settings: config.audit, onError: (error) => logger.error({ err: error }, 'audit sealer error') });
   const webhookPolicy = { allowPrivateNetworks: config.webhooks.allowPrivateNetworks, requireHttps: config.nodeEnv === 'production' && !config.webhooks.allowPrivateNetworks };
   const webhooks = createWebhooksService({ db, box, audit, tiers, policy: webhookPolicy });
   const webhookDispatcher = createWebhookDelivery({

@@ -4,7 +4,7 @@ import { buildApp, type App } from '../../src/app/app.js';
 import { createMemoryCache } from '../../src/platform/cache/index.js';
 import { createPostgresDatabase } from '../../src/platform/db/database.js';
 import { entryHash, GENESIS_HASH } from '../../src/modules/audit/index.js';
-import { CHAIN_COLUMNS, type ChainRow } from '../../src/modules/audit/audit.chain.js';
+import { CHAIN_COLUMNS, type ChainRow } from '../../src/modules/audit/audit.queries.js';
 import type { TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';

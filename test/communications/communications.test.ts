@@ -36,7 +36,10 @@ interface LogRow {
 }
 
 interface SettingsBody {
-  channels: Record<'email' | 'sms' | 'push' | 'in_app', { enabled: boolean; rate_limit_per_recipient_per_hour: number | null; rate_limit_per_minute: number | null; fallback_channel: string | null }>;
+  channels: Record<
+    'email' | 'sms' | 'push' | 'in_app',
+    { enabled: boolean; rate_limit_per_recipient_per_hour: number | null; security_rate_limit_per_purpose_per_hour: number | null; rate_limit_per_minute: number | null; fallback_channel: string | null }
+  >;
   otp: { length: number; expiry_minutes: number; max_attempts: number; resend_cooldown_seconds: number };
   version: number;
   updated_by: string | null;
@@ -55,10 +58,10 @@ interface LogEntryBody {
 
 const DEFAULTS = {
   channels: {
-    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, rate_limit_per_minute: 600, fallback_channel: null },
-    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
-    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, rate_limit_per_minute: 600, fallback_channel: null },
-    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, rate_limit_per_minute: null, fallback_channel: null },
+    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, security_rate_limit_per_purpose_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
+    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, security_rate_limit_per_purpose_per_hour: 20, rate_limit_per_minute: null, fallback_channel: null },
   },
   otp: { length: 6, expiry_minutes: 10, max_attempts: 5, resend_cooldown_seconds: 60 },
 };
@@ -326,13 +329,60 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       expectProblem(await call('DELETE', remove, admin.token), 404, 'suppression_not_found');
     });
 
+    it('the suppression list pages by recipient then channel: one recipient suppressed on two channels is on the pages twice (regression: the cursor, a recipient alone, skipped the second)', async () => {
+      const userId = member.id;
+      for (const channel of ['push', 'in_app'] as const) await app.context.communications.suppress(channel, userId, 'admin');
+      const seen: { channel: string; recipient: string }[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await call('GET', `/v1/admin/communications/suppressions?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, admin.token);
+        expect(res.statusCode, res.body).toBe(200);
+        const page: { data: { channel: string; recipient: string }[]; next_cursor: string | null } = res.json();
+        expect(page.data.length).toBeLessThanOrEqual(1);
+        seen.push(...page.data.map(({ channel, recipient }) => ({ channel, recipient })));
+        cursor = page.next_cursor;
+      } while (cursor);
+      expect(seen.filter((row) => row.recipient === userId)).toEqual([{ channel: 'in_app', recipient: userId }, { channel: 'push', recipient: userId }]);
+      const all = await query<{ channel: string; recipient: string }>('SELECT channel, recipient FROM communication_suppressions ORDER BY recipient, channel');
+      expect(seen).toEqual(all);
+      expectProblem(await call('GET', '/v1/admin/communications/suppressions?cursor=nope', admin.token), 400, 'validation_failed');
+      for (const channel of ['push', 'in_app']) await call('DELETE', `/v1/admin/communications/suppressions?channel=${channel}&recipient=${userId}`, admin.token);
+    });
+
+    it('a test send on a disabled channel is refused (422 channel_disabled, logged) unless its fallback reaches the recipient', async () => {
+      const stranger = `+1555${String(Math.floor(Math.random() * 10_000_000)).padStart(7, '0')}`;
+      await patchOk({ channels: { sms: { enabled: false } } });
+      try {
+        const testSend = (body: Record<string, unknown>) => app.server.inject({ method: 'POST', url: '/v1/admin/communications/test', headers: bearer(admin.token), payload: body });
+        // SMS falls back to email, which reaches no one for a number no account verified.
+        const problem = expectProblem(await testSend({ channel: 'sms', to: stranger }), 422, 'channel_disabled');
+        expect(problem.detail).toBe('The sms channel is disabled and the recipient cannot be reached by its fallback email');
+        expect(await logsTo(stranger)).toEqual([expect.objectContaining({ id: problem.message_id, channel: 'sms', template: 'communications.test', status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and the recipient cannot be reached by its fallback email' })]);
+        // An account's verified number: the fallback carries it (accepted, the log names the fallback).
+        const owner = await signUp(app, uniqueEmail('test-send-owner'), PASSWORD);
+        const phone = `+1555${String(Math.floor(Math.random() * 10_000_000)).padStart(7, '0')}`;
+        await query('UPDATE users SET phone = $2, phone_verified = true WHERE id = $1', [owner.id, phone]);
+        const accepted = await testSend({ channel: 'sms', to: phone });
+        expect(accepted.statusCode, accepted.body).toBe(202);
+        const id = accepted.json<{ message_id: string }>().message_id;
+        const row = await waitFor(async () => {
+          const [entry] = await query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]);
+          return entry?.status === 'sent' && entry;
+        }, 10_000, 'the test message to be sent');
+        expect(row).toMatchObject({ channel: 'email', requested_channel: 'sms', status: 'sent' });
+      } finally {
+        await patchOk({ channels: { sms: { enabled: true } } });
+      }
+    });
+
+    const invitation = (to: string) =>
+      app.context.mail.send({ to, template: 'orgs.invitation', data: { token: 'tok', org_name: 'Acme', role: 'member', expires_at: new Date(Date.now() + 86_400_000).toISOString() } });
+
     it('stops the mail beyond the per-recipient hourly limit', async () => {
       await patchOk({ channels: { email: { rate_limit_per_recipient_per_hour: 2 } } });
       try {
         const email = uniqueEmail('limited');
-        // Sign-up, then two sign-ups with the taken address: three mails to one recipient.
-        // (POST /v1/auth/password/forgot would not do: the accounts module sends one reset mail per minute.)
-        for (let i = 0; i < 3; i++) await signUp(app, email, PASSWORD);
+        for (let i = 0; i < 3; i++) await invitation(email);
         const rows = await settled(email, 3);
         expect(rows.map((row) => row.status).sort()).toEqual(['rate_limited', 'sent', 'sent']);
         expect(rows.find((row) => row.status === 'rate_limited')).toMatchObject({ reason: 'more than 2 email messages to this recipient within an hour', provider: null, attempts: 0 });
@@ -341,10 +391,76 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
 
         // Another recipient has its own count.
         const other = uniqueEmail('unlimited');
-        await signUp(app, other, PASSWORD);
+        await invitation(other);
         expect(await settled(other, 1)).toEqual([expect.objectContaining({ status: 'sent' })]);
       } finally {
         await patchOk({ channels: { email: { rate_limit_per_recipient_per_hour: DEFAULTS.channels.email.rate_limit_per_recipient_per_hour } } });
+      }
+    });
+
+    it('security mail is never starved by other mail: with the recipient\'s budget spent on invitations, a password reset to that address is still sent (regression: silently rate_limited)', async () => {
+      const email = uniqueEmail('starved');
+      await signUp(app, email, PASSWORD);
+      await settled(email, 1);
+      // Anyone can invite an address: the invitations use up the address's budget for other mail.
+      const budget = DEFAULTS.channels.email.rate_limit_per_recipient_per_hour;
+      for (let i = 0; i <= budget; i++) await invitation(email);
+      const invitations = (await settled(email, budget + 2)).filter((row) => row.template === 'orgs.invitation');
+      expect(invitations.filter((row) => row.status === 'rate_limited')).toHaveLength(1);
+
+      const forgot = await app.server.inject({ method: 'POST', url: '/v1/auth/password/forgot', payload: { email } });
+      expect(forgot.statusCode, forgot.body).toBe(202);
+      const rows = await settled(email, budget + 3);
+      expect(rows.at(-1)).toMatchObject({ template: 'accounts.password_reset', category: 'security', status: 'sent', reason: null });
+      expect((await waitForMail(app, { to: email, template: 'accounts.password_reset' })).subject).toMatch(/reset/i);
+    });
+
+    it('each security purpose has a budget of its own: repeated magic links are limited, a password reset and other mail to the same address still go', async () => {
+      await patchOk({ channels: { email: { security_rate_limit_per_purpose_per_hour: 2 } } });
+      try {
+        const email = uniqueEmail('purposes');
+        for (let i = 0; i < 3; i++) await app.context.mail.send({ to: email, template: 'accounts.magic_link', data: { token: `tok${i}`, expires_minutes: 15 } });
+        const links = await settled(email, 3);
+        expect(links.map((row) => row.status).sort()).toEqual(['rate_limited', 'sent', 'sent']);
+        expect(links.find((row) => row.status === 'rate_limited')).toMatchObject({
+          category: 'security', reason: 'more than 2 accounts.magic_link email messages to this recipient within an hour', provider: null, attempts: 0,
+        });
+        await app.context.mail.send({ to: email, template: 'accounts.password_reset', data: { token: 'reset', expires_minutes: 30 } });
+        await invitation(email);
+        const rows = await settled(email, 5);
+        expect(rows.slice(3).map((row) => [row.template, row.status])).toEqual([['accounts.password_reset', 'sent'], ['orgs.invitation', 'sent']]);
+      } finally {
+        await patchOk({ channels: { email: { security_rate_limit_per_purpose_per_hour: DEFAULTS.channels.email.security_rate_limit_per_purpose_per_hour } } });
+      }
+    });
+
+    it('the per-minute limit of a channel holds other messages back for security messages, never the reverse', async () => {
+      // in_app: no per-minute limit until now, so nothing was counted in this minute before.
+      const [a, b, c, d] = await Promise.all(['minute-a', 'minute-b', 'minute-c', 'minute-d'].map(async (label) => (await signUp(app, uniqueEmail(label), PASSWORD)).id)) as [string, string, string, string];
+      const other = (userId: string) =>
+        app.context.messenger.notify({ channel: 'in_app', userId, template: 'orgs.invitation', data: { token: 'tok', org_name: 'Acme', role: 'member', expires_at: new Date().toISOString() } });
+      const security = (userId: string) => app.context.messenger.notify({ channel: 'in_app', userId, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null, device: null } });
+      const last = async (userId: string, count: number) => (await settled(userId, count))[count - 1]!;
+      await patchOk({ channels: { in_app: { rate_limit_per_minute: 3 } } });
+      try {
+        // Two other messages and a security notice fill the minute of three; the next other message gives way.
+        await other(a);
+        expect(await last(a, 1)).toMatchObject({ status: 'sent' });
+        await other(b);
+        expect(await last(b, 1)).toMatchObject({ status: 'sent' });
+        await security(c);
+        expect(await last(c, 1)).toMatchObject({ status: 'sent' });
+        await other(d);
+        expect(await last(d, 1)).toMatchObject({ status: 'rate_limited', reason: 'more than 3 in_app messages within a minute' });
+        // The minute is full of other messages, yet security notices have their own room of the same size.
+        await security(a);
+        expect(await last(a, 2)).toMatchObject({ status: 'sent' });
+        await security(b);
+        expect(await last(b, 2)).toMatchObject({ status: 'sent' });
+        await security(d);
+        expect(await last(d, 2)).toMatchObject({ status: 'rate_limited', reason: 'more than 3 security in_app messages within a minute' });
+      } finally {
+        await patchOk({ channels: { in_app: { rate_limit_per_minute: null } } });
       }
     });
 
@@ -447,7 +563,8 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       const stored = await query<{ id: string }>('SELECT id FROM communication_logs ORDER BY id DESC');
       expect(everything.map((entry) => entry.id)).toEqual(stored.map((row) => row.id));
       expect(new Set(everything.map((entry) => entry.id)).size).toBe(everything.length);
-      for (const entry of everything) expect(entry.recipient).toMatch(/^.\*\*\*@[^@]+$/);
+      const maskOf: Record<string, RegExp> = { email: /^.\*\*\*@[^@]+$/, sms: /^\+\d\*+\d{4}$/, in_app: /^u\*\*\*$/, push: /^u\*\*\*$/ };
+      for (const entry of everything) expect(entry.recipient).toMatch(maskOf[entry.channel]!);
 
       expectProblem(await listLogs('', member.token), 403, 'forbidden');
       expect((await listLogs('', null)).statusCode).toBe(401);

@@ -248,14 +248,17 @@ describe.each(engineCases())('communication statistics and test sends on $engine
       expect(await logCount()).toBe(logs);
     });
 
-    it('test send with the channel disabled: taken, and the log says blocked_channel_disabled; the statistics count it', async () => {
+    it('test send with the channel disabled: 422 channel_disabled naming its log entry, which says blocked_channel_disabled with the reason; the statistics count it (regression: 202, as if it could go)', async () => {
       await setChannel('email', false);
       let id: string;
       try {
-        const res = await testSend({ channel: 'email', to: uniqueEmail('disabled') });
-        expect(res.statusCode, res.body).toBe(202);
-        id = res.json<{ message_id: string }>().message_id;
-        expect(await settledLog(id)).toMatchObject({ category: 'security', status: 'blocked_channel_disabled', reason: expect.stringContaining('the email channel is disabled') });
+        const to = uniqueEmail('disabled');
+        const problem = expectProblem(await testSend({ channel: 'email', to }), 422, 'channel_disabled');
+        expect(problem).toMatchObject({ title: 'An administrator has switched this channel off', detail: 'The email channel is disabled and has no fallback channel', message_id: expect.stringMatching(/^com_/) });
+        id = problem.message_id as string;
+        expect(await settledLog(id)).toMatchObject({ category: 'security', template: 'communications.test', status: 'blocked_channel_disabled', reason: 'the email channel is disabled and has no fallback channel' });
+        // Refused, so not audited as sent.
+        expect(await query("SELECT id FROM audit_events WHERE action = 'communications.test_sent' AND target_id = $1", [id])).toEqual([]);
       } finally {
         await setChannel('email', true);
       }

@@ -3,6 +3,7 @@ import { globalAgent } from 'node:https';
 import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPushSubscription, MAX_PUSH_SUBSCRIPTIONS } from '../../src/modules/notifications/index.js';
+import type { Resolver } from '../../src/platform/delivery/index.js';
 import { accessTokenFor, createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { signUp, uniqueEmail } from '../helpers/outbox.js';
@@ -216,29 +217,68 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       expect(await rows('id = $1', [id])).toEqual([]);
       expect(await list(user.token)).toEqual([]);
     });
+
+    it('at delivery, a subscription whose endpoint now points at a private address is never contacted: the message fails and says why (the outbound guard on every send)', async () => {
+      const user = await newUser('rebound');
+      const device = service.subscribe();
+      const registered = await post(user.token, device.target);
+      expect(registered.statusCode, registered.body).toBe(201);
+      // As if its name had been rebound: the stored endpoint now points into the private network.
+      await app.context.db.sql.query('UPDATE push_subscriptions SET endpoint = $1 WHERE id = $2', ['https://10.0.0.8/wpush/v2/rebound', registered.json<SubscriptionJson>().id]);
+      const before = service.requests.length;
+      const logId = await app.context.messenger.notify({ channel: 'push', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+      const row = await waitFor(async () => {
+        const [entry] = (await app.context.db.sql.query<{ status: string; error: string | null }>('SELECT status, error FROM communication_logs WHERE id = $1', [logId])).rows;
+        return entry?.status === 'failed' && entry;
+      }, 10_000, 'the push to fail');
+      expect(row.error).toMatch(/the push service's address is not allowed \(10\.0\.0\.8 is a forbidden address\)/);
+      expect(service.requests.length).toBe(before);
+    });
   });
 });
 
 describe('push subscription endpoints in production', () => {
   const keys = browserKeys();
-  const check = (endpoint: string) => () => checkPushSubscription({ endpoint, keys }, { allowLoopback: false });
+  const refused = expect.objectContaining({ code: 'invalid_push_subscription', status: 400 });
+  /** Fixed DNS answers: public names, and public-looking names that resolve to private, loopback or metadata addresses. */
+  const dns: Resolver = async (host) => {
+    const answers: Record<string, string[]> = {
+      'fcm.googleapis.com': ['142.250.185.10'], 'updates.push.services.mozilla.com': ['34.117.65.55'], 'web.push.apple.com': ['17.253.144.10'],
+      'push.rebind.example.net': ['10.0.0.8'], 'push.metadata.example.net': ['169.254.169.254'], 'push.loop.example.net': ['127.0.0.1'],
+      'push.mixed.example.net': ['93.184.215.14', 'fd00::1'],
+    };
+    if (!answers[host]) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+    return answers[host]!.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+  };
+  const check = (endpoint: string) => checkPushSubscription({ endpoint, keys }, { allowLoopback: false, resolve: dns });
 
-  it('require https to a public host name: no plain http, no IP address, no local name, even on loopback', () => {
+  it('require https to a public host name: no plain http, no IP address, no local name, even on loopback', async () => {
     for (const endpoint of [
       'http://127.0.0.1:8080/push', 'https://127.0.0.1:8443/push', 'https://[::1]/push', 'https://localhost/push', 'https://push.localhost/x',
-      'http://fcm.googleapis.com/fcm/send/x', 'https://169.254.169.254/latest', 'https://[fd00::1]/x',
+      'http://fcm.googleapis.com/fcm/send/x', 'https://169.254.169.254/latest', 'https://[fd00::1]/x', 'https://metadata.google.internal/x', 'https://printer.local/x',
     ]) {
-      expect(check(endpoint), endpoint).toThrow(expect.objectContaining({ code: 'invalid_push_subscription', status: 400 }));
+      await expect(check(endpoint), endpoint).rejects.toThrow(refused);
     }
     for (const endpoint of ['https://fcm.googleapis.com/fcm/send/abc', 'https://updates.push.services.mozilla.com/wpush/v2/abc', 'https://web.push.apple.com/abc']) {
-      expect(check(endpoint)(), endpoint).toEqual({ endpoint, keys });
+      expect(await check(endpoint), endpoint).toEqual({ endpoint, keys });
     }
   });
 
-  it('outside production, a loopback push service may be plain http or https (development and tests)', () => {
-    for (const endpoint of ['http://127.0.0.1:8080/push', 'https://127.0.0.1:8443/push', 'http://localhost:3000/push', 'http://[::1]:9/push']) {
-      expect(checkPushSubscription({ endpoint, keys }, { allowLoopback: true }).endpoint).toBe(endpoint);
+  it('refuses a public-looking host name that resolves to a private, loopback or metadata address (the webhooks\' guard; regression: only the URL text was checked)', async () => {
+    for (const host of ['push.rebind.example.net', 'push.metadata.example.net', 'push.loop.example.net', 'push.mixed.example.net']) {
+      const error = await check(`https://${host}/send/abc`).then(() => null, (e: unknown) => e);
+      expect(error, host).toMatchObject({ code: 'invalid_push_subscription', data: { errors: [{ path: '/endpoint', message: expect.stringMatching(/resolves to a private, loopback, link-local or reserved address/) }] } });
     }
-    expect(() => checkPushSubscription({ endpoint: 'http://10.0.0.8/push', keys }, { allowLoopback: true })).toThrow(expect.objectContaining({ code: 'invalid_push_subscription' }));
+    // A name that does not resolve now is accepted: delivery resolves and checks it again before any byte is sent.
+    expect((await check('https://push.unknown.example.net/x')).endpoint).toBe('https://push.unknown.example.net/x');
+  });
+
+  it('outside production, a loopback push service may be plain http or https (development and tests); no other private address', async () => {
+    for (const endpoint of ['http://127.0.0.1:8080/push', 'https://127.0.0.1:8443/push', 'http://localhost:3000/push', 'http://[::1]:9/push']) {
+      expect((await checkPushSubscription({ endpoint, keys }, { allowLoopback: true, resolve: dns })).endpoint).toBe(endpoint);
+    }
+    for (const endpoint of ['http://10.0.0.8/push', 'https://push.rebind.example.net/x', 'https://push.metadata.example.net/x']) {
+      await expect(checkPushSubscription({ endpoint, keys }, { allowLoopback: true, resolve: dns }), endpoint).rejects.toThrow(refused);
+    }
   });
 });

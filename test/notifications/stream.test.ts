@@ -9,7 +9,7 @@ import { COOKIES } from '../../src/platform/http/auth.js';
 import { notificationChannel } from '../../src/modules/notifications/index.js';
 import { accessTokenFor, createTestApp, logCollector, type TestApp } from '../helpers/app.js';
 import { engines } from '../helpers/db.js';
-import { signUp, uniqueEmail } from '../helpers/outbox.js';
+import { login, signUp, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
 import { bearer } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStream, readBody, type SseStream } from './sse-client.js';
@@ -17,9 +17,11 @@ import { openStream, readBody, type SseStream } from './sse-client.js';
 /*
  * GET /v1/me/notifications/stream, over real HTTP: Server-Sent Events of new notifications, the
  * same JSON the list returns; Last-Event-ID replay; heartbeats; authentication by bearer or session
- * cookie (never a token in the URL); the stream ends with its session and when the server closes.
- * On PostgreSQL + Redis: two instances, a notification created through one reaches a stream opened
- * on the other, and a client that goes away leaves no subscription behind.
+ * cookie (never a token in the URL); the stream ends with its session (within seconds of a sign-out,
+ * a revocation or a refresh-token theft, with nothing delivered after it) and when the server
+ * closes. On PostgreSQL + Redis: two instances, a notification created through one reaches a stream
+ * opened on the other, a sign-out on one ends a stream on the other, and a client that goes away
+ * leaves no subscription behind.
  */
 
 const PASSWORD = 'correct horse battery staple';
@@ -185,7 +187,7 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
     expect(head.statusCode).toBe(405);
   });
 
-  it('ends the stream once its session is revoked (checked at each heartbeat)', async () => {
+  it('ends the stream once its session is revoked', async () => {
     const user = await newUser(app, 'revoked');
     const stream = await open(bearer(user.token));
     const sessionId = (await app.context.sessions.list(user.id))[0]!.id;
@@ -206,6 +208,70 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
     } finally {
       await other.destroy();
     }
+  });
+});
+
+/** A stream's end, well before the 25 s heartbeat (the session is checked every second and before each write). */
+const ENDS_WITHIN_MS = 5_000;
+
+describe('notification stream and the end of its session (default 25 s heartbeat)', () => {
+  let app: TestApp;
+  let base: string;
+  const streams: SseStream[] = [];
+  const open = async (token: string): Promise<SseStream> => {
+    const stream = await openStream(`${base}${STREAM}`, bearer(token));
+    streams.push(stream);
+    expect(stream.status).toBe(200);
+    return stream;
+  };
+  const endsSoon = (stream: SseStream, what: string) => waitFor(() => stream.isEnded(), ENDS_WITHIN_MS, what);
+
+  beforeAll(async () => {
+    // REFRESH_REUSE_GRACE_SECONDS=0: a reused refresh token is theft at once (where the grace exists).
+    app = await createTestApp({ env: { REFRESH_REUSE_GRACE_SECONDS: '0' } });
+    base = await listen(app);
+  });
+  afterAll(async () => {
+    for (const stream of streams) stream.close();
+    await app?.destroy();
+  });
+
+  it('sign-out (POST /v1/auth/logout) ends the stream within seconds, not at the next heartbeat (regression: it stayed open and delivered until the next ping)', async () => {
+    const user = await newUser(app, 'logout');
+    const stream = await open(user.token);
+    const stays = await newUser(app, 'stays');
+    const other = await open(stays.token);
+    const res = await app.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(user.token) });
+    expect(res.statusCode, res.body).toBe(204);
+    await endsSoon(stream, 'the stream of the signed-out session to end');
+    expect(stream.events).toEqual([]);
+    // Another session's stream, checked by the same rounds, lives on and delivers.
+    expect(other.isEnded()).toBe(false);
+    const n = await note(app, stays.id, 'still here');
+    expect((await other.event(0)).id).toBe(n.id);
+  });
+
+  it('a notification created right after the session was revoked is never delivered: the session is checked before each write', async () => {
+    const user = await newUser(app, 'revoked-then-note');
+    const stream = await open(user.token);
+    const sessionId = (await app.context.sessions.list(user.id))[0]!.id;
+    await app.context.sessions.revoke(sessionId, 'revoked_by_user', { type: 'user', id: user.id }, { ip: null, userAgent: null });
+    // Published at once, before the next check of open streams: the write itself must refuse it.
+    await note(app, user.id, 'after the end');
+    await endsSoon(stream, 'the stream of the revoked session to end');
+    expect(stream.events).toEqual([]);
+  });
+
+  it('refresh-token theft (a rotated refresh token presented again) ends the session\'s stream', async () => {
+    const email = uniqueEmail('theft');
+    await signUpAndVerify(app, email, PASSWORD);
+    const tokens = await login(app, email, PASSWORD);
+    const stream = await open(tokens.access_token);
+    const refresh = (token: string) => app.server.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refresh_token: token } });
+    expect((await refresh(tokens.refresh_token)).statusCode).toBe(200);
+    const reused = await refresh(tokens.refresh_token);
+    expect(reused.statusCode, reused.body).toBe(401);
+    await endsSoon(stream, 'the stream of the stolen session to end');
   });
 });
 
@@ -274,6 +340,17 @@ describe.skipIf(!postgres)('notification stream across two instances on PostgreS
     expect(stream.events.map((e) => e.id)).toEqual(missed.map((n) => n.id));
     const live = await note(appA, user.id, 'live');
     expect((await stream.event(2)).id).toBe(live.id);
+  });
+
+  it('a sign-out through instance A ends a stream open on instance B within seconds (the revocation is shared through Redis)', async () => {
+    const user = await newUser(appA, 'two-logout');
+    const stream = await openStream(`${baseB}${STREAM}`, bearer(user.token));
+    streams.push(stream);
+    expect(stream.status).toBe(200);
+    const res = await appA.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(user.token) });
+    expect(res.statusCode, res.body).toBe(204);
+    await waitFor(() => stream.isEnded(), ENDS_WITHIN_MS, 'the stream on B to end');
+    expect(stream.events).toEqual([]);
   });
 
   it('a client that goes away leaves no Redis subscription behind', async () => {

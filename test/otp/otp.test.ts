@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
-import { drainMail, findMails, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
+import { drainMail, findMails, signUp, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
 import { sleep } from '../helpers/wait.js';
 import { appOn, codeIn, ensureOtpTemplate, harness, otherCode, PASSWORD, randomIp, uniquePhone } from './harness.js';
 
@@ -24,6 +24,12 @@ describe.each(engineCases())('OTP service on $engine', ({ engine, available }) =
     const h = harness(() => app);
     const { sendOk, send, verify } = h;
 
+    /** What the communication log says of the messages a channel switch stopped for a recipient. */
+    const blockedLogs = (recipient: string) =>
+      h.query<{ channel: string; template: string; category: string; user_id: string | null; status: string; reason: string }>(
+        "SELECT channel, template, category, user_id, status, reason FROM communication_logs WHERE lower(recipient) = lower($1) AND status = 'blocked_channel_disabled' ORDER BY id",
+        [recipient],
+      );
     const mailCode = async (to: string, length = 6) => {
       const code = await h.mailedCode(to, length);
       codes.push(code);
@@ -272,9 +278,13 @@ describe.each(engineCases())('OTP service on $engine', ({ engine, available }) =
         expect(await h.smsCount(phone)).toBe(0);
       });
 
-      it('SMS disabled: a transaction code for a number no account verified cannot be delivered: 422 channel_unavailable, nothing stored', async () => {
+      it('SMS disabled: a transaction code for a number no account verified cannot be delivered: 422 channel_disabled, logged as blocked_channel_disabled, nothing stored', async () => {
         const stranger = uniquePhone();
-        expectProblem(await send({ channel: 'sms', to: stranger, purpose: 'transaction' }), 422, 'channel_unavailable');
+        const problem = expectProblem(await send({ channel: 'sms', to: stranger, purpose: 'transaction' }), 422, 'channel_disabled');
+        expect(problem).toMatchObject({ title: 'An administrator has switched this channel off', detail: 'The sms channel is disabled and the recipient cannot be reached by its fallback email' });
+        expect(await blockedLogs(stranger)).toEqual([
+          { channel: 'sms', template: 'otp.code', category: 'security', user_id: null, status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and the recipient cannot be reached by its fallback email' },
+        ]);
         expect(await h.otpRowsFor(stranger)).toEqual([]);
         // Nothing stored, and no cooldown taken either: the next try (SMS back on) goes out.
         await h.patchSettings(adminToken, { channels: { sms: { enabled: true } } });
@@ -282,34 +292,76 @@ describe.each(engineCases())('OTP service on $engine', ({ engine, available }) =
         await h.patchSettings(adminToken, { channels: { sms: { enabled: false } } });
       });
 
-      it('SMS disabled: a login code for an unknown number answers the same 202 (channel email), and nothing is stored or sent', async () => {
+      it('SMS disabled: a login code for an unknown number answers the same 202 (channel email), and nothing is stored, sent or logged', async () => {
         const stranger = uniquePhone();
         const sent = await sendOk({ channel: 'sms', to: stranger, purpose: 'login' });
         expect(sent.channel).toBe('email');
         expect(await h.otpRowsFor(stranger)).toEqual([]);
         expect(await h.otpRow(sent.otp_id)).toBeUndefined();
+        expect(await blockedLogs(stranger)).toEqual([]);
       });
 
-      it('SMS disabled: verify_phone never falls back (a mailed code proves no phone): 422', async () => {
+      it('SMS disabled: a login code for an account that the fallback cannot reach answers the decoy\'s 202, and the admin\'s log shows the code the switch stopped', async () => {
+        const email = uniqueEmail('otp-unreachable');
+        const body = await signUp(app, email, PASSWORD);
         const number = uniquePhone();
-        expectProblem(await send({ channel: 'sms', to: number, purpose: 'verify_phone' }), 422, 'channel_unavailable');
-        expect(await h.otpRowsFor(number)).toEqual([]);
+        await h.givePhone(body.id, number);
+        const sent = await sendOk({ channel: 'sms', to: number, purpose: 'login' });
+        expect(sent.channel).toBe('email');
+        expect(await h.otpRow(sent.otp_id)).toBeUndefined();
+        expect(await blockedLogs(number)).toEqual([
+          { channel: 'sms', template: 'otp.code', category: 'security', user_id: body.id, status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and the recipient cannot be reached by its fallback email' },
+        ]);
       });
 
-      it('SMS disabled without a fallback: 422 channel_unavailable for every purpose, nothing stored', async () => {
+      it('SMS disabled: verify_phone never falls back (a mailed code proves no phone): 422 channel_disabled, logged', async () => {
+        const number = uniquePhone();
+        expectProblem(await send({ channel: 'sms', to: number, purpose: 'verify_phone' }), 422, 'channel_disabled');
+        expect(await h.otpRowsFor(number)).toEqual([]);
+        expect(await blockedLogs(number)).toEqual([expect.objectContaining({ status: 'blocked_channel_disabled', reason: 'the sms channel is disabled; a verify_phone code cannot go by another channel' })]);
+      });
+
+      it('SMS disabled without a fallback: 422 channel_disabled for every purpose, each logged with its user, nothing stored (regression: 422 channel_unavailable, "no provider", and nothing in the log)', async () => {
         await h.patchSettings(adminToken, { channels: { sms: { enabled: false, fallback_channel: null } } });
         for (const purpose of ['login', 'transaction', 'mfa']) {
-          expectProblem(await send({ channel: 'sms', to: phone, purpose }), 422, 'channel_unavailable');
+          const problem = expectProblem(await send({ channel: 'sms', to: phone, purpose }), 422, 'channel_disabled');
+          expect(problem.detail).toBe('The sms channel is disabled and has no enabled fallback channel for codes');
         }
         expect(await h.otpRowsFor(phone)).toHaveLength(1);
+        expect(await blockedLogs(phone)).toEqual(
+          Array(3).fill({ channel: 'sms', template: 'otp.code', category: 'security', user_id: user.id, status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and has no enabled fallback channel for codes' }),
+        );
       });
 
-      it('email disabled (no fallback): 422 channel_unavailable', async () => {
+      it('the second factor\'s code (purpose mfa, for the signed-in user, bound to the challenge) on a disabled channel: 422 channel_disabled, logged', async () => {
+        // What POST /v1/auth/mfa/otp asks the OTP service for once the challenge offered the method.
+        await h.patchSettings(adminToken, { channels: { sms: { enabled: false, fallback_channel: null } } });
+        const refused = await app.context.otp.send({ channel: 'sms', to: phone, purpose: 'mfa', ip: randomIp(), userId: user.id, binding: 'challenge:sms_otp' }).then(() => null, (e: unknown) => e);
+        expect(refused).toMatchObject({ code: 'channel_disabled', status: 422, detail: 'The sms channel is disabled and has no enabled fallback channel for codes' });
+        await h.patchSettings(adminToken, { channels: { email: { enabled: false } } });
+        try {
+          const mailed = await app.context.otp.send({ channel: 'email', to: user.email, purpose: 'mfa', ip: randomIp(), userId: user.id, binding: 'challenge:email_otp' }).then(() => null, (e: unknown) => e);
+          expect(mailed).toMatchObject({ code: 'channel_disabled', status: 422, detail: 'The email channel is disabled and has no enabled fallback channel for codes' });
+          expect((await blockedLogs(user.email)).at(-1)).toEqual({ channel: 'email', template: 'otp.code', category: 'security', user_id: user.id, status: 'blocked_channel_disabled', reason: 'the email channel is disabled and has no enabled fallback channel for codes' });
+        } finally {
+          await h.patchSettings(adminToken, { channels: { email: { enabled: true } } });
+        }
+      });
+
+      it('email disabled (no fallback): 422 channel_disabled, logged; the admin statistics count it as blocked', async () => {
         await h.patchSettings(adminToken, { channels: { email: { enabled: false } } });
         const to = uniqueEmail('otp-mail-off');
-        expectProblem(await send({ channel: 'email', to, purpose: 'verify_email' }), 422, 'channel_unavailable');
-        expect(await h.otpRowsFor(to)).toEqual([]);
-        await h.patchSettings(adminToken, { channels: { email: { enabled: true } } });
+        try {
+          expectProblem(await send({ channel: 'email', to, purpose: 'verify_email' }), 422, 'channel_disabled');
+          expect(await h.otpRowsFor(to)).toEqual([]);
+          expect(await blockedLogs(to)).toEqual([{ channel: 'email', template: 'otp.code', category: 'security', user_id: null, status: 'blocked_channel_disabled', reason: 'the email channel is disabled; a verify_email code cannot go by another channel' }]);
+          const today = new Date().toISOString().slice(0, 10);
+          const stats = await h.call('GET', `/v1/admin/communications/stats?from=${today}&to=${today}&channel=email`, adminToken);
+          expect(stats.statusCode, stats.body).toBe(200);
+          expect(stats.json<{ data: { blocked: number }[] }>().data[0]!.blocked).toBeGreaterThanOrEqual(1);
+        } finally {
+          await h.patchSettings(adminToken, { channels: { email: { enabled: true } } });
+        }
       });
     });
 

@@ -152,14 +152,18 @@ describe.each(engineCases())('phone verification on $engine', ({ engine, availab
       expect(await h.otpRowsFor(phone)).toEqual([]);
     });
 
-    it('SMS disabled: 422 channel_unavailable (no fallback for a phone), nothing stored or sent', async () => {
+    it('SMS disabled: 422 channel_disabled (no fallback for a phone), nothing stored or sent, and the log shows the code the switch stopped (regression: channel_unavailable, unlogged)', async () => {
       const me = await account('phone-sms-off');
       const phone = uniquePhone();
       await h.patchSettings(adminToken, { channels: { sms: { enabled: false, fallback_channel: 'email' } } });
       try {
-        expectProblem(await call('POST', '/v1/me/phone', me.token, { phone }), 422, 'channel_unavailable');
+        const problem = expectProblem(await call('POST', '/v1/me/phone', me.token, { phone }), 422, 'channel_disabled');
+        expect(problem).toMatchObject({ title: 'An administrator has switched this channel off', detail: 'The sms channel is disabled; a verify_phone code cannot go by another channel' });
         expect(await h.otpRowsFor(phone)).toEqual([]);
         expect(await h.smsCount(phone)).toBe(0);
+        expect(await h.query('SELECT channel, template, user_id, status, reason FROM communication_logs WHERE recipient = $1', [phone])).toEqual([
+          { channel: 'sms', template: 'otp.code', user_id: me.id, status: 'blocked_channel_disabled', reason: 'the sms channel is disabled; a verify_phone code cannot go by another channel' },
+        ]);
       } finally {
         await h.patchSettings(adminToken, { channels: { sms: { enabled: true } } });
       }

@@ -99,7 +99,7 @@ describe.each(engineCases())('sealing and verifying on $engine', ({ engine, avai
       const own = await createTestDatabase(engine);
       try {
         const jobs = createJobs(own.db);
-        const service = createAuditService({ db: own.db, jobs, settings: { retentionDays: 30, exportDir } });
+        const service = createAuditService({ db: own.db, jobs, audit, settings: { retentionDays: 30, exportDir } });
         await own.db.transaction(async (tx) => {
           for (let i = 0; i < 100; i++) await audit.record(tx, { actor: { type: 'system' }, action: 'test.old' });
         });

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DbHandle } from '../../platform/db/database.js';
+import { chainFrom, countUnsealed, lastSealed, latestCheckpoint, lockChain, sealEntries, unsealedEntries, type ChainRow } from './audit.queries.js';
 
 /*
  * The tamper-evident chain over the audit log. Entries are written without a hash in the business
@@ -17,32 +18,8 @@ import type { DbHandle } from '../../platform/db/database.js';
  */
 
 export const GENESIS_HASH = '0'.repeat(64);
-export const CHAIN_LOCK = `SELECT pg_advisory_xact_lock(hashtext('audit_chain'))`;
 
-/** The columns the hash covers, read in one canonical form on both engines (jsonb as PostgreSQL prints it, time in microseconds). */
-export const CHAIN_COLUMNS = `id, floor(extract(epoch from created_at) * 1000000)::bigint::text AS created_us, org_id, actor_type, actor_id, actor_display, action,
-  target_type, target_id, result, reason, ip, user_agent, request_id, changes::text AS changes, seq, prev_hash, hash`;
-
-export interface ChainRow {
-  id: string;
-  created_us: string;
-  org_id: string | null;
-  actor_type: string;
-  actor_id: string | null;
-  actor_display: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  result: string;
-  reason: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  request_id: string | null;
-  changes: string | null;
-  seq: string | number | null;
-  prev_hash: string | null;
-  hash: string | null;
-}
+export type { ChainRow } from './audit.queries.js';
 
 export function entryHash(previous: string, row: ChainRow): string {
   const content = [
@@ -54,15 +31,7 @@ export function entryHash(previous: string, row: ChainRow): string {
 
 /** Where the chain stands: its last sealed entry, else the latest checkpoint, else the start. */
 async function chainHead(db: DbHandle): Promise<{ seq: number; hash: string }> {
-  const { rows } = await db.sql.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY audit_events.seq DESC LIMIT 1');
-  if (rows[0]) return { seq: Number(rows[0].seq), hash: rows[0].hash };
-  const checkpoint = await latestCheckpoint(db);
-  return checkpoint ?? { seq: 0, hash: GENESIS_HASH };
-}
-
-export async function latestCheckpoint(db: DbHandle): Promise<{ seq: number; hash: string } | null> {
-  const { rows } = await db.sql.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM audit_checkpoints ORDER BY audit_checkpoints.seq DESC LIMIT 1');
-  return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : null;
+  return (await lastSealed(db)) ?? (await latestCheckpoint(db)) ?? { seq: 0, hash: GENESIS_HASH };
 }
 
 const SEAL_BATCH = 500;
@@ -70,26 +39,18 @@ const SEAL_BATCH = 500;
 /** Seals up to one batch of committed entries; returns how many. */
 export async function sealBatch(db: { transaction<T>(fn: (tx: DbHandle) => Promise<T>): Promise<T> }): Promise<number> {
   return db.transaction(async (tx) => {
-    await tx.sql.query(CHAIN_LOCK);
-    const { rows } = await tx.sql.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY created_at, id LIMIT ${SEAL_BATCH}`);
+    await lockChain(tx);
+    const rows = await unsealedEntries(tx, SEAL_BATCH);
     if (rows.length === 0) return 0;
     let { seq, hash } = await chainHead(tx);
-    const seqs: number[] = [];
-    const prevs: string[] = [];
-    const hashes: string[] = [];
+    const seals = [];
     for (const row of rows) {
       seq += 1;
-      seqs.push(seq);
-      prevs.push(hash);
+      const prevHash = hash;
       hash = entryHash(hash, row);
-      hashes.push(hash);
+      seals.push({ id: row.id, seq, prevHash, hash });
     }
-    await tx.sql.query(
-      `UPDATE audit_events AS a SET seq = v.seq, prev_hash = v.prev_hash, hash = v.hash
-         FROM (SELECT unnest($1::bigint[]) AS seq, unnest($2::text[]) AS prev_hash, unnest($3::text[]) AS hash, unnest($4::text[]) AS id) AS v
-        WHERE a.id = v.id`,
-      [seqs, prevs, hashes, rows.map((row) => row.id)],
-    );
+    await sealEntries(tx, seals);
     return rows.length;
   });
 }
@@ -119,7 +80,7 @@ async function walkChain(db: DbHandle, checkpoint: { seq: number; hash: string }
   let checked = 0;
   let lastHash: string | null = checkpoint?.hash ?? null;
   for (;;) {
-    const { rows } = await db.sql.query<ChainRow>(`SELECT ${CHAIN_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT 1000`, [expected]);
+    const rows = await chainFrom(db, expected, 1000);
     for (const row of rows) {
       const seq = Number(row.seq);
       if (seq !== expected) return { ok: false, checked, broken: { id: null, seq: expected, reason: `entry ${expected} is missing: the chain jumps to ${seq} (${row.id})` } };
@@ -132,7 +93,6 @@ async function walkChain(db: DbHandle, checkpoint: { seq: number; hash: string }
     }
     if (rows.length < 1000) break;
   }
-  const { rows: unsealed } = await db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events WHERE seq IS NULL');
-  return { ok: true, checked, last_seq: expected - 1 > 0 ? expected - 1 : null, last_hash: lastHash, unsealed: unsealed[0]!.n };
+  return { ok: true, checked, last_seq: expected - 1 > 0 ? expected - 1 : null, last_hash: lastHash, unsealed: await countUnsealed(db) };
 }
 

@@ -1,16 +1,14 @@
 import { clientOf } from '../../platform/http/client.js';
 import { Readable } from 'node:stream';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
-import type { Audit } from '../../platform/events/index.js';
-import type { Database } from '../../platform/db/database.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate, type PageBody } from '../../platform/http/pagination.js';
 
 import { OrgId, type OrgGuard, type OrgRouteKey } from '../orgs/index.js';
-import { entryBody, type AuditService } from './audit.service.js';
-import type { AuditFilter } from './audit.queries.js';
+import { entryBody, type AuditFilter, type AuditService } from './audit.service.js';
 
 const Entry = Type.Object({
   id: Type.String(),
@@ -38,11 +36,11 @@ const filterFields = {
   from: Type.Optional(Type.String({ format: 'date-time' })),
   to: Type.Optional(Type.String({ format: 'date-time' })),
 };
-const ListQuery = Type.Object({ ...filterFields, limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ pattern: '^aud_[0-9a-z]{26}$' })) }, { additionalProperties: false });
+const ListQuery = Type.Object({ ...filterFields, ...pageQuery({ cursor: Type.String({ pattern: '^aud_[0-9a-z]{26}$' }) }) }, { additionalProperties: false });
 const AdminListQuery = Type.Object({ ...ListQuery.properties, org_id: Type.Optional(OrgId) }, { additionalProperties: false });
 const ExportQuery = Type.Object({ ...filterFields, format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl')], { default: 'jsonl' }) }, { additionalProperties: false });
 const AdminExportQuery = Type.Object({ ...ExportQuery.properties, org_id: Type.Optional(OrgId) }, { additionalProperties: false });
-const Page = Type.Object({ data: Type.Array(Entry), next_cursor: Nullable(Type.String()) });
+const EntryPage = Page(Entry);
 
 type FilterQuery = Partial<Record<'actor' | 'action' | 'target' | 'ip' | 'from' | 'to' | 'org_id', string>> & { result?: 'success' | 'failure' };
 
@@ -64,17 +62,14 @@ function filterOf(query: FilterQuery): Omit<AuditFilter, 'limit'> {
  * platform admins, the chain verification. Exports are themselves audited (audit.exported, written
  * before the stream starts, so an export carries its own entry when the selection includes it).
  */
-export function auditRoutes(server: HttpServer, deps: { service: AuditService; audit: Audit; guards: Guards; orgGuard: (key: OrgRouteKey) => OrgGuard; db: Database }): void {
+export function auditRoutes(server: HttpServer, deps: { service: AuditService; guards: Guards; orgGuard: (key: OrgRouteKey) => OrgGuard }): void {
   const { service, guards, orgGuard } = deps;
   const tags = ['audit'];
   const orgSecurity: Record<string, string[]>[] = [{ bearer: [] }, { apiKey: [] }];
   const adminCommon = { config: { rateLimit: 'admin' }, preValidation: guards.requirePlatformAdmin } as const;
 
-  async function page(filter: Omit<AuditFilter, 'limit'>, limit: number, cursor: string | undefined): Promise<Static<typeof Page>> {
-    const rows = await service.list({ ...filter, limit: limit + 1, ...(cursor ? { before: cursor } : {}) });
-    const data = rows.slice(0, limit);
-    return { data: data.map(entryBody), next_cursor: rows.length > limit ? data[data.length - 1]!.id : null };
-  }
+  const page = (filter: Omit<AuditFilter, 'limit'>, limit: number, cursor: unknown): Promise<PageBody<typeof Entry>> =>
+    paginate(limit, (take) => service.list({ ...filter, limit: take, ...(typeof cursor === 'string' ? { before: cursor } : {}) }), (row) => row.id, entryBody);
 
   function stream(reply: FastifyReply, filter: Omit<AuditFilter, 'limit'>, format: 'csv' | 'jsonl'): FastifyReply {
     const name = `audit-${new Date().toISOString().slice(0, 10)}.${format}`;
@@ -88,7 +83,7 @@ export function auditRoutes(server: HttpServer, deps: { service: AuditService; a
     '/v1/orgs/:org_id/audit-logs',
     {
       preValidation: orgGuard('GET /v1/orgs/:org_id/audit-logs'),
-      schema: { tags, summary: "The organization's audit log, newest first", security: orgSecurity, params: Type.Object({ org_id: OrgId }), querystring: ListQuery, response: { 200: Page, ...problems(400, 401, 403, 404, 429) } },
+      schema: { tags, summary: "The organization's audit log, newest first", security: orgSecurity, params: Type.Object({ org_id: OrgId }), querystring: ListQuery, response: { 200: EntryPage, ...problems(400, 401, 403, 404, 429) } },
     },
     async (request) => {
       const { limit, cursor, ...query } = request.query;
@@ -105,16 +100,14 @@ export function auditRoutes(server: HttpServer, deps: { service: AuditService; a
     async (request, reply) => {
       const { format, ...query } = request.query;
       const filter = { ...filterOf(query), orgId: request.org!.orgId };
-      await deps.db.transaction((tx) =>
-        deps.audit.record(tx, { actor: request.org!.actor, orgId: request.org!.orgId, action: 'audit.exported', target: { type: 'org', id: request.org!.orgId }, context: clientOf(request), changes: { format: { after: format } } }),
-      );
+      await service.recordExport({ actor: request.org!.actor, format, selectedOrgId: request.org!.orgId, orgId: request.org!.orgId }, clientOf(request));
       return stream(reply, filter, format);
     },
   );
 
   server.get(
     '/v1/admin/audit-logs',
-    { ...adminCommon, schema: { tags, summary: 'Every audit entry (platform admins), newest first', security: [{ bearer: [] }], querystring: AdminListQuery, response: { 200: Page, ...problems(400, 401, 403) } } },
+    { ...adminCommon, schema: { tags, summary: 'Every audit entry (platform admins), newest first', security: [{ bearer: [] }], querystring: AdminListQuery, response: { 200: EntryPage, ...problems(400, 401, 403) } } },
     async (request) => {
       const { limit, cursor, ...query } = request.query;
       return page(filterOf(query), limit, cursor);
@@ -126,9 +119,7 @@ export function auditRoutes(server: HttpServer, deps: { service: AuditService; a
     { ...adminCommon, schema: { tags, summary: 'The same selection, whole, as CSV or JSON Lines (audited)', security: [{ bearer: [] }], querystring: AdminExportQuery, response: { ...problems(400, 401, 403) } } },
     async (request, reply) => {
       const { format, ...query } = request.query;
-      await deps.db.transaction((tx) =>
-        deps.audit.record(tx, { actor: { type: 'user', id: request.auth!.userId }, action: 'audit.exported', target: query.org_id ? { type: 'org', id: query.org_id } : null, context: clientOf(request), changes: { format: { after: format } } }),
-      );
+      await service.recordExport({ actor: { type: 'user', id: request.auth!.userId }, format, selectedOrgId: query.org_id ?? null, orgId: null }, clientOf(request));
       return stream(reply, filterOf(query), format);
     },
   );

@@ -1,10 +1,14 @@
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Database } from '../../platform/db/database.js';
+import type { Audit, AuditEntry } from '../../platform/events/index.js';
+import type { ClientInfo } from '../../platform/http/client.js';
 import type { Jobs } from '../../platform/jobs/jobs.js';
 import { createPoller, type Poller } from '../../platform/jobs/poller.js';
-import { CHAIN_LOCK, CHAIN_COLUMNS, sealBatch, verifyChain, type ChainRow, type Verification } from './audit.chain.js';
-import { listAudit, type AuditFilter, type AuditRow } from './audit.queries.js';
+import { sealBatch, verifyChain, type Verification } from './audit.chain.js';
+import { listAudit, lockChain, oldestSealed, purgeThrough, sealedThrough, type AuditFilter, type AuditRow, type RawAuditRow } from './audit.queries.js';
+
+export type { AuditFilter, AuditRow } from './audit.queries.js';
 
 export const RETENTION_QUEUE = 'audit.retention';
 
@@ -54,7 +58,23 @@ function csvLine(entry: AuditEntryBody): string {
 }
 
 export interface AuditService {
+  /** Newest first (by id); `before` is the id of the last entry of the previous page. */
   list(filter: AuditFilter): Promise<AuditRow[]>;
+  /**
+   * Records that `actor` exported a selection (`audit.exported`), committed before the export
+   * streams, so an export carries its own entry when the selection includes it.
+   */
+  recordExport(
+    input: {
+      actor: AuditEntry['actor'];
+      format: 'csv' | 'jsonl';
+      /** The organization whose entries were selected, if one was. */
+      selectedOrgId: string | null;
+      /** The organization whose log holds the entry (an export by its members); null for a platform admin's. */
+      orgId: string | null;
+    },
+    client: ClientInfo,
+  ): Promise<void>;
   /** The whole selection, newest first, as CSV (with a header) or JSON Lines, page by page. */
   export(filter: Omit<AuditFilter, 'limit' | 'before'>, format: 'csv' | 'jsonl'): AsyncIterable<string>;
   verify(): Promise<Verification>;
@@ -66,8 +86,14 @@ export interface AuditService {
   readonly sealer: Poller;
 }
 
-export function createAuditService(deps: { db: Database; jobs: Jobs; settings: { retentionDays?: number; exportDir: string }; onError?: (error: unknown) => void }): AuditService {
-  const { db, jobs, settings } = deps;
+export function createAuditService(deps: {
+  db: Database;
+  jobs: Jobs;
+  audit: Audit;
+  settings: { retentionDays?: number; exportDir: string };
+  onError?: (error: unknown) => void;
+}): AuditService {
+  const { db, jobs, audit, settings } = deps;
 
   async function sealPending(): Promise<number> {
     let total = 0;
@@ -86,9 +112,9 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
     let file: string | null = null;
     for (;;) {
       const done = await db.transaction(async (tx) => {
-        await tx.sql.query(CHAIN_LOCK);
+        await lockChain(tx);
         // Only a prefix of the chain can go, or a hole would break it: stop at the first entry still young.
-        const { rows } = await tx.sql.query<ChainRow & { created_at: Date }>(`SELECT ${CHAIN_COLUMNS}, created_at FROM audit_events WHERE seq IS NOT NULL ORDER BY seq LIMIT 2000`);
+        const rows = await oldestSealed(tx, 2000);
         const old = [];
         for (const row of rows) {
           if (new Date(row.created_at) >= cutoff) break;
@@ -100,15 +126,13 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
         file ??= join(settings.exportDir, `audit-${now.toISOString().replace(/[:.]/g, '-')}.jsonl`);
         const handle = await open(file, 'a', 0o600);
         try {
-          const { rows: full } = await tx.sql.query<AuditRowRaw>('SELECT * FROM audit_events WHERE seq <= $1 AND seq IS NOT NULL ORDER BY seq', [last.seq]);
+          const full = await sealedThrough(tx, last.seq!);
           await handle.appendFile(full.map((row) => `${JSON.stringify(rawBody(row))}\n`).join(''));
           await handle.sync();
         } finally {
           await handle.close();
         }
-        await tx.sql.query(`SELECT set_config('tessera.audit_purge', 'on', true)`);
-        await tx.sql.query('DELETE FROM audit_events WHERE seq IS NOT NULL AND seq <= $1', [last.seq]);
-        await tx.sql.query('INSERT INTO audit_checkpoints (seq, hash, purged_count, export_file) VALUES ($1, $2, $3, $4)', [last.seq, last.hash, old.length, file]);
+        await purgeThrough(tx, { seq: last.seq!, hash: last.hash!, purgedCount: old.length, exportFile: file });
         purged += old.length;
         return old.length < rows.length || rows.length < 2000;
       });
@@ -122,6 +146,13 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
 
   return {
     list: (filter) => listAudit(db, filter),
+    async recordExport({ actor, format, selectedOrgId, orgId }, client) {
+      await db.transaction((tx) =>
+        audit.record(tx, {
+          actor, ...(orgId ? { orgId } : {}), action: 'audit.exported', target: selectedOrgId ? { type: 'org', id: selectedOrgId } : null, context: client, changes: { format: { after: format } },
+        }),
+      );
+    },
     async *export(filter, format) {
       if (format === 'csv') yield `${CSV_COLUMNS.join(',')}\r\n`;
       let before: string | undefined;
@@ -139,10 +170,8 @@ export function createAuditService(deps: { db: Database; jobs: Jobs; settings: {
   };
 }
 
-type AuditRowRaw = Record<string, unknown> & { created_at: Date | string; seq: string | number };
-
 /** A purged entry as exported: the API's shape, from a raw row. */
-function rawBody(row: AuditRowRaw): Record<string, unknown> {
+function rawBody(row: RawAuditRow): Record<string, unknown> {
   return {
     id: row.id, created_at: new Date(row.created_at).toISOString(), actor: { type: row.actor_type, id: row.actor_id, display: row.actor_display }, org_id: row.org_id,
     action: row.action, target: row.target_type ? { type: row.target_type, id: row.target_id } : null, result: row.result, reason: row.reason, ip: row.ip,

@@ -71,8 +71,9 @@ export function communicationAdminRoutes(server: HttpServer, deps: { stats: Stat
         tags: ['communications'],
         summary: 'Send a test message through the real path',
         description:
-          '`to` is an email address (email), an E.164 number (sms) or a user id (push, in_app). Sent as a security message: preferences do not stop it, ' +
-          'a disabled channel does (the log says blocked_channel_disabled, or names the fallback). Answers the id of its log entry.',
+          '`to` is an email address (email), an E.164 number (sms) or a user id (push, in_app). Sent as a security message: preferences do not stop it. ' +
+          'On a disabled channel it goes by the fallback when one is enabled and reaches the recipient (the log names it); otherwise 422 `channel_disabled`, ' +
+          'with `message_id`, its log entry (blocked_channel_disabled with the reason). Answers the id of its log entry.',
         security,
         body: Type.Object({ channel: Channel, to: Type.String({ minLength: 1, maxLength: 320 }) }, { additionalProperties: false }),
         response: { 202: Type.Object({ message_id: Type.String() }), ...problems(400, 401, 403, 404, 422) },

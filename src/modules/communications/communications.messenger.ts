@@ -7,8 +7,11 @@ import { DeliveryError, createCircuitBreaker, describeFailure, isPermanent, type
 import type { MailTransport, MessageCategory } from '../../platform/mail/index.js';
 import type { SmsProvider } from '../../platform/sms/index.js';
 import type { PushProvider, PushTarget } from '../../platform/push/index.js';
-import { findContact, findLog, findSuppression, findUserIdByRecipient, insertLog, updateLog, type Contact, type LogRow } from './communications.queries.js';
-import type { Channel, SettingsService } from './communications.settings.js';
+import type { AppError } from '../../platform/http/errors.js';
+import type { UserDirectory } from '../accounts/index.js';
+import { communicationErrors } from './communications.errors.js';
+import { findLog, findSuppression, insertLog, updateLog, type LogRow } from './communications.queries.js';
+import type { Channel, CommunicationSettings, SettingsService } from './communications.settings.js';
 
 /*
  * The one path every outgoing message takes:
@@ -16,7 +19,14 @@ import type { Channel, SettingsService } from './communications.settings.js';
  *   job → channel enabled? (security messages: else the fallback channel) → suppressed? → opted out?
  *       → rate limits → render the active template version → provider, behind a circuit breaker
  *       → the log entry moved at each step: sent, retrying, failed, or stopped with why.
- * A message is never dropped silently: every stop is a status with a reason.
+ * A message is never dropped silently: every stop is a status with a reason. A flow that must answer
+ * at once when an admin switched a channel off (OTP codes, the admin's test send) asks
+ * `switchedOff()` first and, refused, logs the message as blocked_channel_disabled all the same.
+ *
+ * Rate limits keep security messages (verification, reset, magic link, codes, MFA recovery, lockout
+ * and sign-in notices) out of reach of every other category: other messages share one budget per
+ * recipient and channel; each security purpose (template) has its own, so invitations, resends or a
+ * flood of one purpose never stop a password reset.
  */
 
 export const DELIVER_QUEUE = 'communications.deliver';
@@ -77,12 +87,41 @@ export interface NotifyInput {
 export interface Messenger {
   /** Logs and enqueues one message (inside `tx` when given: it exists only if that commits). Returns the log id. */
   notify(input: NotifyInput, options?: { tx?: DbHandle }): Promise<string>;
+  /**
+   * Whether an admin's channel switch would stop this message now: its channel is off and, for a
+   * security message, no enabled fallback channel reaches the recipient. Null when it would go, else
+   * the reason (as the log words it).
+   */
+  switchedOff(input: NotifyInput): Promise<string | null>;
+  /**
+   * Logs a message that a channel switch stopped before it was queued (blocked_channel_disabled,
+   * with the reason), so the admin's log and statistics show it. Never inside a transaction: the
+   * refusal that follows rolls the caller's back. Returns the log id.
+   */
+  logSwitchedOff(input: NotifyInput, reason: string): Promise<string>;
   /** The breakers, for health and tests: provider name → state. */
   breakers(): Record<string, string>;
 }
 
+/** How the channels reach a user (a row of the accounts module's directory). */
+export interface Contact {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  phone: string | null;
+  phoneVerified: boolean;
+  locale: string | null;
+}
+
+/** The 422 of a message an admin's channel switch stopped; `reason` as `switchedOff()` words it. */
+export function channelDisabled(reason: string, data?: Record<string, unknown>): AppError {
+  return communicationErrors.channel_disabled(`${reason[0]!.toUpperCase()}${reason.slice(1)}`, data);
+}
+
 export interface MessengerDeps {
   db: Database;
+  /** The accounts module's directory: the user an address belongs to, and how a user is reached. */
+  users: Pick<UserDirectory, 'byId' | 'byContact'>;
   cache: Cache;
   jobs: Jobs;
   box: SecretBox;
@@ -121,11 +160,16 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     return breaker;
   };
 
-  /** Counts one message against a window; true when it is over the limit. Fails open when the cache does not answer. */
-  async function over(key: string, limit: number | null, windowSeconds: number): Promise<boolean> {
+  /**
+   * Counts one message against a window; true when it is over the limit (null: no limit, nothing
+   * counted). With `countOnly` the message is counted (others are held by the count) but never held.
+   * Fails open when the cache does not answer.
+   */
+  async function over(key: string, limit: number | null, windowSeconds: number, countOnly = false): Promise<boolean> {
     if (limit === null) return false;
     try {
-      return (await cache.incr(key, windowSeconds)).value > limit;
+      const { value } = await cache.incr(key, windowSeconds);
+      return !countOnly && value > limit;
     } catch (error) {
       deps.onCacheError?.(error);
       return false;
@@ -133,7 +177,7 @@ export function createMessenger(deps: MessengerDeps): Messenger {
   }
 
   /** Where a channel reaches a user, or null when it cannot. */
-  function addressOn(channel: Channel, contact: Contact | null, userId: string | null): string | null {
+  function addressOn(channel: Channel, contact: Pick<Contact, 'email' | 'phone' | 'phoneVerified'> | null, userId: string | null): string | null {
     switch (channel) {
       case 'email':
         return contact?.email ?? null;
@@ -145,30 +189,41 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     }
   }
 
-  type Admission = { stop: BlockedStatus; reason: string } | { channel: Channel; recipient: string; requestedChannel: Channel | null; reason: string | null };
+  type Route = { stop: BlockedStatus; reason: string } | { channel: Channel; recipient: string; requestedChannel: Channel | null; reason: string | null };
 
-  async function admit(log: LogRow): Promise<Admission> {
+  /** The user an address belongs to (email, or a verified phone number), for the channels that have addresses. */
+  async function userIdOf(channel: Channel, recipient: string, handle?: DbHandle): Promise<string | null> {
+    if (channel !== 'email' && channel !== 'sms') return null;
+    return (await deps.users.byContact(channel, recipient, handle ? { tx: handle } : {}))?.id ?? null;
+  }
+
+  /**
+   * The channel a message goes by under the admin's switches: its own when enabled; for a security
+   * message on a disabled channel, the enabled fallback that reaches the recipient; else stopped.
+   */
+  async function route(
+    current: CommunicationSettings, message: { channel: Channel; category: MessageCategory; recipient: string; userId: string | null },
+  ): Promise<Route> {
+    const { channel, category } = message;
+    if (current.channels[channel].enabled) return { channel, recipient: message.recipient, requestedChannel: null, reason: null };
+    const fallback = current.channels[channel].fallback_channel;
+    if (category !== 'security') return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled` };
+    if (!fallback) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and has no fallback channel` };
+    if (!current.channels[fallback].enabled) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and so is its fallback ${fallback}` };
+    const userId = message.userId ?? (await userIdOf(channel, message.recipient));
+    let address = addressOn(fallback, userId ? await deps.users.byId(userId) : null, userId);
+    // Push reaches a user only through a browser that subscribed.
+    if (address && fallback === 'push' && (await recipients.pushTargets(address)).length === 0) address = null;
+    if (!address) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}` };
+    return { channel: fallback, recipient: address, requestedChannel: channel, reason: `the ${channel} channel is disabled: sent by its fallback channel ${fallback}` };
+  }
+
+  async function admit(log: LogRow): Promise<Route> {
     const { settings: current } = await settings.current();
     const category = log.category as MessageCategory;
-    let channel = log.channel as Channel;
-    let recipient = log.recipient;
-    let requestedChannel: Channel | null = null;
-    let reason: string | null = null;
-    if (!current.channels[channel].enabled) {
-      const fallback = current.channels[channel].fallback_channel;
-      if (category !== 'security') return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled` };
-      if (!fallback) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and has no fallback channel` };
-      if (!current.channels[fallback].enabled) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and so is its fallback ${fallback}` };
-      const userId = log.userId ?? (await findUserIdByRecipient(db, channel, log.recipient));
-      let address = addressOn(fallback, userId ? await findContact(db, userId) : null, userId);
-      // Push reaches a user only through a browser that subscribed.
-      if (address && fallback === 'push' && (await recipients.pushTargets(address)).length === 0) address = null;
-      if (!address) return { stop: 'blocked_channel_disabled', reason: `the ${channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}` };
-      requestedChannel = channel;
-      channel = fallback;
-      recipient = address;
-      reason = `the ${requestedChannel} channel is disabled: sent by its fallback channel ${fallback}`;
-    }
+    const routed = await route(current, { channel: log.channel as Channel, category, recipient: log.recipient, userId: log.userId });
+    if ('stop' in routed) return routed;
+    const { channel, recipient } = routed;
     const rules = current.channels[channel];
     const key = normalise(channel, recipient);
     const suppressed = await findSuppression(db, channel, key);
@@ -179,13 +234,26 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     if (category !== 'security' && log.userId && !(await recipients.allows(log.userId, category, channel))) {
       return { stop: 'opted_out', reason: `the user turned off ${category} messages on ${channel}` };
     }
+    if (category === 'security') {
+      // Each security purpose has a budget of its own: no other traffic (nor another purpose) can use it up.
+      const limit = rules.security_rate_limit_per_purpose_per_hour;
+      if (await over(`comm:${channel}:recipient:${key}:security:${log.template}`, limit, 3600)) {
+        return { stop: 'rate_limited', reason: `more than ${limit} ${log.template} ${channel} messages to this recipient within an hour` };
+      }
+      // Counted in the channel's minute (other messages give way), held only by the security messages' own count.
+      await over(`comm:${channel}:minute`, rules.rate_limit_per_minute, 60, true);
+      if (await over(`comm:${channel}:minute:security`, rules.rate_limit_per_minute, 60)) {
+        return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_minute} security ${channel} messages within a minute` };
+      }
+      return routed;
+    }
     if (await over(`comm:${channel}:recipient:${key}`, rules.rate_limit_per_recipient_per_hour, 3600)) {
       return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_recipient_per_hour} ${channel} messages to this recipient within an hour` };
     }
     if (await over(`comm:${channel}:minute`, rules.rate_limit_per_minute, 60)) {
       return { stop: 'rate_limited', reason: `more than ${rules.rate_limit_per_minute} ${channel} messages within a minute` };
     }
-    return { channel, recipient, requestedChannel, reason };
+    return routed;
   }
 
   /** Hands the rendered message to the channel's provider; push goes to the targets found beforehand. */
@@ -325,23 +393,41 @@ export function createMessenger(deps: MessengerDeps): Messenger {
     options,
   );
 
+  /** Who and where a message is for, as its log entry records it. */
+  async function addressed(input: NotifyInput, handle?: DbHandle): Promise<{ recipient: string; userId: string | null; locale: string | null; category: MessageCategory }> {
+    const { channel } = input;
+    let userId = input.userId ?? null;
+    let recipient = input.to ?? null;
+    // A flow that names only an address (a mail to a sign-up's address) still links the log to its user.
+    if (!userId && recipient) userId = await userIdOf(channel, recipient, handle);
+    const contact = userId ? await deps.users.byId(userId, handle ? { tx: handle } : {}) : null;
+    recipient ??= addressOn(channel, contact, userId);
+    if (!recipient) throw new Error(`communications: no ${channel} recipient for ${input.template}`);
+    const category = input.category ?? renderer.categoryOf(input.template) ?? 'security';
+    return { recipient, userId, locale: input.locale ?? contact?.locale ?? null, category };
+  }
+
   return {
     async notify(input, notifyOptions = {}) {
-      const handle = notifyOptions.tx ?? db;
-      const { channel } = input;
-      let userId = input.userId ?? null;
-      let recipient = input.to ?? null;
-      // A flow that names only an address (a mail to a sign-up's address) still links the log to its user.
-      if (!userId && recipient && (channel === 'email' || channel === 'sms')) userId = await findUserIdByRecipient(handle, channel, recipient);
-      const contact = userId ? await findContact(handle, userId) : null;
-      recipient ??= addressOn(channel, contact, userId);
-      if (!recipient) throw new Error(`communications: no ${channel} recipient for ${input.template}`);
+      const { recipient, userId, locale, category } = await addressed(input, notifyOptions.tx);
       const id = newId('com');
-      await insertLog(handle, {
-        id, channel, template: input.template, category: input.category ?? renderer.categoryOf(input.template) ?? 'security', recipient, userId,
-        locale: input.locale ?? contact?.locale ?? null, status: 'queued',
-      });
+      await insertLog(notifyOptions.tx ?? db, { id, channel: input.channel, template: input.template, category, recipient, userId, locale, status: 'queued' });
       await jobs.enqueue<DeliverJob>(DELIVER_QUEUE, { logId: id, sealed: box.seal(JSON.stringify(input.data ?? {}), PURPOSE) }, notifyOptions.tx ? { tx: notifyOptions.tx } : {});
+      return id;
+    },
+
+    async switchedOff(input) {
+      const { settings: current } = await settings.current();
+      if (current.channels[input.channel].enabled) return null;
+      const { recipient, userId, category } = await addressed(input);
+      const routed = await route(current, { channel: input.channel, category, recipient, userId });
+      return 'stop' in routed ? routed.reason : null;
+    },
+
+    async logSwitchedOff(input, reason) {
+      const { recipient, userId, locale, category } = await addressed(input);
+      const id = newId('com');
+      await insertLog(db, { id, channel: input.channel, template: input.template, category, recipient, userId, locale, status: 'blocked_channel_disabled', reason });
       return id;
     },
     breakers: () => Object.fromEntries([...breakers].map(([name, breaker]) => [name, breaker.state()])),

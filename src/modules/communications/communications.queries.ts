@@ -1,6 +1,5 @@
-import { and, desc, eq, gte, lt, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, lt, lte, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
-import { users } from '../accounts/index.js';
 import { communicationLogs, communicationSuppressions } from './communications.tables.js';
 
 export type LogRow = typeof communicationLogs.$inferSelect;
@@ -31,35 +30,6 @@ export async function findLogByProviderMessage(db: DbHandle, provider: string, p
   return row ?? null;
 }
 
-/** How the channels reach a user. */
-export interface Contact {
-  email: string;
-  emailVerified: boolean;
-  phone: string | null;
-  phoneVerified: boolean;
-  locale: string | null;
-}
-
-export async function findContact(db: DbHandle, userId: string): Promise<Contact | null> {
-  const [row] = await db.orm
-    .select({ email: users.email, emailVerified: users.emailVerified, phone: users.phone, phoneVerified: users.phoneVerified, locale: users.locale })
-    .from(users)
-    .where(eq(users.id, userId))
-    .limit(1);
-  return row ?? null;
-}
-
-/** The user an address (email, case-insensitively) or a verified phone number belongs to. */
-export async function findUserIdByRecipient(db: DbHandle, channel: string, recipient: string): Promise<string | null> {
-  if (channel !== 'email' && channel !== 'sms') return null;
-  const [row] = await db.orm
-    .select({ id: users.id })
-    .from(users)
-    .where(channel === 'email' ? eq(sql`lower(${users.email})`, recipient.trim().toLowerCase()) : and(eq(users.phone, recipient.trim()), eq(users.phoneVerified, true)))
-    .limit(1);
-  return row?.id ?? null;
-}
-
 export interface LogFilter {
   channel?: string;
   status?: string;
@@ -72,7 +42,7 @@ export interface LogFilter {
   limit: number;
 }
 
-/** Newest first. */
+/** Newest first: by id (time-ordered, unique), the key `before` is. */
 export async function listLogs(db: DbHandle, filter: LogFilter): Promise<LogRow[]> {
   return db.orm
     .select()
@@ -113,11 +83,16 @@ export async function deleteSuppression(db: DbHandle, channel: string, recipient
   return rows.length > 0;
 }
 
-export async function listSuppressions(db: DbHandle, options: { channel?: string; limit: number; after?: string }): Promise<SuppressionRow[]> {
+/**
+ * By recipient, then channel (one recipient may be suppressed on several channels): a total order,
+ * and `after` is that same key of the last row of the previous page.
+ */
+export async function listSuppressions(db: DbHandle, options: { channel?: string; limit: number; after?: { recipient: string; channel: string } }): Promise<SuppressionRow[]> {
+  const t = communicationSuppressions;
   return db.orm
     .select()
-    .from(communicationSuppressions)
-    .where(and(options.channel ? eq(communicationSuppressions.channel, options.channel) : undefined, options.after ? sql`${communicationSuppressions.recipient} > ${options.after}` : undefined))
-    .orderBy(communicationSuppressions.recipient)
+    .from(t)
+    .where(and(options.channel ? eq(t.channel, options.channel) : undefined, options.after ? sql`(${t.recipient}, ${t.channel}) > (${options.after.recipient}, ${options.after.channel})` : undefined))
+    .orderBy(asc(t.recipient), asc(t.channel))
     .limit(options.limit);
 }

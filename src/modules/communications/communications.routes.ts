@@ -3,10 +3,10 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate } from '../../platform/http/pagination.js';
 
 import { CHANNELS, type Channel as ChannelName, type SettingsService, type SettingsVersion } from './communications.settings.js';
-import { maskRecipient, type CommunicationsService } from './communications.service.js';
-import type { LogRow } from './communications.queries.js';
+import { maskRecipient, type CommunicationsService, type LogRow, type SuppressionRow } from './communications.service.js';
 
 const Channel = Type.Union([Type.Literal('email'), Type.Literal('sms'), Type.Literal('push'), Type.Literal('in_app')]);
 /*
@@ -18,8 +18,13 @@ const Limit = Type.Unsafe<number | null>({ type: ['integer', 'null'], minimum: 1
 const Fallback = Type.Unsafe<ChannelName | null>({ type: ['string', 'null'], enum: [...CHANNELS, null] });
 const channelFields = {
   enabled: Type.Boolean(),
-  rate_limit_per_recipient_per_hour: Limit,
-  rate_limit_per_minute: Limit,
+  rate_limit_per_recipient_per_hour: Type.Unsafe<number | null>({ ...Limit, description: 'Messages other than security messages one recipient may get per hour; null: no limit' }),
+  security_rate_limit_per_purpose_per_hour: Type.Unsafe<number | null>({
+    ...Limit, description: 'Security messages of one purpose (template) one recipient may get per hour, apart from any other traffic; null: no limit',
+  }),
+  rate_limit_per_minute: Type.Unsafe<number | null>({
+    ...Limit, description: 'Messages per minute on the channel; security messages count towards it but are held only by a count of their own against the same number',
+  }),
   fallback_channel: Fallback,
 };
 const otpFields = {
@@ -59,6 +64,15 @@ const LogEntry = Type.Object({
   created_at: Timestamp,
   updated_at: Timestamp,
 });
+
+const Suppression = Type.Object({ channel: Type.String(), recipient: Type.String(), reason: Type.String(), created_at: Timestamp });
+/** A suppression list cursor: `channel:recipient` of the last entry of the previous page (its sort key, recipient then channel). */
+const SuppressionCursor = Type.String({ pattern: '^(email|sms|push|in_app):.', maxLength: 330, description: 'next_cursor of the previous page' });
+const suppressionCursor = (row: Pick<SuppressionRow, 'channel' | 'recipient'>): string => `${row.channel}:${row.recipient}`;
+function parseSuppressionCursor(cursor: string): { channel: string; recipient: string } {
+  const colon = cursor.indexOf(':');
+  return { channel: cursor.slice(0, colon), recipient: cursor.slice(colon + 1) };
+}
 
 function settingsBody(value: SettingsVersion): Static<typeof Settings> {
   return { ...value.settings, version: value.version, updated_by: value.updatedBy, updated_at: value.version === 0 ? null : value.updatedAt.toISOString() };
@@ -116,21 +130,17 @@ export function communicationRoutes(server: HttpServer, deps: { settings: Settin
             template: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
             from: Type.Optional(Type.String({ format: 'date-time' })),
             to: Type.Optional(Type.String({ format: 'date-time' })),
-            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-            cursor: Type.Optional(Type.String({ pattern: '^com_[0-9a-z]{26}$' })),
+            ...pageQuery({ cursor: Type.String({ pattern: '^com_[0-9a-z]{26}$' }) }),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ data: Type.Array(LogEntry), next_cursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: { 200: Page(LogEntry), ...problems(400, 401, 403) },
       },
     },
     async (request) => {
       const { limit, cursor, from, to, ...filters } = request.query;
-      const rows = await communications.logs({
-        ...filters, limit: limit + 1, ...(cursor ? { before: cursor } : {}), ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}),
-      });
-      const page = rows.slice(0, limit);
-      return { data: page.map(logBody), next_cursor: rows.length > limit ? page[page.length - 1]!.id : null };
+      const filter = { ...filters, ...(typeof cursor === 'string' ? { before: cursor } : {}), ...(from ? { from: new Date(from) } : {}), ...(to ? { to: new Date(to) } : {}) };
+      return paginate(limit, (take) => communications.logs({ ...filter, limit: take }), (row) => row.id, logBody);
     },
   );
 
@@ -142,25 +152,20 @@ export function communicationRoutes(server: HttpServer, deps: { settings: Settin
         tags: ['communications'],
         summary: 'Recipients that receive nothing on a channel (bounces, complaints, unsubscribes)',
         security,
-        querystring: Type.Object(
-          { channel: Type.Optional(Channel), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 320 })) },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({ data: Type.Array(Type.Object({ channel: Type.String(), recipient: Type.String(), reason: Type.String(), created_at: Timestamp })), next_cursor: Nullable(Type.String()) }),
-          ...problems(400, 401, 403),
-        },
+        querystring: Type.Object({ channel: Type.Optional(Channel), ...pageQuery({ cursor: SuppressionCursor }) }, { additionalProperties: false }),
+        response: { 200: Page(Suppression), ...problems(400, 401, 403) },
       },
     },
     async (request) => {
       const { channel, limit, cursor } = request.query;
-      const rows = await communications.suppressions({ ...(channel ? { channel } : {}), limit: limit + 1, ...(cursor ? { after: cursor } : {}) });
-      const page = rows.slice(0, limit);
-      return {
+      const after = typeof cursor === 'string' ? { after: parseSuppressionCursor(cursor) } : {};
+      return paginate(
+        limit,
+        (take) => communications.suppressions({ ...(channel ? { channel } : {}), limit: take, ...after }),
+        suppressionCursor,
         // An admin removes entries by address, so the list shows them in full.
-        data: page.map((row) => ({ channel: row.channel, recipient: row.recipient, reason: row.reason, created_at: row.createdAt.toISOString() })),
-        next_cursor: rows.length > limit ? page[page.length - 1]!.recipient : null,
-      };
+        (row) => ({ channel: row.channel, recipient: row.recipient, reason: row.reason, created_at: row.createdAt.toISOString() }),
+      );
     },
   );
 

@@ -6,6 +6,8 @@ import { communicationErrors } from './communications.errors.js';
 import { deleteSuppression, insertSuppression, listLogs, listSuppressions, type LogFilter, type LogRow, type SuppressionRow } from './communications.queries.js';
 import type { Channel } from './communications.settings.js';
 
+export type { LogFilter, LogRow, SuppressionRow } from './communications.queries.js';
+
 /** `j***@example.com`, `+1******4567`: enough to recognise, not enough to harvest. */
 export function maskRecipient(recipient: string): string {
   const at = recipient.lastIndexOf('@');
@@ -20,8 +22,10 @@ export function maskRecipient(recipient: string): string {
 const normalise = (channel: Channel, recipient: string): string => (channel === 'email' ? recipient.trim().toLowerCase() : recipient.trim());
 
 export interface CommunicationsService {
+  /** Newest first (by id); `before` is the id of the last entry of the previous page. */
   logs(filter: LogFilter): Promise<LogRow[]>;
-  suppressions(options: { channel?: string; limit: number; after?: string }): Promise<SuppressionRow[]>;
+  /** By recipient, then channel; `after` is that key of the last entry of the previous page. */
+  suppressions(options: { channel?: string; limit: number; after?: { recipient: string; channel: string } }): Promise<SuppressionRow[]>;
   suppress(channel: Channel, recipient: string, reason: string): Promise<void>;
   unsuppress(channel: Channel, recipient: string, actor: { id: string }, client: ClientInfo): Promise<void>;
 }

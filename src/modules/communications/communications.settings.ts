@@ -1,19 +1,28 @@
 import type { ClientInfo } from '../../platform/http/client.js';
-import { desc, sql } from 'drizzle-orm';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
 
 import { communicationErrors } from './communications.errors.js';
-import { communicationSettings } from './communications.tables.js';
+import { insertSettingsVersion, latestSettings, lockSettings } from './communications.settings.queries.js';
 
 export const CHANNELS = ['email', 'sms', 'push', 'in_app'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ChannelSettings {
   enabled: boolean;
-  /** Messages one recipient may get on the channel per hour; null: no limit. */
+  /** Messages other than security messages one recipient may get on the channel per hour; null: no limit. */
   rate_limit_per_recipient_per_hour: number | null;
-  /** Messages the whole platform may send on the channel per minute; null: no limit. */
+  /**
+   * Security messages of one purpose (one template: a password reset, a magic link, a code…) one
+   * recipient may get on the channel per hour; null: no limit. Each purpose has its own budget, apart
+   * from other mail, so no other traffic can use up the room of a password reset.
+   */
+  security_rate_limit_per_purpose_per_hour: number | null;
+  /**
+   * Messages the whole platform may send on the channel per minute; null: no limit. Security
+   * messages count towards it (other messages give way to them) but are held only by a count of
+   * their own against the same number, so other traffic never stops them.
+   */
   rate_limit_per_minute: number | null;
   /** Where security messages go while this channel is disabled; null: nowhere (logged as blocked). */
   fallback_channel: Channel | null;
@@ -41,10 +50,10 @@ export interface SettingsVersion {
 /** In force until an admin changes something (version 0: never changed). */
 export const DEFAULT_COMMUNICATION_SETTINGS: CommunicationSettings = {
   channels: {
-    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, rate_limit_per_minute: 600, fallback_channel: null },
-    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
-    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, rate_limit_per_minute: 600, fallback_channel: null },
-    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, rate_limit_per_minute: null, fallback_channel: null },
+    email: { enabled: true, rate_limit_per_recipient_per_hour: 20, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    sms: { enabled: true, rate_limit_per_recipient_per_hour: 5, security_rate_limit_per_purpose_per_hour: 5, rate_limit_per_minute: 60, fallback_channel: 'email' },
+    push: { enabled: true, rate_limit_per_recipient_per_hour: 30, security_rate_limit_per_purpose_per_hour: 10, rate_limit_per_minute: 600, fallback_channel: null },
+    in_app: { enabled: true, rate_limit_per_recipient_per_hour: 100, security_rate_limit_per_purpose_per_hour: 20, rate_limit_per_minute: null, fallback_channel: null },
   },
   otp: { length: 6, expiry_minutes: 10, max_attempts: 5, resend_cooldown_seconds: 60 },
 };
@@ -85,8 +94,8 @@ export function createSettingsService(deps: { db: Database; audit: Audit; now?: 
   const now = deps.now ?? Date.now;
   let cached: { value: SettingsVersion; at: number } | null = null;
 
-  async function load(handle: Pick<Database, 'orm'>): Promise<SettingsVersion> {
-    const [row] = await handle.orm.select().from(communicationSettings).orderBy(desc(communicationSettings.version)).limit(1);
+  async function load(handle: DbHandle): Promise<SettingsVersion> {
+    const row = await latestSettings(handle);
     if (!row) return { settings: DEFAULT_COMMUNICATION_SETTINGS, version: 0, updatedBy: null, updatedAt: new Date(0) };
     // Stored versions are merged over the defaults, so settings added later get their default.
     return { settings: mergeSettings(DEFAULT_COMMUNICATION_SETTINGS, row.settings), version: row.version, updatedBy: row.updatedBy, updatedAt: row.updatedAt };
@@ -103,21 +112,18 @@ export function createSettingsService(deps: { db: Database; audit: Audit; now?: 
     async update(patch, actor, client) {
       const value = await db.transaction(async (tx) => {
         // One writer at a time: versions are consecutive, and no change is merged over a stale copy.
-        await tx.sql.query(`SELECT pg_advisory_xact_lock(hashtext('communication_settings'))`);
+        await lockSettings(tx);
         const before = await load(tx);
         const settings = mergeSettings(before.settings, patch);
-        const [row] = await tx.orm
-          .insert(communicationSettings)
-          .values({ version: before.version + 1, settings, updatedBy: actor.id, updatedAt: sql`now()` as unknown as Date })
-          .returning();
+        const row = await insertSettingsVersion(tx, { version: before.version + 1, settings, updatedBy: actor.id });
         await audit.record(tx, {
           actor: { type: 'user', id: actor.id },
           action: 'communications.settings_changed',
-          target: { type: 'communication_settings', id: String(row!.version) },
+          target: { type: 'communication_settings', id: String(row.version) },
           context: client,
           changes: diff(before.settings, settings),
         });
-        return { settings, version: row!.version, updatedBy: row!.updatedBy, updatedAt: row!.updatedAt };
+        return { settings, version: row.version, updatedBy: row.updatedBy, updatedAt: row.updatedAt };
       });
       cached = { value, at: now() };
       return value;

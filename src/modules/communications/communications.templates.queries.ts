@@ -69,19 +69,19 @@ export interface TemplateFilter {
   name?: string;
   channel?: string;
   locale?: string;
-  /** The id of the last template of the previous page. */
-  after?: string;
+  /** The sort key of the last template of the previous page. */
+  after?: { name: string; channel: string; locale: string };
   limit: number;
 }
 
-/** Templates by name, channel and locale; the cursor is the id of the last row of the previous page. */
+/** Templates by name, channel and locale (unique together: a total order); `after` is that key of the last row of the previous page. */
 export async function listTemplates(db: DbHandle, filter: TemplateFilter): Promise<TemplateRow[]> {
   const conditions: SQL[] = [];
   if (filter.name) conditions.push(eq(t.name, filter.name));
   if (filter.channel) conditions.push(eq(t.channel, filter.channel));
   if (filter.locale) conditions.push(eq(t.locale, filter.locale));
   if (filter.after) {
-    conditions.push(sql`(${t.name}, ${t.channel}, ${t.locale}) > (SELECT name, channel, locale FROM communication_templates WHERE id = ${filter.after})`);
+    conditions.push(sql`(${t.name}, ${t.channel}, ${t.locale}) > (${filter.after.name}, ${filter.after.channel}, ${filter.after.locale})`);
   }
   return db.orm
     .select()

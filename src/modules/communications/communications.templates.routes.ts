@@ -3,11 +3,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate } from '../../platform/http/pagination.js';
 import { MESSAGE_CATEGORIES } from '../../platform/mail/index.js';
 
 import { systemCategory } from './communications.templates.defaults.js';
-import type { TemplateDetail, TemplateService } from './communications.templates.service.js';
-import type { TemplateRow } from './communications.templates.queries.js';
+import type { TemplateDetail, TemplateRow, TemplateService } from './communications.templates.service.js';
 
 /** Size limits of a template's parts (characters). */
 export const TEMPLATE_LIMITS = { subject: 1_000, html: 100_000, text: 100_000, variables: 100 } as const;
@@ -17,6 +17,13 @@ const Category = Type.Union(MESSAGE_CATEGORIES.map((category) => Type.Literal(ca
 const Name = Type.String({ pattern: '^[a-z][a-z0-9_.]{1,99}$', description: 'Dotted lower-case name, e.g. `accounts.verify_email`' });
 const Locale = Type.String({ pattern: '^[a-z]{2}(-[A-Z]{2})?$', description: '`en`, `es`, `es-MX`…' });
 const TemplateId = Type.String({ minLength: 1, maxLength: 64 });
+/** A list cursor: `name:channel:locale` of the last template of the previous page (the list's sort key). */
+const TemplateCursor = Type.String({ pattern: '^[a-z][a-z0-9_.]{1,99}:(email|sms|push|in_app):[a-z]{2}(-[A-Z]{2})?$', description: 'next_cursor of the previous page' });
+const templateCursor = (row: Pick<TemplateRow, 'name' | 'channel' | 'locale'>): string => `${row.name}:${row.channel}:${row.locale}`;
+function parseTemplateCursor(cursor: string): { name: string; channel: string; locale: string } {
+  const [name, channel, locale] = cursor.split(':') as [string, string, string];
+  return { name, channel, locale };
+}
 const Variables = Type.Array(Type.String({ pattern: '^[a-z_][a-z0-9_]{0,63}$' }), {
   maxItems: TEMPLATE_LIMITS.variables,
   description: 'The variables the template may use (besides product_name, public_url, unsubscribe_url)',
@@ -120,18 +127,17 @@ export function templateRoutes(server: HttpServer, deps: { templates: TemplateSe
         querystring: Type.Object(
           {
             name: Type.Optional(Name), channel: Type.Optional(Channel), locale: Type.Optional(Locale),
-            limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(TemplateId),
+            ...pageQuery({ cursor: TemplateCursor }),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ data: Type.Array(Summary), next_cursor: Nullable(Type.String()) }), ...problems(400, 401, 403) },
+        response: { 200: Page(Summary), ...problems(400, 401, 403) },
       },
     },
     async (request) => {
       const { limit, cursor, ...filters } = request.query;
-      const rows = await templates.list({ ...filters, limit: limit + 1, ...(cursor ? { after: cursor } : {}) });
-      const page = rows.slice(0, limit);
-      return { data: page.map(summary), next_cursor: rows.length > limit ? page[page.length - 1]!.id : null };
+      const after = typeof cursor === 'string' ? { after: parseTemplateCursor(cursor) } : {};
+      return paginate(limit, (take) => templates.list({ ...filters, ...after, limit: take }), templateCursor, summary);
     },
   );
 

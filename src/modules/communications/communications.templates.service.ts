@@ -17,6 +17,8 @@ import {
   type ActiveTemplate, type NewVersionRow, type TemplateFilter, type TemplateRow, type VersionRow, type VersionSummary,
 } from './communications.templates.queries.js';
 
+export type { TemplateFilter, TemplateRow } from './communications.templates.queries.js';
+
 /*
  * Templates in the database: one per (name, channel, locale), its content in numbered versions, one
  * of them active. System templates are seeded at start (never over an admin's versions); admins add

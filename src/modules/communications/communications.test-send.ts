@@ -4,9 +4,9 @@ import type { Audit } from '../../platform/events/index.js';
 import { testSendErrors } from './communications.errors.js';
 import { isId } from '../../platform/crypto/ids.js';
 
-import type { Messenger } from './communications.messenger.js';
-import { findContact } from './communications.queries.js';
+import { channelDisabled, type Messenger, type NotifyInput } from './communications.messenger.js';
 import { maskRecipient } from './communications.service.js';
+import type { UserDirectory } from '../accounts/index.js';
 import type { Channel } from './communications.settings.js';
 
 export const TEST_TEMPLATE = 'communications.test';
@@ -14,8 +14,9 @@ export const TEST_TEMPLATE = 'communications.test';
 export interface TestSendService {
   /**
    * Sends the `communications.test` template to `to` through the real path (log, channel switch,
-   * suppression, rate limits, provider) as a `security` message, so no preference stops it but a
-   * disabled channel does. Audited. Returns the log id.
+   * suppression, rate limits, provider) as a `security` message, so no preference stops it. A channel
+   * an admin switched off (with no enabled fallback reaching the recipient) refuses it at once: 422
+   * channel_disabled, with the id of its log entry (blocked_channel_disabled). Audited. Returns the log id.
    */
   send(input: { channel: Channel; to: string }, actor: { id: string }, client: ClientInfo): Promise<string>;
 }
@@ -23,7 +24,7 @@ export interface TestSendService {
 const EMAIL = /^[^\s@<>()",;:\\]+@[^\s@<>()",;:\\]+\.[^\s@<>()",;:\\]+$/;
 const E164 = /^\+[1-9]\d{6,14}$/;
 
-export function createTestSendService(deps: { db: Database; audit: Audit; messenger: Messenger }): TestSendService {
+export function createTestSendService(deps: { db: Database; audit: Audit; messenger: Messenger; users: Pick<UserDirectory, 'byId'> }): TestSendService {
   const { db, audit, messenger } = deps;
   const refuse = (message: string) => testSendErrors.invalid_recipient(`to ${message}`, { errors: [{ path: 'body.to', message }] });
 
@@ -43,12 +44,15 @@ export function createTestSendService(deps: { db: Database; audit: Audit; messen
         case 'push':
         case 'in_app':
           if (!isId(recipient, 'usr')) throw refuse(`must be a user id (usr_…) for the ${channel} channel`);
-          if (!(await findContact(db, recipient))) throw testSendErrors.user_not_found(`No user ${recipient}`);
+          if (!(await deps.users.byId(recipient))) throw testSendErrors.user_not_found(`No user ${recipient}`);
           target = { userId: recipient };
           break;
       }
+      const message: NotifyInput = { channel, template: TEST_TEMPLATE, category: 'security', ...target };
+      const off = await messenger.switchedOff(message);
+      if (off) throw channelDisabled(off, { message_id: await messenger.logSwitchedOff(message, off) });
       return db.transaction(async (tx) => {
-        const id = await messenger.notify({ channel, template: TEST_TEMPLATE, category: 'security', ...target }, { tx });
+        const id = await messenger.notify(message, { tx });
         await audit.record(tx, {
           actor: { type: 'user', id: actor.id },
           action: 'communications.test_sent',

@@ -2,7 +2,7 @@ export { createCommunicationsService, maskRecipient, type CommunicationsService 
 export { createSettingsService, DEFAULT_COMMUNICATION_SETTINGS, CHANNELS, type SettingsService, type Channel, type CommunicationSettings } from './communications.settings.js';
 export { communicationRoutes } from './communications.routes.js';
 export { communicationErrors } from './communications.errors.js';
-export { createMessenger, DELIVER_QUEUE, type Messenger, type NotifyInput, type Renderer, type RenderedMessage, type Recipients, type BlockedStatus } from './communications.messenger.js';
+export { createMessenger, channelDisabled, DELIVER_QUEUE, type Messenger, type NotifyInput, type Renderer, type RenderedMessage, type Recipients, type BlockedStatus } from './communications.messenger.js';
 export { createTemplateService, type TemplateService, type NewTemplate, type TemplateInput } from './communications.templates.service.js';
 export { templateRoutes } from './communications.templates.routes.js';
 export { createStatsService, DEFAULT_STATS_DAYS, MAX_STATS_DAYS, type StatsService, type DailyStats } from './communications.stats.js';

@@ -1,6 +1,6 @@
 export { createRecipients, notificationChannel } from './notifications.recipients.js';
 export {
-  createNotificationsService, createPushSubscriptionsService, checkPushSubscription, notificationBody, MAX_PUSH_SUBSCRIPTIONS, STREAM_REPLAY_LIMIT,
+  createNotificationsService, createPushSubscriptionsService, checkPushSubscription, pushDestinations, notificationBody, MAX_PUSH_SUBSCRIPTIONS, STREAM_REPLAY_LIMIT,
   type NotificationsService, type PushSubscriptionsService, type NotificationBody, type NotificationRow, type PushSubscriptionRow,
 } from './notifications.service.js';
 export { notificationRoutes, STREAM_HEARTBEAT_MS } from './notifications.routes.js';

@@ -3,7 +3,7 @@ import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
 import { preferenceErrors } from './notifications.errors.js';
 import { MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/index.js';
-import { findUserById } from '../accounts/index.js';
+import type { UserDirectory } from '../accounts/index.js';
 import { CHANNELS, type Channel } from '../communications/index.js';
 import { listPreferences, upsertPreferences, type PreferenceRow } from './notifications.preferences.queries.js';
 import type { UnsubscribeClaim } from './notifications.unsubscribe.js';
@@ -49,6 +49,8 @@ function merge(rows: PreferenceRow[]): Preferences {
 
 export function createPreferencesService(deps: {
   db: Database;
+  /** The accounts module's directory (does the user of an unsubscribe link still exist). */
+  users: Pick<UserDirectory, 'byId'>;
   audit: Audit;
   /** The communications module's suppression list (`communications.suppress`). */
   suppress: (channel: Channel, recipient: string, reason: string) => Promise<void>;
@@ -101,7 +103,7 @@ export function createPreferencesService(deps: {
       const userId = claim.userId;
       await db.transaction(async (tx) => {
         // A user deleted since the mail was sent receives nothing anyway.
-        if (!(await findUserById(tx, userId))) return;
+        if (!(await deps.users.byId(userId, { tx }))) return;
         const [current] = (await listPreferences(tx, userId)).filter((row) => row.category === category && row.channel === 'email');
         if (current && !current.enabled) return;
         await upsertPreferences(tx, userId, [{ category, channel: 'email', enabled: false }]);

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, wholeList } from '../../platform/http/pagination.js';
 import type { PushProvider } from '../../platform/push/index.js';
 import { MAX_PUSH_SUBSCRIPTIONS, type PushSubscriptionRow, type PushSubscriptionsService } from './notifications.service.js';
 
@@ -81,12 +82,12 @@ export function pushSubscriptionRoutes(
       ...secured,
       schema: {
         tags,
-        summary: 'My push subscriptions, newest first',
+        summary: `My push subscriptions, newest first (at most ${MAX_PUSH_SUBSCRIPTIONS}: one page, next_cursor always null)`,
         security,
-        response: { 200: Type.Object({ data: Type.Array(PushSubscription), next_cursor: Type.Null() }), ...problems(401) },
+        response: { 200: Page(PushSubscription), ...problems(401) },
       },
     },
-    async (request) => ({ data: (await subscriptions.list(request.auth!.userId)).map(subscriptionBody), next_cursor: null }),
+    async (request) => wholeList(await subscriptions.list(request.auth!.userId), subscriptionBody),
   );
 
   server.delete(

@@ -3,8 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate } from '../../platform/http/pagination.js';
 import { isId } from '../../platform/crypto/ids.js';
 import { notificationBody, STREAM_REPLAY_LIMIT, type NotificationBody, type NotificationsService } from './notifications.service.js';
+import { createSessionWatch, SESSION_CHECK_MS } from './notifications.stream.js';
 
 const NotificationId = Type.String({ pattern: '^ntf_[0-9a-z]{26}$' });
 const NotificationParams = Type.Object({ id: NotificationId });
@@ -37,20 +39,28 @@ function eventFrame(notification: NotificationBody): string {
  * cookie, which a browser's `EventSource` sends by itself (`withCredentials: true` across origins
  * allowed by CORS_ORIGINS); a GET needs no CSRF token. No token is accepted in the URL, where it would
  * end up in access logs, proxies and browser history. The stream ends when the access token expires
- * or its session is revoked; EventSource reconnects with Last-Event-ID and a fresh cookie.
+ * and, within a second, when its session ends (sign-out, revoked, refresh-token theft; on any
+ * instance): nothing is written to it once its session is known to be over (notifications.stream.ts).
+ * EventSource reconnects with Last-Event-ID and a fresh cookie.
  */
 export function notificationRoutes(
   server: HttpServer,
   deps: {
     notifications: NotificationsService;
     guards: Guards;
-    /** Whether a session has ended, asked at each heartbeat of a stream. */
+    /** Whether a session has ended: asked for every open stream's session each `sessionCheckMs`, and before each write. */
     isSessionRevoked(sessionId: string): Promise<boolean>;
     heartbeatMs?: number;
+    sessionCheckMs?: number;
   },
 ): void {
   const { notifications, guards } = deps;
   const heartbeatMs = deps.heartbeatMs ?? STREAM_HEARTBEAT_MS;
+  const sessions = createSessionWatch({
+    isSessionRevoked: deps.isSessionRevoked,
+    intervalMs: deps.sessionCheckMs ?? SESSION_CHECK_MS,
+    onError: (error) => server.log.warn({ err: error }, 'notification stream: the session could not be checked; stream closed'),
+  });
   const secured = { preValidation: guards.authenticate };
   const security = [{ bearer: [] }];
   const tags = ['notifications'];
@@ -59,6 +69,7 @@ export function notificationRoutes(
   const open = new Set<() => void>();
   server.addHook('preClose', async () => {
     for (const end of [...open]) end();
+    sessions.close();
   });
 
   server.get(
@@ -71,20 +82,18 @@ export function notificationRoutes(
         security,
         querystring: Type.Object(
           {
-            limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-            cursor: Type.Optional(NotificationId),
+            ...pageQuery({ max: 100, defaultLimit: 20, cursor: NotificationId }),
             unread: Type.Optional(Type.Boolean({ description: 'true: only the unread ones' })),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ data: Type.Array(Notification), next_cursor: Nullable(Type.String()) }), ...problems(400, 401) },
+        response: { 200: Page(Notification), ...problems(400, 401) },
       },
     },
     async (request) => {
       const { limit, cursor, unread } = request.query;
-      const rows = await notifications.list(request.auth!.userId, { limit: limit + 1, ...(cursor ? { before: cursor } : {}), ...(unread ? { unread } : {}) });
-      const page = rows.slice(0, limit);
-      return { data: page.map(notificationBody), next_cursor: rows.length > limit ? page[page.length - 1]!.id : null };
+      const filter = { ...(typeof cursor === 'string' ? { before: cursor } : {}), ...(unread ? { unread } : {}) };
+      return paginate(limit, (take) => notifications.list(request.auth!.userId, { ...filter, limit: take }), (row) => row.id, notificationBody);
     },
   );
 
@@ -145,17 +154,20 @@ export function notificationRoutes(
     },
     async (request, reply) => {
       const auth = request.auth!;
+      const sessionId = auth.sessionId ?? null;
       const lastEventId = request.headers['last-event-id'];
       // An id we did not issue (another server's, a stale polyfill's) replays nothing rather than failing the reconnect.
       const after = typeof lastEventId === 'string' && isId(lastEventId.trim(), 'ntf') ? lastEventId.trim() : null;
       const stream = new PassThrough();
       let ended = false;
       let unsubscribe: (() => Promise<void>) | null = null;
+      let unwatch: (() => void) | null = null;
       const timers: NodeJS.Timeout[] = [];
 
       const cleanUp = (): void => {
         ended = true;
         open.delete(end);
+        unwatch?.();
         for (const timer of timers) clearInterval(timer);
         const stop = unsubscribe;
         unsubscribe = null;
@@ -175,30 +187,46 @@ export function notificationRoutes(
         }
         stream.write(chunk);
       };
+      // Notifications wait in order while the session is checked: none is written once it has ended.
+      const queued: string[] = [];
+      let flushing = false;
+      const flush = async (): Promise<void> => {
+        if (flushing) return;
+        flushing = true;
+        try {
+          while (queued.length > 0 && !ended) {
+            if (sessionId && (await sessions.ended(sessionId))) {
+              end();
+              return;
+            }
+            for (const frame of queued.splice(0)) write(frame);
+          }
+        } finally {
+          flushing = false;
+        }
+      };
+      const deliver = (notification: NotificationBody): void => {
+        if (ended) return;
+        queued.push(eventFrame(notification));
+        void flush();
+      };
 
       // Subscribed (and replayed) before the first byte goes out: once the client sees the stream, nothing is missed.
       stream.write(`retry: 3000\n\n`);
       try {
-        unsubscribe = await notifications.follow(auth.userId, { after, deliver: (notification) => write(eventFrame(notification)) });
+        unsubscribe = await notifications.follow(auth.userId, { after, deliver });
       } catch (error) {
         stream.destroy();
         throw error;
       }
       open.add(end);
+      if (sessionId) unwatch = sessions.watch(sessionId, end);
       // The client went away (or the response finished): stop following. Fastify also destroys the stream then.
       reply.raw.once('close', () => cleanUp());
       stream.once('close', () => cleanUp());
       if (reply.raw.destroyed || request.raw.socket.destroyed) cleanUp();
 
-      const heartbeat = setInterval(() => {
-        write(': ping\n\n');
-        if (auth.sessionId) {
-          deps.isSessionRevoked(auth.sessionId).then(
-            (revoked) => revoked && end(),
-            () => undefined,
-          );
-        }
-      }, heartbeatMs);
+      const heartbeat = setInterval(() => write(': ping\n\n'), heartbeatMs);
       heartbeat.unref();
       timers.push(heartbeat);
       if (typeof auth.claims.exp === 'number') {

@@ -1,5 +1,6 @@
 import { ECDH } from 'node:crypto';
 import { isIP } from 'node:net';
+import { isLoopbackAddress, unsafeUrlReason, type OutboundPolicy, type Resolver } from '../../platform/delivery/index.js';
 import type { Cache } from '../../platform/cache/cache.js';
 import type { Database } from '../../platform/db/database.js';
 import { isId, newId } from '../../platform/crypto/ids.js';
@@ -177,15 +178,22 @@ function base64url(value: string): Buffer | null {
   return Buffer.from(unpadded, 'base64url');
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Where push services may be, for save-time checks and for delivery (the same guard as webhook endpoints). */
+export function pushDestinations(allowLoopback: boolean): OutboundPolicy {
+  return { allowPrivateNetworks: false, requireHttps: !allowLoopback, allowLoopback };
+}
 
 /**
- * Checks a subscription as a browser's PushManager makes it: an https endpoint (the server POSTs to it,
- * so not an IP address or a local name, which would make Tessera a request forger into its own
- * network; plain http to a loopback address only when `allowLoopback`, for development and tests),
+ * Checks a subscription as a browser's PushManager makes it: an https endpoint at a push service's
+ * public host name (the server POSTs to it, so an IP address, a local name, or a name that resolves
+ * to a private, loopback, link-local or reserved address would make Tessera a request forger into
+ * its own network: the webhooks' outbound guard, which delivery applies again on every connection);
  * p256dh an uncompressed point on P-256 (65 bytes), auth 16 bytes. Returns the keys unpadded.
+ * `allowLoopback` (development and tests, never production): a push service on loopback, plain http
+ * or https. A name that does not resolve now is accepted: nothing is sent to it before delivery
+ * resolves and checks it again.
  */
-export function checkPushSubscription(input: PushSubscriptionInput, options: { allowLoopback: boolean }): PushSubscriptionInput {
+export async function checkPushSubscription(input: PushSubscriptionInput, options: { allowLoopback: boolean; resolve?: Resolver }): Promise<PushSubscriptionInput> {
   const errors: { path: string; message: string }[] = [];
   let url: URL | null = null;
   try {
@@ -194,14 +202,17 @@ export function checkPushSubscription(input: PushSubscriptionInput, options: { a
     errors.push({ path: '/endpoint', message: 'must be an absolute URL' });
   }
   if (url) {
-    const host = url.hostname.toLowerCase();
-    const loopback = options.allowLoopback && LOOPBACK_HOSTS.has(host);
+    const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.+$/, '');
+    const loopback = options.allowLoopback && (isLoopbackAddress(host) || host === 'localhost');
     if (url.username || url.password) errors.push({ path: '/endpoint', message: 'must not carry credentials' });
     else if (loopback && (url.protocol === 'http:' || url.protocol === 'https:')) {
       // development and tests: a local push service
     } else if (url.protocol !== 'https:') errors.push({ path: '/endpoint', message: 'must be an https URL' });
-    else if (isIP(host.replace(/^\[|\]$/g, '')) !== 0 || host === 'localhost' || host.endsWith('.localhost') || !host.includes('.')) {
+    else if (isIP(host) !== 0 || host === 'localhost' || host.endsWith('.localhost') || !host.includes('.')) {
       errors.push({ path: '/endpoint', message: "must be a push service's public host name" });
+    } else {
+      const reason = await unsafeUrlReason(url.href, pushDestinations(options.allowLoopback), { unresolvable: 'accept', ...(options.resolve ? { resolve: options.resolve } : {}) });
+      if (reason) errors.push({ path: '/endpoint', message: reason });
     }
   }
   const p256dh = base64url(input.keys.p256dh);
@@ -222,11 +233,17 @@ export function checkPushSubscription(input: PushSubscriptionInput, options: { a
   return { endpoint: input.endpoint, keys: { p256dh: p256dh!.toString('base64url'), auth: auth!.toString('base64url') } };
 }
 
-export function createPushSubscriptionsService(deps: { db: Database; allowLoopbackEndpoints: boolean }): PushSubscriptionsService {
+export function createPushSubscriptionsService(deps: {
+  db: Database;
+  /** Development and tests only: a push service on loopback (plain http allowed). Never in production. */
+  allowLoopbackEndpoints: boolean;
+  /** How endpoint host names are resolved at save time (tests pass their own). */
+  resolve?: Resolver;
+}): PushSubscriptionsService {
   const { db } = deps;
   return {
     async register(userId, input, client) {
-      const checked = checkPushSubscription(input, { allowLoopback: deps.allowLoopbackEndpoints });
+      const checked = await checkPushSubscription(input, { allowLoopback: deps.allowLoopbackEndpoints, ...(deps.resolve ? { resolve: deps.resolve } : {}) });
       const keys = { p256dh: checked.keys.p256dh, auth: checked.keys.auth, userAgent: client.userAgent };
       const attempt = () =>
         db.transaction(async (tx) => {

@@ -4,7 +4,7 @@ import { accountErrors } from '../accounts/index.js';
 /**
  * Refusals of the OTP service. Every verification failure is a 400 with a code a client can act
  * on; an unknown `otp_id` answers exactly like a wrong code (`invalid_code` with `attempts_left`),
- * so an id says nothing about whether a code was ever sent. `channel_unavailable` (422) and
+ * so an id says nothing about whether a code was ever sent. `channel_disabled` (422) and
  * `rate_limited` (429) are shared codes of the communications and HTTP catalogues.
  */
 export const otpErrors = {

@@ -1,10 +1,9 @@
 import type { ClientInfo } from '../../platform/http/client.js';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit, Events } from '../../platform/events/index.js';
-import { findUserById, updateUser, type UserRow } from '../accounts/index.js';
+import type { UserDirectory } from '../accounts/index.js';
 import { maskRecipient } from '../communications/index.js';
 import { otpErrors } from './otp.errors.js';
-import { findOtherPhoneHolder, lockPhone } from './otp.queries.js';
 import { failureProblem, type OtpService, type SentOtp } from './otp.service.js';
 
 /*
@@ -12,8 +11,12 @@ import { failureProblem, type OtpService, type SentOtp } from './otp.service.js'
  * SMS to it. The code is bound to the user who asked (its HMAC binding and its user_id), so it
  * cannot verify the number for anyone else, nor be used at `/v1/otp/verify`. A number verified by
  * one account cannot be verified by another (409 once the code proved it): a verified phone is a
- * way to reach, and to sign in to, one account.
+ * way to reach, and to sign in to, one account. The user's row is written by the accounts module's
+ * directory, in this service's transaction with its audit entry and event.
  */
+
+/** A user as the accounts directory answers it. */
+type UserRow = NonNullable<Awaited<ReturnType<UserDirectory['byId']>>>;
 
 export interface PhoneService {
   /** Sends a verify_phone code by SMS (no fallback: a code by email would not prove the phone). */
@@ -25,8 +28,8 @@ export interface PhoneService {
 
 const binding = (userId: string): string => `user:${userId}`;
 
-export function createPhoneService(deps: { db: Database; audit: Audit; events: Events; otp: OtpService }): PhoneService {
-  const { db, audit, events, otp } = deps;
+export function createPhoneService(deps: { db: Database; users: Pick<UserDirectory, 'setVerifiedPhone' | 'clearPhone'>; audit: Audit; events: Events; otp: OtpService }): PhoneService {
+  const { db, users, audit, events, otp } = deps;
 
   return {
     request(userId, phone, client) {
@@ -38,11 +41,10 @@ export function createPhoneService(deps: { db: Database; audit: Audit; events: E
       if (!result.ok) throw failureProblem(result);
       const phone = result.recipient;
       return db.transaction(async (tx) => {
-        await lockPhone(tx, phone);
-        if (await findOtherPhoneHolder(tx, phone, userId)) throw otpErrors.phone_in_use();
-        const before = await findUserById(tx, userId);
-        if (!before) throw new Error('phone: the user vanished');
-        const user = (await updateUser(tx, userId, { phone, phoneVerified: true }))!;
+        const changed = await users.setVerifiedPhone(tx, userId, phone);
+        if (changed === 'taken') throw otpErrors.phone_in_use();
+        if (!changed) throw new Error('phone: the user vanished');
+        const { before, after: user } = changed;
         await audit.record(tx, {
           actor: { type: 'user', id: userId, display: before.email },
           action: 'user.phone_verified',
@@ -57,15 +59,15 @@ export function createPhoneService(deps: { db: Database; audit: Audit; events: E
 
     async remove(userId, client) {
       await db.transaction(async (tx) => {
-        const before = await findUserById(tx, userId);
-        if (!before?.phone) throw otpErrors.phone_not_found();
-        await updateUser(tx, userId, { phone: null, phoneVerified: false });
+        const cleared = await users.clearPhone(tx, userId);
+        if (!cleared?.before.phone) throw otpErrors.phone_not_found();
+        const { before } = cleared;
         await audit.record(tx, {
           actor: { type: 'user', id: userId, display: before.email },
           action: 'user.phone_removed',
           target: { type: 'user', id: userId },
           context: client,
-          changes: { phone: { before: maskRecipient(before.phone), after: null } },
+          changes: { phone: { before: maskRecipient(before.phone!), after: null } },
         });
         await events.publish(tx, { type: 'user.phone_removed', data: { id: userId } });
       });

@@ -39,7 +39,7 @@ export function otpRoutes(server: HttpServer, deps: { otp: OtpService; phones: P
         summary: 'Send a one-time code by email or SMS',
         description: [
           'No authentication needed (passwordless integrators). Length, expiry, attempts and resend cooldown come from the admin communication settings.',
-          'When the channel is disabled the code goes by its fallback channel (not for verify_email and verify_phone) and `channel` says which one carried it; 422 `channel_unavailable` when it cannot go at all.',
+          'When the channel is disabled the code goes by its fallback channel (not for verify_email and verify_phone) and `channel` says which one carried it; 422 `channel_disabled` when an administrator switched the channel off and the code cannot go at all (the message is in the communication log as blocked_channel_disabled).',
           'For `login`, `password_reset` and `mfa` the answer is the same whether or not the recipient has an account (nothing is sent when it has none).',
           '429 `otp_cooldown` within the resend cooldown of the last code to the same recipient and purpose; 429 `rate_limited` past the per-recipient or per-IP limits (both with Retry-After).',
         ].join(' '),
@@ -85,7 +85,7 @@ export function otpRoutes(server: HttpServer, deps: { otp: OtpService; phones: P
       schema: {
         tags: ['me'],
         summary: 'Add or change the phone number: a verify_phone code goes to it by SMS (needs a recent sign-in)',
-        description: '422 `channel_unavailable` when SMS is disabled: a code by any other channel would not prove the phone.',
+        description: '422 `channel_disabled` when an administrator switched SMS off: a code by any other channel would not prove the phone.',
         security,
         body: Type.Object({ phone: Phone }, { additionalProperties: false }),
         response: { 202: Type.Object({ otp_id: Type.String(), expires_at: Timestamp }), ...problems(400, 401, 403, 422, 429) },

@@ -4,16 +4,19 @@ import type { Database } from '../../platform/db/database.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import { newId } from '../../platform/crypto/ids.js';
 import { httpErrors, type AppError } from '../../platform/http/errors.js';
-import { communicationErrors, type Messenger, type SettingsService } from '../communications/index.js';
+import type { UserDirectory } from '../accounts/index.js';
+import { channelDisabled, type Messenger, type NotifyInput, type SettingsService } from '../communications/index.js';
 import { otpErrors, type OtpFailure } from './otp.errors.js';
-import { consumeOtp, findContactById, findContactByRecipient, findOtp, insertOtp, lowerBudget, spendAttempt, type OtpContact, type OtpRow } from './otp.queries.js';
+import { consumeOtp, findOtp, insertOtp, lowerBudget, spendAttempt, type OtpRow } from './otp.queries.js';
 
 /*
  * One-time codes by email or SMS (`/v1/otp/*`, phone verification, the email_otp and sms_otp
  * second factors).
  *
  * Sending: recipient checked → per-IP limit → channel decided from the admin settings (a disabled
- * channel takes its fallback when the purpose allows one and the recipient can be reached there) →
+ * channel takes its fallback when the purpose allows one and the recipient can be reached there;
+ * otherwise 422 channel_disabled, and the code's message is logged as blocked_channel_disabled with
+ * the reason, so the admin's log and statistics show what the switch stopped) →
  * resend cooldown per recipient and purpose → per-recipient limit → a code from the CSPRNG, stored
  * as HMAC-SHA256 under a key derived from TESSERA_SECRET, and handed to the messenger in the
  * transaction that stores it. Length, expiry, attempt budget and cooldown are read per send.
@@ -53,6 +56,15 @@ export interface OtpLimits {
 }
 
 export const DEFAULT_OTP_LIMITS: OtpLimits = { perRecipientPerHour: 10, perIpPerHour: 30, verifyPerIpPerHour: 120 };
+
+/** How a user is reached: what the OTP service needs to pick a channel (a row of the accounts directory). */
+export interface OtpContact {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  phone: string | null;
+  phoneVerified: boolean;
+}
 
 export interface SendOtpInput {
   channel: OtpChannel;
@@ -125,6 +137,8 @@ export function newCode(length: number): string {
 
 export function createOtpService(deps: {
   db: Database;
+  /** The accounts module's directory: the account of a recipient, or of an internal flow. */
+  users: Pick<UserDirectory, 'byId' | 'byContact'>;
   cache: Cache;
   box: SecretBox;
   settings: SettingsService;
@@ -227,25 +241,35 @@ export function createOtpService(deps: {
       const { settings: current } = await settings.current();
       const { otp } = current;
       const internal = input.userId !== undefined;
-      const user = internal ? await findContactById(db, input.userId!) : await findContactByRecipient(db, input.channel, to);
+      const user: OtpContact | null = internal ? await deps.users.byId(input.userId!) : await deps.users.byContact(input.channel, to);
       if (internal && !user) throw new Error('otp: the user of an internal flow does not exist');
 
       // The channel, decided before anything is stored or sent.
       let channel: OtpChannel = input.channel;
       let address: string | null = to;
       if (!current.channels[input.channel].enabled) {
+        // The message a refusal logs: the code asked for, on the channel asked for.
+        const asked: NotifyInput = { channel: input.channel, to, template: 'otp.code', category: 'security', ...(user ? { userId: user.id } : {}) };
         const fallback = current.channels[input.channel].fallback_channel;
+        let refusal: string | null = null;
         if (CHANNEL_BOUND[input.purpose]) {
-          throw communicationErrors.channel_unavailable(`The ${input.channel} channel is disabled; a ${input.purpose} code cannot go by another channel`);
+          refusal = `the ${input.channel} channel is disabled; a ${input.purpose} code cannot go by another channel`;
+        } else if ((fallback !== 'email' && fallback !== 'sms') || !current.channels[fallback].enabled) {
+          refusal = `the ${input.channel} channel is disabled and has no enabled fallback channel for codes`;
+        } else {
+          channel = fallback;
+          address = addressOn(fallback, user);
+          if (!address) {
+            const reason = `the ${input.channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}`;
+            // An account purpose asked for by anyone: unreachable looks like unknown (a decoy), not a 422;
+            // an account's code stopped all the same is in the admin's log.
+            if (internal || !ACCOUNT_PURPOSES.has(input.purpose)) refusal = reason;
+            else if (user) await messenger.logSwitchedOff(asked, reason);
+          }
         }
-        if ((fallback !== 'email' && fallback !== 'sms') || !current.channels[fallback].enabled) {
-          throw communicationErrors.channel_unavailable(`The ${input.channel} channel is disabled and has no enabled fallback channel for codes`);
-        }
-        channel = fallback;
-        address = addressOn(fallback, user);
-        // An account purpose asked for by anyone: unreachable looks like unknown (a decoy), not a 422.
-        if (!address && (internal || !ACCOUNT_PURPOSES.has(input.purpose))) {
-          throw communicationErrors.channel_unavailable(`The ${input.channel} channel is disabled and the recipient cannot be reached by its fallback ${fallback}`);
+        if (refusal) {
+          await messenger.logSwitchedOff(asked, refusal);
+          throw channelDisabled(refusal);
         }
       }
       const deliver = address !== null && (user !== null || !ACCOUNT_PURPOSES.has(input.purpose));

@@ -2,5 +2,4 @@ export { createWebhooksService, newSigningSecret, signatureHeader, type Webhooks
 export { createWebhookDelivery, type WebhookDispatcher } from './webhooks.delivery.js';
 export { webhookRoutes } from './webhooks.routes.js';
 export { EVENT_TYPES, SUBSCRIBABLE_TYPES } from './webhooks.catalogue.js';
-export { isForbiddenAddress, unsafeUrlReason } from './webhooks.http.js';
 export { webhookErrors } from './webhooks.errors.js';

@@ -2,10 +2,10 @@ import type { Database, DbHandle } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
 import { createPoller } from '../../platform/jobs/poller.js';
 import { newId } from '../../platform/crypto/ids.js';
-import { describeFailure } from '../../platform/delivery/index.js';
+import { describeFailure, type OutboundPolicy } from '../../platform/delivery/index.js';
 import type { Messenger } from '../communications/index.js';
 import { EVENT_TYPES, isUserScoped } from './webhooks.catalogue.js';
-import { postJson, type OutboundPolicy } from './webhooks.http.js';
+import { postJson } from './webhooks.http.js';
 import {
   addFailures, claimDueDeliveries, claimEvents, disableEndpoint, enabledEndpointsOf, endpointsByIds, insertAttempts, insertDeliveries, markDispatched, orgAdmins,
   orgsOfUsers, recordOutcomes, type DeliveryOutcome, type DeliveryRow, type EndpointRow, type OutboxEvent,

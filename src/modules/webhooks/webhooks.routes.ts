@@ -2,11 +2,11 @@ import { clientOf } from '../../platform/http/client.js';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import { Nullable, problems, Timestamp } from '../../platform/http/schemas.js';
+import { Page, pageQuery, paginate, wholeList } from '../../platform/http/pagination.js';
 
 import { OrgId, type OrgGuard, type OrgRouteKey } from '../orgs/index.js';
 import { EVENT_TYPES } from './webhooks.catalogue.js';
-import type { AttemptRow, DeliveryRow, EndpointRow } from './webhooks.queries.js';
-import type { WebhooksService } from './webhooks.service.js';
+import type { AttemptRow, DeliveryRow, EndpointRow, WebhooksService } from './webhooks.service.js';
 
 const EndpointId = Type.String({ pattern: '^whk_[0-9a-z]{26}$' });
 const DeliveryId = Type.String({ pattern: '^whd_[0-9a-z]{26}$' });
@@ -106,9 +106,10 @@ export function webhookRoutes(server: HttpServer, deps: { webhooks: WebhooksServ
     '/v1/orgs/:org_id/webhooks',
     {
       preValidation: orgGuard('GET /v1/orgs/:org_id/webhooks'),
-      schema: { tags, summary: 'The endpoints (never their secrets)', security, params: orgParams, response: { 200: Type.Object({ data: Type.Array(Endpoint), next_cursor: Type.Null() }), ...problems(401, 403, 404, 429) } },
+      // A bounded set (the tier's endpoint limit): one page, next_cursor always null.
+      schema: { tags, summary: 'The endpoints (never their secrets)', security, params: orgParams, response: { 200: Page(Endpoint), ...problems(401, 403, 404, 429) } },
     },
-    async (request) => ({ data: (await webhooks.list(request.org!)).map(endpointBody), next_cursor: null }),
+    async (request) => wholeList(await webhooks.list(request.org!), endpointBody),
   );
 
   server.get(
@@ -183,15 +184,18 @@ export function webhookRoutes(server: HttpServer, deps: { webhooks: WebhooksServ
       preValidation: orgGuard('GET /v1/orgs/:org_id/webhooks/:endpoint_id/deliveries'),
       schema: {
         tags, summary: 'Deliveries to the endpoint, newest first, each with its attempts', security, params: endpointParams,
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }), cursor: Type.Optional(DeliveryId) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ data: Type.Array(Delivery), next_cursor: Nullable(Type.String()) }), ...problems(400, 401, 403, 404, 429) },
+        querystring: Type.Object(pageQuery({ max: 100, defaultLimit: 20, cursor: DeliveryId }), { additionalProperties: false }),
+        response: { 200: Page(Delivery), ...problems(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      const rows = await webhooks.deliveries(request.org!, request.params.endpoint_id, { limit: limit + 1, ...(cursor ? { before: cursor } : {}) });
-      const page = rows.slice(0, limit);
-      return { data: page.map(({ delivery, attempts }) => deliveryBody(delivery, attempts)), next_cursor: rows.length > limit ? page[page.length - 1]!.delivery.id : null };
+      return paginate(
+        limit,
+        (take) => webhooks.deliveries(request.org!, request.params.endpoint_id, { limit: take, ...(cursor ? { before: cursor as string } : {}) }),
+        ({ delivery }) => delivery.id,
+        ({ delivery, attempts }) => deliveryBody(delivery, attempts),
+      );
     },
   );
 

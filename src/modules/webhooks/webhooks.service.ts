@@ -10,11 +10,13 @@ import { newId } from '../../platform/crypto/ids.js';
 import type { OrgContext, Tiers } from '../orgs/index.js';
 import { SUBSCRIBABLE_TYPES } from './webhooks.catalogue.js';
 import { webhookErrors } from './webhooks.errors.js';
-import { unsafeUrlReason, type OutboundPolicy } from './webhooks.http.js';
+import { unsafeUrlReason, type OutboundPolicy } from '../../platform/delivery/index.js';
 import {
   attemptsOf, countEndpoints, deleteEndpoint, findDelivery, findEndpoint, insertDeliveries, insertEndpoint, listDeliveries, listEndpoints, pausedDeliveries,
   updateDelivery, updateEndpoint, type AttemptRow, type DeliveryRow, type EndpointRow,
 } from './webhooks.queries.js';
+
+export type { AttemptRow, DeliveryRow, EndpointRow } from './webhooks.queries.js';
 
 const SECRET_PURPOSE = 'webhook-secret';
 /** How long a rotated-out secret keeps signing beside the new one. */
@@ -45,6 +47,7 @@ export interface WebhooksService {
   rotateSecret(ctx: OrgContext, id: string, client: ClientInfo): Promise<{ endpoint: EndpointRow; secret: string }>;
   /** Queues a `webhook.test` event for the endpoint; returns the delivery. */
   test(ctx: OrgContext, id: string): Promise<DeliveryRow>;
+  /** Newest first (by id); `before` is the id of the last delivery of the previous page. */
   deliveries(ctx: OrgContext, id: string, options: { limit: number; before?: string }): Promise<{ delivery: DeliveryRow; attempts: AttemptRow[] }[]>;
   /** Sends a delivery that is not being attempted again now; answers it with its attempts so far. */
   retry(ctx: OrgContext, id: string, deliveryId: string, client: ClientInfo): Promise<{ delivery: DeliveryRow; attempts: AttemptRow[] }>;

@@ -1,1 +1,2 @@
 export * from './delivery.js';
+export * from './outbound.js';

@@ -1,17 +1,21 @@
 import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakePushService, verifyVapid, type FakePushService } from '../../../test/helpers/providers.js';
-import { DeliveryError } from '../delivery/index.js';
+import { DeliveryError, type OutboundPolicy } from '../delivery/index.js';
 import { createWebPushProvider } from './index.js';
 
 /*
  * Web Push against a local HTTPS push service: the payload arrives aes128gcm-encrypted for the
  * subscription's keys (decrypted here as a browser would), the VAPID token verifies against the
  * application server key for the endpoint's origin, and the service's answers are classified
- * (404/410: the subscription is gone, permanent with that status; 429/5xx: later).
+ * (404/410: the subscription is gone, permanent with that status; 429/5xx: later). The push
+ * service is on loopback: allowed here only as development and tests allow it; with the production
+ * policy the same endpoints are refused before any connection (the webhooks' outbound guard).
  */
 
 const SUBJECT = 'mailto:ops@example.com';
+/** Development and tests: a push service on loopback. */
+const LOOPBACK_ALLOWED: OutboundPolicy = { allowPrivateNetworks: false, requireHttps: false, allowLoopback: true };
 
 async function failureOf(promise: Promise<unknown>): Promise<DeliveryError> {
   const error = await promise.then(() => null, (e: unknown) => e);
@@ -22,7 +26,7 @@ async function failureOf(promise: Promise<unknown>): Promise<DeliveryError> {
 describe('Web Push provider', () => {
   let service: FakePushService;
   const vapid = webpush.generateVAPIDKeys();
-  const provider = () => createWebPushProvider({ ...vapid, subject: SUBJECT, agent: service.agent });
+  const provider = () => createWebPushProvider({ ...vapid, subject: SUBJECT, agent: service.agent, destinations: LOOPBACK_ALLOWED });
   beforeAll(async () => {
     service = await startFakePushService();
   });
@@ -72,13 +76,35 @@ describe('Web Push provider', () => {
     const closed = await startFakePushService();
     const target = closed.subscribe().target;
     await closed.close();
-    const unreachable = await failureOf(createWebPushProvider({ ...vapid, subject: SUBJECT, agent: closed.agent }).send({ id: 'com_6', target, payload: '{}', ttlSeconds: 60 }));
+    const unreachable = await failureOf(createWebPushProvider({ ...vapid, subject: SUBJECT, agent: closed.agent, destinations: LOOPBACK_ALLOWED }).send({ id: 'com_6', target, payload: '{}', ttlSeconds: 60 }));
     expect(unreachable).toMatchObject({ permanent: false, message: 'could not reach the push service (ECONNREFUSED)' });
 
     const broken = { ...service.subscribe().target, keys: { p256dh: 'c2hvcnQ', auth: 'c2hvcnQ' } };
     const count = service.requests.length;
     expect(await failureOf(push.send({ id: 'com_7', target: broken, payload: '{}', ttlSeconds: 60 }))).toMatchObject({ permanent: true, status: undefined });
     expect(service.requests.length).toBe(count);
+  });
+
+  it('a push endpoint on a private or loopback address is never contacted under the production policy, by IP literal or by a name resolving to one at send time (regression: push had no outbound guard)', async () => {
+    const strict = createWebPushProvider({ ...vapid, subject: SUBJECT, agent: service.agent });
+    const count = service.requests.length;
+    const { target } = service.subscribe();
+    const byName = { ...target, endpoint: target.endpoint.replace('https://127.0.0.1:', 'https://localhost:') };
+    for (const endpoint of [target.endpoint, byName.endpoint]) {
+      const error = await failureOf(strict.send({ id: 'com_8', target: { ...target, endpoint }, payload: '{}', ttlSeconds: 60 }));
+      expect(error, endpoint).toMatchObject({ permanent: true, message: expect.stringMatching(/^the push service's address is not allowed \(.*forbidden address\)$/) });
+    }
+    expect(service.requests.length).toBe(count);
+    // The same endpoints, where loopback is allowed (development and tests), are reached.
+    await provider().send({ id: 'com_9', target: byName, payload: '{}', ttlSeconds: 60 });
+    expect(service.requests.length).toBe(count + 1);
+  });
+
+  it('a redirect is an answer like any other failure, never followed', async () => {
+    service.fail(307, 1);
+    const count = service.requests.length;
+    expect(await failureOf(provider().send({ id: 'com_10', target: service.subscribe().target, payload: '{}', ttlSeconds: 60 }))).toMatchObject({ status: 307 });
+    expect(service.requests.length).toBe(count + 1);
   });
 
   it('a bad VAPID key pair or subject is refused when the provider is made, not on every send', () => {
