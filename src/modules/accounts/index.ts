@@ -12,8 +12,3 @@ export { accountRoutes, type SignInRoutes } from './accounts.routes.js';
 export { meRoutes } from './accounts.me.routes.js';
 export { Tokens, MfaRequired, User, userBody, type UserRow, type TokenPurpose } from './accounts.schema.js';
 export { deviceName } from './device.js';
-// Still imported by other modules' files (communications and otp queries: `users`; notifications,
-// otp and orgs services: the user look-ups and `updateUser`). They move to the UserDirectory, and
-// these two lines go, when those modules are merged.
-export { users } from './accounts.tables.js';
-export { findUserById, findUserByEmail, updateUser } from './accounts.queries.js';
