@@ -177,6 +177,22 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
       }
     });
 
+    it('regression: SMS switched off with no fallback: sending the sms_otp code answers 422 channel_disabled (not mfa_method_unavailable) and the log shows the code the switch stopped', async () => {
+      const me = await user('mfa-otp-switched-off', { phone: true });
+      const { mfa_token: mfaToken } = await challenge(me.email);
+      await h.patchSettings(adminToken, { channels: { sms: { enabled: false, fallback_channel: null } } });
+      try {
+        expectProblem(await sendOtp(mfaToken, 'sms_otp'), 422, 'channel_disabled');
+        const logged = await h.query<{ channel: string; status: string; reason: string; user_id: string }>(
+          "SELECT channel, status, reason, user_id FROM communication_logs WHERE recipient = $1 AND template = 'otp.code' ORDER BY id",
+          [me.phone],
+        );
+        expect(logged.at(-1)).toEqual({ channel: 'sms', status: 'blocked_channel_disabled', reason: 'the sms channel is disabled and has no enabled fallback channel for codes', user_id: me.id });
+      } finally {
+        await h.patchSettings(adminToken, { channels: { sms: { enabled: true, fallback_channel: 'email' } } });
+      }
+    });
+
     it('after a magic link (the mailbox was the first factor) email_otp is neither offered nor sent', async () => {
       const me = await user('mfa-otp-magic');
       const started = new Date();

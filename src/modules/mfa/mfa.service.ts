@@ -35,7 +35,7 @@ export interface PasskeyVerifier {
 export interface OtpFactor {
   /** Whether a code for this user could go out on the channel now (its own, or its fallback). */
   deliverable(channel: 'email' | 'sms', user: UserRow, options?: { fallback?: boolean }): Promise<boolean>;
-  send(input: { channel: 'email' | 'sms'; to: string; purpose: 'mfa'; ip: string | null; userId: string; binding: string }): Promise<{ otpId: string; expiresAt: Date; channel: 'email' | 'sms' }>;
+  send(input: { channel: 'email' | 'sms'; to: string; purpose: 'mfa'; ip: string | null; userId: string; binding: string; fallback?: boolean }): Promise<{ otpId: string; expiresAt: Date; channel: 'email' | 'sms' }>;
   check(input: { otpId: string; code: string; purpose: 'mfa'; userId: string; binding: string }): Promise<{ ok: true; channel: 'email' | 'sms' } | { ok: false }>;
 }
 
@@ -394,14 +394,19 @@ export function createMfaService(deps: {
     async sendOtp(mfaToken, method, client) {
       const { claims, jti, user } = await mfaClaims(mfaToken);
       const firstFactor = Array.isArray(claims.amr) ? claims.amr.map(String) : ['pwd'];
-      if (!(await otpMethods(user, firstFactor)).includes(method)) {
+      // The factor itself (a verified address that was not the first factor, a verified phone); whether
+      // its channel delivers is the OTP service's answer (422 channel_disabled, logged, when switched off).
+      const hasFactor = method === 'email_otp' ? user.emailVerified && !firstFactor.includes('email') : user.phoneVerified && user.phone !== null;
+      if (!hasFactor) {
         throw mfaErrors.mfa_method_unavailable(
-          method === 'email_otp' ? 'Email codes need a verified address that was not the first factor, and email delivery' : 'SMS codes need a verified phone number (POST /v1/me/phone) and SMS delivery',
+          method === 'email_otp' ? 'Email codes need a verified address that was not the first factor' : 'SMS codes need a verified phone number (POST /v1/me/phone)',
         );
       }
       const channel = method === 'email_otp' ? 'email' : 'sms';
       const to = method === 'email_otp' ? user.email : user.phone!;
-      return deps.otp.send({ channel, to, purpose: 'mfa', ip: client.ip, userId: user.id, binding: otpBinding(jti, method) });
+      // After a magic link, an SMS code falling back to email would be the same mailbox again.
+      const fallback = !(method === 'sms_otp' && firstFactor.includes('email'));
+      return deps.otp.send({ channel, to, purpose: 'mfa', ip: client.ip, userId: user.id, binding: otpBinding(jti, method), fallback });
     },
 
     async verify(mfaToken, input, client) {

@@ -75,6 +75,8 @@ export interface SendOtpInput {
   userId?: string;
   /** Internal flows: mixed into the code's HMAC, so the code verifies only with the same binding. */
   binding?: string;
+  /** false: the code may not go by the channel's fallback (a disabled channel then refuses it). Default true. */
+  fallback?: boolean;
 }
 
 export interface SentOtp {
@@ -254,6 +256,8 @@ export function createOtpService(deps: {
         let refusal: string | null = null;
         if (CHANNEL_BOUND[input.purpose]) {
           refusal = `the ${input.channel} channel is disabled; a ${input.purpose} code cannot go by another channel`;
+        } else if (input.fallback === false) {
+          refusal = `the ${input.channel} channel is disabled; this code cannot go by another channel`;
         } else if ((fallback !== 'email' && fallback !== 'sms') || !current.channels[fallback].enabled) {
           refusal = `the ${input.channel} channel is disabled and has no enabled fallback channel for codes`;
         } else {
