@@ -34,25 +34,30 @@ export function deliveryHookRoutes(server: HttpServer, deps: { hooks: DeliveryHo
   const rawBodies = new WeakMap<FastifyRequest, string>();
   const common = { config: { rateLimit: 'hooks' } } as const;
 
-  void server.register(async (plugin) => {
-    const scope = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-      const raw = body as string;
-      rawBodies.set(request, raw);
-      // Not JSON: passed on as text, refused by the schema (after the signature check).
-      try {
-        done(null, JSON.parse(raw) as unknown);
-      } catch {
-        done(null, raw);
-      }
+  /**
+   * A scope of its own for each provider, with the one body type that provider sends, kept raw for
+   * the signature check: JSON for Resend, a form for Twilio. Any other type answers 415.
+   */
+  function hookScope(type: 'application/json' | 'application/x-www-form-urlencoded', routes: (scope: HttpServer) => void): void {
+    void server.register(async (plugin) => {
+      const scope: HttpServer = plugin.withTypeProvider<TypeBoxTypeProvider>();
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser(type, { parseAs: 'string' }, (request, body, done) => {
+        const raw = body as string;
+        rawBodies.set(request, raw);
+        if (type === 'application/x-www-form-urlencoded') return done(null, Object.fromEntries(new URLSearchParams(raw)));
+        // Not JSON: passed on as text, refused by the schema (after the signature check).
+        try {
+          done(null, JSON.parse(raw) as unknown);
+        } catch {
+          done(null, raw);
+        }
+      });
+      routes(scope);
     });
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
-      const raw = body as string;
-      rawBodies.set(request, raw);
-      done(null, Object.fromEntries(new URLSearchParams(raw)));
-    });
+  }
 
+  hookScope('application/json', (scope) => {
     scope.post(
       '/v1/hooks/resend',
       {
@@ -74,6 +79,9 @@ export function deliveryHookRoutes(server: HttpServer, deps: { hooks: DeliveryHo
       },
     );
 
+  });
+
+  hookScope('application/x-www-form-urlencoded', (scope) => {
     scope.post(
       '/v1/hooks/twilio',
       {
