@@ -29,7 +29,7 @@ import { createPreferencesService, createUnsubscribeLinks, type PreferencesServi
 import { createStatsService, createTestSendService, type StatsService, type TestSendService } from '../modules/communications/index.js';
 import { createDeliveryHooks, type DeliveryHooks } from '../modules/communications/index.js';
 import {
-  createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers,
+  createApiKeyDirectory, createApiKeysService, createInvitationsService, createOrgsService, createRolesService, createTiers,
   type ApiKeysService, type InvitationsService, type OrgsService, type RolesService, type Tiers,
 } from '../modules/orgs/index.js';
 import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
@@ -131,7 +131,14 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   jobs.onError((error) => logger.error({ err: error }, 'job queue error'));
   const box = createSecretBox(secret);
   const keys = createKeyStore({ db, box, issuer: config.publicUrl, retainRetiredSeconds: retiredKeyRetentionSeconds(config.auth.accessTokenTtlSeconds) });
-  const audit = createAudit();
+  // Other modules read accounts through the directory (and set a verified phone through it).
+  const users = createUserDirectory({ db });
+  const apiKeyDirectory = createApiKeyDirectory({ db });
+  // An audit entry names its actor as they were (a user's email, a key's name) when the caller did not.
+  const audit = createAudit({
+    actorDisplay: async (tx, actor) =>
+      actor.type === 'user' ? ((await users.byId(actor.id, { tx }))?.email ?? null) : apiKeyDirectory.nameOf(actor.id, { tx }),
+  });
   const events = createEvents();
   if (!config.smtpUrl && !config.communications.resend && config.nodeEnv === 'production') {
     logger.warn('Neither RESEND_API_KEY nor SMTP_URL is set: mail (with its one-time links) goes to the development outbox in the database instead of being sent');
@@ -149,8 +156,6 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const deliveryHooks = createDeliveryHooks({
     db, resendWebhookSecret: providers.resendWebhookSecret, twilio: providers.twilio ? { authToken: providers.twilio.authToken, callbackUrl: twilioCallbackUrl } : undefined,
   });
-  // Other modules read accounts through the directory (and set a verified phone through it).
-  const users = createUserDirectory({ db });
   const communicationSettings = createSettingsService({ db, audit });
   const communications = createCommunicationsService({ db, audit });
   const templates = createTemplateService({

@@ -6,7 +6,7 @@ export { memberRoutes } from './orgs.members.routes.js';
 export { roleRoutes } from './orgs.roles.routes.js';
 export { createRolesService, type RolesService } from './orgs.roles.service.js';
 export { apiKeyRoutes } from './orgs.api-keys.routes.js';
-export { createApiKeysService, API_KEY_PREFIX, type ApiKeysService } from './orgs.api-keys.service.js';
+export { createApiKeyDirectory, createApiKeysService, API_KEY_PREFIX, type ApiKeyDirectory, type ApiKeysService } from './orgs.api-keys.service.js';
 export { invitationRoutes } from './orgs.invitations.routes.js';
 export { createInvitationsService, type InvitationsService, type InvitationRow, type InvitationSettings } from './orgs.invitations.service.js';
 export { BUILT_IN_ROLES, PERMISSIONS, type Permission } from './orgs.permissions.js';

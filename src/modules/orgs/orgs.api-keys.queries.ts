@@ -66,3 +66,9 @@ export async function countLiveApiKeys(tenant: TenantDb, now: Date): Promise<num
     .where(and(eq(apiKeys.orgId, tenant.orgId), isNull(apiKeys.revokedAt), or(isNull(apiKeys.expiresAt), gt(apiKeys.expiresAt, now))));
   return row?.n ?? 0;
 }
+
+/** An API key's name by id, any organization (platform-wide: the audit's actor display). */
+export async function findApiKeyName(db: DbHandle, id: string): Promise<string | null> {
+  const [row] = await db.orm.select({ name: apiKeys.name }).from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+  return row?.name ?? null;
+}

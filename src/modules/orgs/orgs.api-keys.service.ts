@@ -1,6 +1,6 @@
 import type { ClientInfo } from '../../platform/http/client.js';
 import type { Cache } from '../../platform/cache/cache.js';
-import type { Database } from '../../platform/db/database.js';
+import type { Database, DbHandle } from '../../platform/db/database.js';
 import { withTenant, type TenantDb } from '../../platform/db/tenant.js';
 import { recordChange, type Audit, type Events } from '../../platform/events/index.js';
 import { newId } from '../../platform/crypto/ids.js';
@@ -12,7 +12,7 @@ import { isPermission, type Permission } from './orgs.permissions.js';
 import { assertHolds, checkPermissionList, currentActor } from './orgs.roles.service.js';
 import { memberOf, type OrgContext } from './orgs.service.js';
 import { createTiers, type Tiers } from './orgs.tiers.js';
-import { findApiKeyByHash, insertApiKey, listApiKeys, revokeApiKey, touchApiKey, type ApiKeyRow } from './orgs.api-keys.queries.js';
+import { findApiKeyByHash, findApiKeyName, insertApiKey, listApiKeys, revokeApiKey, touchApiKey, type ApiKeyRow } from './orgs.api-keys.queries.js';
 
 export type { ApiKeyRow } from './orgs.api-keys.queries.js';
 
@@ -52,6 +52,15 @@ export interface ApiKeysService {
    * Null when neither limits it. Fails open when the cache does not answer.
    */
   consume(key: AuthenticatedKey): Promise<RateWindow | null>;
+}
+
+/** API keys by id for readers outside the organization's scope (the audit's actor display). */
+export interface ApiKeyDirectory {
+  nameOf(id: string, options?: { tx?: DbHandle }): Promise<string | null>;
+}
+
+export function createApiKeyDirectory(deps: { db: Database }): ApiKeyDirectory {
+  return { nameOf: (id, options = {}) => findApiKeyName(options.tx ?? deps.db, id) };
 }
 
 export function createApiKeysService(deps: { db: Database; cache: Cache; audit: Audit; events: Events; tiers?: Tiers; onCacheError?: (error: unknown) => void }): ApiKeysService {

@@ -44,21 +44,23 @@ function withoutSecrets(changes: AuditEntry['changes']): AuditEntry['changes'] {
   return Object.fromEntries(Object.entries(changes).filter(([field]) => !SECRET_FIELD.test(field.split('.').pop()!)));
 }
 
-/** Who the actor was at the time, when the caller did not say: a user's email, an API key's name. */
-async function displayOf(tx: DbHandle, actor: AuditEntry['actor']): Promise<string | null> {
+/**
+ * Who an actor is, for the audit's `actor_display` when the caller did not say (a user's email, an
+ * API key's name): given by the wiring, which knows the modules that own users and keys.
+ */
+export type ActorDisplay = (tx: DbHandle, actor: { type: 'user' | 'api_key'; id: string }) => Promise<string | null>;
+
+async function displayOf(tx: DbHandle, actor: AuditEntry['actor'], lookup: ActorDisplay | undefined): Promise<string | null> {
   if (actor.display !== undefined && actor.display !== null) return actor.display;
-  if (!actor.id) return null;
-  const query = actor.type === 'user' ? 'SELECT email AS display FROM users WHERE id = $1' : actor.type === 'api_key' ? 'SELECT name AS display FROM api_keys WHERE id = $1' : null;
-  if (!query) return null;
-  const { rows } = await tx.sql.query<{ display: string }>(query, [actor.id]);
-  return rows[0]?.display ?? null;
+  if (!actor.id || actor.type === 'system' || !lookup) return null;
+  return lookup(tx, { type: actor.type, id: actor.id });
 }
 
-export function createAudit(): Audit {
+export function createAudit(options: { actorDisplay?: ActorDisplay } = {}): Audit {
   return {
     async record(tx, entry) {
       const id = newId('aud');
-      const actorDisplay = await displayOf(tx, entry.actor);
+      const actorDisplay = await displayOf(tx, entry.actor, options.actorDisplay);
       await tx.orm.insert(auditEvents).values({
         id,
         orgId: entry.orgId ?? null,
