@@ -1,7 +1,7 @@
 import { desc, sql } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import { communicationSettings } from './communications.tables.js';
-import type { CommunicationSettings } from './communications.settings.js';
+import type { CommunicationSettings } from './communications.schema.js';
 
 export type SettingsRow = typeof communicationSettings.$inferSelect;
 

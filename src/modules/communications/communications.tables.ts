@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, numeric, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
-import type { CommunicationSettings } from './communications.settings.js';
+import type { CommunicationSettings } from './communications.schema.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true });
 

@@ -6,6 +6,6 @@ export {
 export { notificationRoutes, STREAM_HEARTBEAT_MS } from './notifications.routes.js';
 export { pushSubscriptionRoutes } from './notifications.push.routes.js';
 export { notificationErrors } from './notifications.errors.js';
-export { createPreferencesService, defaultPreferences, type PreferencesService, type Preferences, type PreferencesPatch } from './notifications.preferences.service.js';
+export { createPreferencesService, defaultPreferences, type PreferencesService, type Preferences, type PreferencesPatch, type UnsubscribeClaim } from './notifications.preferences.service.js';
 export { preferenceRoutes } from './notifications.preferences.routes.js';
-export { createUnsubscribeLinks, unsubscribeRoutes, type UnsubscribeLinks, type UnsubscribeClaim } from './notifications.unsubscribe.js';
+export { createUnsubscribeLinks, unsubscribeRoutes, type UnsubscribeLinks } from './notifications.unsubscribe.js';

@@ -6,12 +6,20 @@ import { MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/in
 import type { UserDirectory } from '../accounts/index.js';
 import { CHANNELS, type Channel } from '../communications/index.js';
 import { listPreferences, upsertPreferences, type PreferenceRow } from './notifications.preferences.queries.js';
-import type { UnsubscribeClaim } from './notifications.unsubscribe.js';
 
 /** Every category × channel, on or off. `security` is always all on. */
 export type Preferences = Record<MessageCategory, Record<Channel, boolean>>;
 /** Any part of `Preferences`; what is not named keeps its current value. */
 export type PreferencesPatch = Partial<Record<MessageCategory, Partial<Record<Channel, boolean>>>>;
+
+/** What a signed unsubscribe link says (`notifications.unsubscribe.ts` signs and reads it). */
+export interface UnsubscribeClaim {
+  userId: string | null;
+  /** The address, only when the mail did not go to a user. */
+  recipient: string | null;
+  category: Exclude<MessageCategory, 'security'>;
+  issuedAt: number;
+}
 
 export type UnsubscribeOutcome =
   | { kind: 'user'; userId: string; category: UnsubscribeClaim['category'] }

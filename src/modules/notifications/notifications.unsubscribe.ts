@@ -8,7 +8,7 @@ import { problems } from '../../platform/http/schemas.js';
 import { escapeHtml, MESSAGE_CATEGORIES, type MessageCategory } from '../../platform/mail/index.js';
 
 import { preferenceErrors } from './notifications.errors.js';
-import { type PreferencesService, type UnsubscribeOutcome } from './notifications.preferences.service.js';
+import type { PreferencesService, UnsubscribeClaim, UnsubscribeOutcome } from './notifications.preferences.service.js';
 
 /*
  * Signed one-click unsubscribe links (RFC 8058) for non-security email.
@@ -22,13 +22,6 @@ import { type PreferencesService, type UnsubscribeOutcome } from './notification
  * A `security` token is never made and never accepted: those messages cannot be turned off.
  */
 
-export interface UnsubscribeClaim {
-  userId: string | null;
-  /** The address, only when the mail did not go to a user. */
-  recipient: string | null;
-  category: Exclude<MessageCategory, 'security'>;
-  issuedAt: number;
-}
 
 export interface UnsubscribeLinks {
   /** The token for one mail's link; throws for `security` (a programming error). */

@@ -9,7 +9,7 @@ import { orgErrors } from './orgs.errors.js';
 import { BUILT_IN_ROLES, GRANTABLE_PERMISSIONS, isBuiltInRole, isPermission, missingPermissions, OWNER_ONLY_PERMISSIONS, permissionsOf, type Permission } from './orgs.permissions.js';
 import { findMember } from './orgs.queries.js';
 import { countRoles, deleteRole, insertRole, listRoles, lockRole, roleHolders, updateRole, type RoleRow } from './orgs.roles.queries.js';
-import type { OrgContext } from './orgs.service.js';
+import type { OrgContext } from './orgs.schema.js';
 
 export type { RoleRow } from './orgs.roles.queries.js';
 

@@ -1,10 +1,11 @@
+import type { Permission } from './orgs.permissions.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable, Timestamp } from '../../platform/http/schemas.js';
 import { BUILT_IN_ROLES } from './orgs.permissions.js';
-import type { MemberRow, OrgRow } from './orgs.service.js';
-import type { InvitationRow } from './orgs.invitations.service.js';
-import type { RoleRow } from './orgs.roles.service.js';
-import type { ApiKeyRow } from './orgs.api-keys.service.js';
+import type { MemberRow, OrgRow } from './orgs.queries.js';
+import type { InvitationRow } from './orgs.invitations.queries.js';
+import type { RoleRow } from './orgs.roles.queries.js';
+import type { ApiKeyRow } from './orgs.api-keys.queries.js';
 
 /** The wire format of organizations and their members, invitations, roles and API keys: request and response schemas, and rows to bodies. */
 
@@ -137,4 +138,19 @@ export function keyBody(row: ApiKeyRow): Static<typeof ApiKey> {
     id: row.id, name: row.name, prefix: row.prefix, scopes: row.scopes, rate_limit_per_minute: row.rateLimitPerMinute, created_by: row.createdBy,
     created_at: row.createdAt.toISOString(), expires_at: iso(row.expiresAt), last_used_at: iso(row.lastUsedAt), last_used_ip: row.lastUsedIp,
   };
+}
+
+/** Who acts in an organization: a member, or one of its API keys. */
+export type OrgActor = { type: 'user'; id: string } | { type: 'api_key'; id: string };
+
+/** Who is acting in an organization: resolved once per request by the org guard. */
+export interface OrgContext {
+  orgId: string;
+  actor: OrgActor;
+  /** The member acting; null when an API key acts. */
+  userId: string | null;
+  /** The member's role key (built-in name or `rol_…`), or `api_key`. */
+  role: string;
+  /** The role's permissions, or the API key's scopes. */
+  permissions: readonly Permission[];
 }

@@ -7,6 +7,7 @@ import { newId } from '../../platform/crypto/ids.js';
 import { isUniqueViolation } from '../../platform/db/errors.js';
 import { httpErrors } from '../../platform/http/errors.js';
 import type { UserDirectory } from '../accounts/index.js';
+import type { OrgActor, OrgContext } from './orgs.schema.js';
 import { orgErrors } from './orgs.errors.js';
 import { permissionsOf, type Permission } from './orgs.permissions.js';
 import { assertHolds, currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
@@ -44,20 +45,7 @@ function slugFrom(name: string): string {
   return base.length >= 3 && !RESERVED_SLUGS.has(base) ? base : `org-${base || randomBytes(3).toString('hex')}`.slice(0, 50).replace(/-+$/, '');
 }
 
-/** Who acts in an organization: a member, or one of its API keys. */
-export type OrgActor = { type: 'user'; id: string } | { type: 'api_key'; id: string };
-
-/** Who is acting in an organization: resolved once per request by the org guard. */
-export interface OrgContext {
-  orgId: string;
-  actor: OrgActor;
-  /** The member acting; null when an API key acts. */
-  userId: string | null;
-  /** The member's role key (built-in name or `rol_…`), or `api_key`. */
-  role: string;
-  /** The role's permissions, or the API key's scopes. */
-  permissions: readonly Permission[];
-}
+export type { OrgActor, OrgContext } from './orgs.schema.js';
 
 /** The member behind a context; an API key is refused (the org guard refuses it first on user-only routes). */
 export function memberOf(ctx: OrgContext): string {

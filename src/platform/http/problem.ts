@@ -1,7 +1,6 @@
 import { databaseErrorOf } from '../db/errors.js';
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { HttpServer } from './server.js';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorForStatus, httpErrors } from './errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -123,7 +122,7 @@ function unexpectedDetail(error: unknown, exposeInternals: boolean): string {
  * Installs the error, not-found and method-not-allowed handlers. Routes are mirrored into a router
  * of our own so an unknown method on a known path answers 405 with `Allow`, not 404.
  */
-export function installProblemHandlers(server: HttpServer, options: { exposeInternals: boolean }): void {
+export function installProblemHandlers(server: FastifyInstance, options: { exposeInternals: boolean }): void {
   const known = FindMyWay({ ignoreTrailingSlash: false, ignoreDuplicateSlashes: false });
   const methodsByPath = new Map<string, Set<string>>();
   server.addHook('onRoute', (route) => {
