@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { LightMyRequestResponse as Response } from 'fastify';
 import { expect } from 'vitest';
-import type { TestApp } from './app.js';
+import type { App } from '../../src/app/app.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { bearer } from './http.js';
 import { login, signUp, uniqueEmail, type UserBody } from './outbox.js';
@@ -135,7 +135,8 @@ export interface TestClientOptions {
   accounts?: 'signed-up' | 'seeded';
 }
 
-export function testClient(getApp: () => TestApp, clientOptions: TestClientOptions = {}): TestClient {
+/** A client of any app: a test app, or a second instance built with `buildApp` beside it. */
+export function testClient(getApp: () => App, clientOptions: TestClientOptions = {}): TestClient {
   const app = getApp;
 
   const call: TestClient['call'] = (method, url, token, payload, options = {}) =>
@@ -181,7 +182,7 @@ export function testClient(getApp: () => TestApp, clientOptions: TestClientOptio
   };
 
   let admin: { token: string; id: string; email: string } | undefined;
-  let adminOf: TestApp | undefined;
+  let adminOf: App | undefined;
 
   return {
     call,
