@@ -9,6 +9,7 @@ import { columns, PASSWORD, testClient, type Signed } from '../helpers/client.js
 import { expectProblem } from '../helpers/http.js';
 import { login, signUpAndVerify, uniqueEmail, waitForMail } from '../helpers/outbox.js';
 import { waitFor } from '../helpers/wait.js';
+import type { DeliveryBody } from './bodies.js';
 import { startReceiver, type Receiver, type WebhookPayload } from './receiver.js';
 
 /*
@@ -22,24 +23,6 @@ import { startReceiver, type Receiver, type WebhookPayload } from './receiver.js
 
 const { redisUrl } = inject('services');
 
-interface AttemptBody {
-  attempt: number;
-  attempted_at: string;
-  status_code: number | null;
-  latency_ms: number | null;
-  response_body: string | null;
-  error: string | null;
-}
-interface DeliveryBody {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempt_count: number;
-  next_attempt_at: string | null;
-  created_at: string;
-  attempts: AttemptBody[];
-}
 interface Hook {
   orgId: string;
   owner: Signed;

@@ -6,6 +6,7 @@ import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { columns, testClient, type Method, type Signed } from '../helpers/client.js';
 import { expectProblem } from '../helpers/http.js';
+import type { DeliveryBody } from './bodies.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
 /*
@@ -35,14 +36,6 @@ interface EndpointBody {
   created_at: string;
   updated_at: string;
   secret?: string;
-}
-interface DeliveryBody {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempt_count: number;
-  attempts: unknown[];
 }
 
 describe('the event catalogue', () => {
