@@ -9,7 +9,8 @@ import type { TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
 import { signUp, uniqueEmail } from '../helpers/outbox.js';
-import { appOn, harness, PASSWORD, runsOn } from './harness.js';
+import { PASSWORD } from '../helpers/client.js';
+import { appOn, harness, runsOn } from './harness.js';
 
 /*
  * The audit log is append-only and tamper-evident, on each engine. The database refuses UPDATE,

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { authenticator } from '../helpers/authenticator.js';
 import { engineCases } from '../helpers/db.js';
-import { linkToken, login, waitForMail } from '../helpers/outbox.js';
-import { appOn, expectShape, harness, PASSWORD, runsOn, uniqueEmail, type Entry, type Signed } from './harness.js';
+import { PASSWORD, type Signed } from '../helpers/client.js';
+import { linkToken, login, uniqueEmail, waitForMail } from '../helpers/outbox.js';
+import { appOn, expectShape, harness, runsOn, type Entry } from './harness.js';
 
 /*
  * Coverage of the audit log (issue #7): every action the issue names writes one entry of the
@@ -159,7 +160,7 @@ describe.each(engineCases())('audit coverage on $engine', ({ engine, available }
 
       beforeAll(async () => {
         owner = await h.signedIn('owner');
-        orgId = await h.createOrg(owner, 'Audit Coverage');
+        orgId = (await h.createOrg(owner, { name: 'Audit Coverage' })).id;
       });
 
       it('organization create, update, delete: org.created (+ the owner\'s member.added), org.updated with before/after, org.deleted', async () => {
@@ -176,7 +177,7 @@ describe.each(engineCases())('audit coverage on $engine', ({ engine, available }
         expectFrom(updated, '198.51.100.20', patched.headers['x-request-id']);
 
         // A refused change writes nothing: the same slug as another organization is a 409.
-        const rival = await h.createOrg(owner);
+        const rival = (await h.createOrg(owner)).id;
         const { slug } = (await query<{ slug: string }>('SELECT slug FROM organizations WHERE id = $1', [rival]))[0]!;
         expect((await call('PATCH', `/v1/orgs/${orgId}`, owner.token, { slug })).statusCode).toBe(409);
         expect((await h.entries({ target: `org:${orgId}`, action: 'org.updated' }))).toHaveLength(1);
@@ -315,7 +316,7 @@ describe.each(engineCases())('audit coverage on $engine', ({ engine, available }
       it('PATCH /v1/admin/orgs/{id} (tier): org.tier_changed in that organization by the admin, with before/after', async () => {
         const admin = await h.platformAdmin();
         const owner = await h.signedIn('tier-owner');
-        const orgId = await h.createOrg(owner);
+        const orgId = (await h.createOrg(owner)).id;
         const res = await call('PATCH', `/v1/admin/orgs/${orgId}`, admin.token, { tier: 'starter' }, { ip: '198.51.100.30', userAgent: UA });
         expect(res.statusCode, res.body).toBe(200);
         const entry = await h.one('org.tier_changed', `org:${orgId}`);

@@ -3,7 +3,8 @@ import type { TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
 import { sleep } from '../helpers/wait.js';
-import { appOn, expectShape, harness, parseCsv, runsOn, type Entry, type Page, type Signed } from './harness.js';
+import type { Page, Signed } from '../helpers/client.js';
+import { appOn, expectShape, harness, parseCsv, runsOn, type Entry } from './harness.js';
 
 /*
  * Reading the audit log, on each engine: every filter of GET /v1/orgs/{org_id}/audit-logs and
@@ -51,12 +52,12 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
     beforeAll(async () => {
       app = await appOn(engine);
       ownerA = await h.signedIn('owner-a');
-      orgA = await h.createOrg(ownerA);
+      orgA = (await h.createOrg(ownerA)).id;
       adminA = await h.joined(orgA, 'admin');
       memberA = await h.joined(orgA, 'member');
       viewerA = await h.joined(orgA, 'viewer');
       ownerB = await h.signedIn('owner-b');
-      orgB = await h.createOrg(ownerB);
+      orgB = (await h.createOrg(ownerB)).id;
       const memberB = await h.joined(orgB, 'member');
 
       // Organization A: a role by the owner, a role change by the owner, a removal by the admin, a refused change.
@@ -86,7 +87,7 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
     const stored = (orgId: string) =>
       query<Row>('SELECT id, created_at, org_id, actor_id, action, target_type, target_id, result, ip FROM audit_events WHERE org_id = $1 ORDER BY id DESC', [orgId]);
     const ids = (entries: { id: string }[]) => entries.map((entry) => entry.id);
-    const orgList = (orgId: string, filter: Record<string, string>, token: string) => h.allPages(`/v1/orgs/${orgId}/audit-logs?${new URLSearchParams(filter).toString()}`, token);
+    const orgList = (orgId: string, filter: Record<string, string>, token: string) => h.allPages<Entry>(`/v1/orgs/${orgId}/audit-logs?${new URLSearchParams(filter).toString()}`, token);
 
     describe('filters', () => {
       const cases: [string, (ctx: { middle: Date; adminId: string; ownerId: string }) => Record<string, string>, (row: Row, ctx: { middle: Date; adminId: string; ownerId: string }) => boolean][] = [
@@ -114,7 +115,7 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
         expect(ids(viaOrg)).toEqual(expected);
         for (const entry of viaOrg) expectShape(entry);
         const admin = await h.platformAdmin();
-        const viaAdmin = await h.allPages(`/v1/admin/audit-logs?${new URLSearchParams({ ...filterOf(ctx), org_id: orgA }).toString()}`, admin.token);
+        const viaAdmin = await h.allPages<Entry>(`/v1/admin/audit-logs?${new URLSearchParams({ ...filterOf(ctx), org_id: orgA }).toString()}`, admin.token);
         expect(ids(viaAdmin)).toEqual(expected);
       });
 
@@ -276,7 +277,7 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
         expect(await orgList(orgA, { target: `org:${orgB}` }, adminA.token)).toEqual([]);
         expect(await orgList(orgA, { actor: ownerB.user.id }, adminA.token)).toEqual([]);
         // The X-Organization-Id header does not move a path-scoped route.
-        const viaHeader = await h.allPages(`/v1/orgs/${orgA}/audit-logs`, adminA.token, { headers: { 'x-organization-id': orgB } });
+        const viaHeader = await h.allPages<Entry>(`/v1/orgs/${orgA}/audit-logs`, adminA.token, { headers: { 'x-organization-id': orgB } });
         expect(viaHeader.every((entry) => entry.org_id === orgA)).toBe(true);
         const exported = await call('GET', `/v1/orgs/${orgA}/audit-logs/export?format=jsonl&ip=${IP.members}`, adminA.token, undefined, { headers: { 'x-organization-id': orgB } });
         const lines = exported.body.trimEnd().split('\n').map((line) => JSON.parse(line) as Entry);
@@ -307,7 +308,7 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
       it('an API key with audit:read reads and exports its organization only (as actor api_key); without the scope 403; on the other organization 404; never the admin routes', async () => {
         const key = await h.apiKey(orgA, ownerA, ['audit:read'], 'SIEM');
         const headers = { 'x-api-key': key.secret };
-        const listed = await h.allPages(`/v1/orgs/${orgA}/audit-logs`, '', { headers });
+        const listed = await h.allPages<Entry>(`/v1/orgs/${orgA}/audit-logs`, '', { headers });
         expect(listed.length).toBeGreaterThan(0);
         expect(listed.every((entry) => entry.org_id === orgA)).toBe(true);
         const exported = await call('GET', `/v1/orgs/${orgA}/audit-logs/export?format=jsonl&action=audit.`, null, undefined, { headers, ip: '198.51.100.46' });
@@ -332,7 +333,7 @@ describe.each(engineCases())('reading the audit log on $engine', ({ engine, avai
           expectProblem(await call('GET', url, null), 401, 'unauthorized');
         }
         const admin = await h.platformAdmin();
-        const all = await h.allPages('/v1/admin/audit-logs', admin.token);
+        const all = await h.allPages<Entry>('/v1/admin/audit-logs', admin.token);
         const orgsSeen = new Set(all.map((entry) => entry.org_id));
         expect(orgsSeen).toEqual(new Set([orgA, orgB, null]));
         const [{ n }] = (await query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events')) as [{ n: number }];

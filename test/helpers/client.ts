@@ -1,7 +1,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { LightMyRequestResponse as Response } from 'fastify';
 import { expect } from 'vitest';
-import type { TestApp } from './app.js';
+import type { App } from '../../src/app/app.js';
+import { newId } from '../../src/platform/crypto/ids.js';
 import { bearer } from './http.js';
 import { login, signUp, uniqueEmail, type UserBody } from './outbox.js';
 
@@ -106,7 +107,7 @@ export interface TestClient {
   /** An organization made through the API by `owner` (201 expected). */
   createOrg(owner: Signed, body?: { name?: string; slug?: string }): Promise<OrgBody>;
   /** A new account added to the organization with this role (through the service: no invitation). */
-  joined(orgId: string, role: Role | string, label?: string): Promise<Signed>;
+  joined(orgId: string, role: Role | string, label?: string, options?: { name?: string }): Promise<Signed>;
   /** An organization with an owner, an admin, a member and a viewer. */
   team(): Promise<Team>;
   /** An API key of the organization with these scopes, made through the API by `by`. */
@@ -118,9 +119,24 @@ export interface TestClient {
   auditRows(where: { orgId?: string | null; action?: string; targetId?: string }): Promise<AuditRow[]>;
   eventRows(where: { orgId?: string | null; type?: string }): Promise<EventRow[]>;
   logRows(where: { recipient?: string; template?: string; userId?: string }): Promise<LogRow[]>;
+  /**
+   * A verified account written straight to the users table, with a session started by the session
+   * service (`amr: ['pwd']`, a recent sign-in). No password (so no argon2 work) and no sign-up mail
+   * queued ahead of the mail a test waits for: for suites that need many people and test no sign-in.
+   */
+  seeded(label: string, options?: { name?: string; email?: string }): Promise<Signed>;
 }
 
-export function testClient(getApp: () => TestApp): TestClient {
+export interface TestClientOptions {
+  /**
+   * How `joined` and `team` make their people: `'signed-up'` (the default: sign-up and a password
+   * sign-in, as `signedIn`) or `'seeded'` (as `seeded`: no argon2, no sign-up mail).
+   */
+  accounts?: 'signed-up' | 'seeded';
+}
+
+/** A client of any app: a test app, or a second instance built with `buildApp` beside it. */
+export function testClient(getApp: () => App, clientOptions: TestClientOptions = {}): TestClient {
   const app = getApp;
 
   const call: TestClient['call'] = (method, url, token, payload, options = {}) =>
@@ -147,14 +163,26 @@ export function testClient(getApp: () => TestApp): TestClient {
     return res.json<OrgBody>();
   };
 
-  const joined: TestClient['joined'] = async (orgId, role, label = role) => {
-    const member = await signedIn(label);
+  const seeded: TestClient['seeded'] = async (label, options = {}) => {
+    const [row] = await query<Omit<UserBody, 'created_at' | 'updated_at'> & { created_at: Date; updated_at: Date }>(
+      'INSERT INTO users (id, email, email_verified, name) VALUES ($1, $2, true, $3) RETURNING id, email, email_verified, name, locale, timezone, created_at, updated_at',
+      [newId('usr'), options.email ?? uniqueEmail(label), options.name ?? null],
+    );
+    const user: UserBody = { ...row!, created_at: row!.created_at.toISOString(), updated_at: row!.updated_at.toISOString() };
+    const stored = (await app().context.accounts.getUser(user.id))!;
+    const tokens = await app().context.sessions.start(stored, { amr: ['pwd'], client: { ip: null, userAgent: null } });
+    return { email: user.email, user, token: tokens.accessToken, refreshToken: tokens.refreshToken, sessionId: tokens.session.id };
+  };
+  const person = (label: string, options: { name?: string }): Promise<Signed> => (clientOptions.accounts === 'seeded' ? seeded(label, options) : signedIn(label, options));
+
+  const joined: TestClient['joined'] = async (orgId, role, label = role, joinedOptions = {}) => {
+    const member = await person(label, joinedOptions);
     await app().context.orgs.addMember(orgId, member.user.id, role, { id: null }, { ip: null, userAgent: null });
     return member;
   };
 
   let admin: { token: string; id: string; email: string } | undefined;
-  let adminOf: TestApp | undefined;
+  let adminOf: App | undefined;
 
   return {
     call,
@@ -163,7 +191,7 @@ export function testClient(getApp: () => TestApp): TestClient {
     createOrg,
     joined,
     async team() {
-      const owner = await signedIn('owner');
+      const owner = await person('owner', {});
       const org = await createOrg(owner);
       const [adminMember, member, viewer] = [await joined(org.id, 'admin'), await joined(org.id, 'member'), await joined(org.id, 'viewer')];
       return { org, owner, admin: adminMember, member, viewer };
@@ -227,5 +255,11 @@ export function testClient(getApp: () => TestApp): TestClient {
         params,
       );
     },
+    seeded,
   };
+}
+
+/** Rows cut down to these columns, to compare whole rows with `toEqual` (`columns(await api.auditRows({ orgId }), 'action', 'result')`). */
+export function columns<T extends object, K extends keyof T>(rows: T[], ...keys: K[]): Pick<T, K>[] {
+  return rows.map((row) => Object.fromEntries(keys.map((key) => [key, row[key]])) as Pick<T, K>);
 }

@@ -2,8 +2,8 @@ import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
-import { insertUser } from '../../src/modules/accounts/accounts.queries.js';
 import { newId } from '../../src/platform/crypto/ids.js';
+import { testClient } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PROBLEM = 'application/problem+json';
@@ -24,14 +24,13 @@ interface OutboxPage {
   next_cursor: string | null;
 }
 
-
 describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
   let app: TestApp;
   let adminToken: string;
   let adminId: string;
 
-  const get = (url: string, token?: string) =>
-    app.server.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+  const api = testClient(() => app);
+  const get = (url: string, token?: string) => api.call('GET', url, token ?? null);
 
   beforeAll(async () => {
     app = await createTestApp();
@@ -98,7 +97,7 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
     expect(res.headers['www-authenticate']).toBe('Bearer');
     expect(res.json()).toMatchObject({ status: 401, code: 'unauthorized' });
     // A header that is not a bearer token counts as none.
-    const basic = await app.server.inject({ method: 'GET', url: URL, headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
+    const basic = await api.call('GET', URL, null, undefined, { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
     expect(basic.statusCode).toBe(401);
     expect(basic.json().code).toBe('unauthorized');
   });
@@ -141,7 +140,7 @@ describe('GET /v1/admin/outbox (development outbox, no SMTP_URL)', () => {
   });
 
   it('answers 403 forbidden for a signed-in user who is not a platform admin', async () => {
-    const user = await insertUser(app.context.db, { id: newId('usr'), email: 'plain@example.com' });
+    const { user } = await api.seeded('plain');
     for (const subject of [user.id, newId('usr')]) {
       const res = await get(URL, await accessTokenFor(app, subject));
       expect(res.statusCode).toBe(403);

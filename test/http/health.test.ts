@@ -42,12 +42,18 @@ async function readyBecomes(app: TestApp, status: number, deadlineMs = 6_000): P
   }
 }
 
+/** One app for the suites that need no settings of their own (PGlite, in-process cache, no workers). */
+let plain: TestApp;
+beforeAll(async () => {
+  plain = await createTestApp({ build: { workers: false } });
+});
+afterAll(async () => plain?.destroy());
+
 describe('health on PGlite + in-process cache', () => {
   let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp({ build: { workers: false } });
+  beforeAll(() => {
+    app = plain;
   });
-  afterAll(async () => app?.destroy());
 
   it('live answers 200 {status: ok}', async () => {
     const res = await app.server.inject({ method: 'GET', url: '/health/live' });
@@ -153,10 +159,9 @@ describe.skipIf(!existsSync(REDIS_SERVER))('health when Redis stops and comes ba
 
 describe('/metrics without METRICS_TOKEN', () => {
   let app: TestApp;
-  beforeAll(async () => {
-    app = await createTestApp({ build: { workers: false } });
+  beforeAll(() => {
+    app = plain;
   });
-  afterAll(async () => app?.destroy());
 
   it('answers 404 on the API port when no METRICS_TOKEN is set, as if there were no such route', async () => {
     for (const headers of [{}, { authorization: 'Bearer anything' }]) {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { bearer, expectProblem } from '../helpers/http.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { PASSWORD, testClient } from '../helpers/client.js';
+import { uniqueEmail } from '../helpers/outbox.js';
 
 /*
  * JSON only (issue #12 §5): a body of any other type answers 415 problem+json before a schema sees
@@ -11,7 +12,6 @@ import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
  * storage, so one engine is enough here.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const JSON_BODY = '{"email":"someone@example.com","password":"correct horse battery staple","name":"Acme"}';
 
 /** Not JSON, each with a body a client could send. */
@@ -44,14 +44,12 @@ describe('request bodies are JSON only', () => {
   let app: TestApp;
   let token: string;
   let orgId: string;
+  const api = testClient(() => app);
   beforeAll(async () => {
     app = await createTestApp({ env: { ALLOW_UNVERIFIED_LOGIN: 'true' }, build: { workers: false } });
-    const email = uniqueEmail('media');
-    await signUp(app, email, PASSWORD);
-    token = (await login(app, email, PASSWORD)).access_token;
-    const org = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: bearer(token), payload: { name: 'Media Types' } });
-    expect(org.statusCode, org.body).toBe(201);
-    orgId = org.json<{ id: string }>().id;
+    const owner = await api.signedIn('media');
+    token = owner.token;
+    orgId = (await api.createOrg(owner, { name: 'Media Types' })).id;
   });
   afterAll(async () => app?.destroy());
 
@@ -84,10 +82,10 @@ describe('request bodies are JSON only', () => {
     const signup = await app.server.inject({ method: 'POST', url: '/v1/auth/signup', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ email, password: PASSWORD }) });
     expectProblem(signup, 415, 'unsupported_media_type');
     expect(await app.context.users.byEmail(email)).toBeNull();
-    const before = await app.server.inject({ method: 'GET', url: '/v1/orgs', headers: bearer(token) });
+    const before = await api.call('GET', '/v1/orgs', token);
     const org = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: { ...bearer(token), 'content-type': 'text/plain' }, payload: '{"name":"Cross Site"}' });
     expectProblem(org, 415, 'unsupported_media_type');
-    const after = await app.server.inject({ method: 'GET', url: '/v1/orgs', headers: bearer(token) });
+    const after = await api.call('GET', '/v1/orgs', token);
     expect(after.json()).toEqual(before.json());
   });
 
@@ -97,7 +95,7 @@ describe('request bodies are JSON only', () => {
       expect(res.statusCode, `${contentType}: ${res.body}`).toBe(201);
     }
     // A request without a body needs no content type.
-    expect((await app.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(token) })).statusCode).not.toBe(415);
+    expect((await api.call('POST', '/v1/auth/logout', token)).statusCode).not.toBe(415);
   });
 
   it('answers 415 to a text/plain, form or multipart body on every route that takes a body, except the ones documented to take another type', async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer } from '../helpers/http.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { PASSWORD, testClient } from '../helpers/client.js';
+import { uniqueEmail } from '../helpers/outbox.js';
 
 /*
  * The request id is the server's own (issue #12 §5): a client-chosen X-Request-Id is never what
@@ -10,7 +10,6 @@ import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
  * client's (`client_request_id` in the log lines, `x-client-request-id` in the response).
  */
 
-const PASSWORD = 'correct horse battery staple';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe.each(engineCases())('request ids on $engine', ({ engine, available }) => {
@@ -21,19 +20,12 @@ describe.each(engineCases())('request ids on $engine', ({ engine, available }) =
     });
     afterAll(async () => app?.destroy());
 
-    const auditRequestIds = async (action: string, targetId: string): Promise<(string | null)[]> =>
-      (await app.context.db.sql.query<{ request_id: string | null }>('SELECT request_id FROM audit_events WHERE action = $1 AND target_id = $2', [action, targetId])).rows.map(
-        (row) => row.request_id,
-      );
+    const api = testClient(() => app);
+    const auditRequestIds = async (action: string, targetId: string): Promise<(string | null)[]> => (await api.auditRows({ action, targetId })).map((row) => row.request_id);
 
     it('records the server request id, not a client-chosen X-Request-Id, in the audit entry of a sign-up', async () => {
       const chosen = `client-chosen-${engine}-1`;
-      const res = await app.server.inject({
-        method: 'POST',
-        url: '/v1/auth/signup',
-        headers: { 'x-request-id': chosen },
-        payload: { email: uniqueEmail('reqid'), password: PASSWORD },
-      });
+      const res = await api.call('POST', '/v1/auth/signup', null, { email: uniqueEmail('reqid'), password: PASSWORD }, { headers: { 'x-request-id': chosen } });
       expect(res.statusCode, res.body).toBe(201);
       const serverId = res.headers['x-request-id'];
       expect(serverId).toMatch(UUID);
@@ -53,16 +45,14 @@ describe.each(engineCases())('request ids on $engine', ({ engine, available }) =
     });
 
     it('records the server request id of a signed-in change (an organization created) and answers it in problems', async () => {
-      const email = uniqueEmail('reqid-org');
-      await signUp(app, email, PASSWORD);
-      const { access_token: token } = await login(app, email, PASSWORD);
+      const { token } = await api.signedIn('reqid-org');
       const chosen = `client-chosen-${engine}-2`;
-      const created = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: { ...bearer(token), 'x-request-id': chosen }, payload: { name: 'Request Id Co' } });
+      const created = await api.call('POST', '/v1/orgs', token, { name: 'Request Id Co' }, { headers: { 'x-request-id': chosen } });
       expect(created.statusCode, created.body).toBe(201);
       const orgId = created.json<{ id: string }>().id;
       expect(await auditRequestIds('org.created', orgId)).toEqual([created.headers['x-request-id']]);
 
-      const refused = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: { ...bearer(token), 'x-request-id': chosen }, payload: {} });
+      const refused = await api.call('POST', '/v1/orgs', token, {}, { headers: { 'x-request-id': chosen } });
       expect(refused.statusCode).toBe(400);
       expect(refused.json<{ request_id: string }>().request_id).toBe(refused.headers['x-request-id']);
       expect(refused.headers['x-request-id']).not.toBe(chosen);
@@ -72,7 +62,7 @@ describe.each(engineCases())('request ids on $engine', ({ engine, available }) =
     it('gives every request its own id even when clients repeat theirs', async () => {
       const ids = new Set<string>();
       for (let i = 0; i < 5; i++) {
-        const res = await app.server.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'same-id' } });
+        const res = await api.call('GET', '/health/live', null, undefined, { headers: { 'x-request-id': 'same-id' } });
         ids.add(String(res.headers['x-request-id']));
       }
       expect(ids.size).toBe(5);

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createMemoryCache, type Cache } from '../../src/platform/cache/index.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { API_KEY_PREFIX, createApiKeysService, PERMISSIONS } from '../../src/modules/orgs/index.js';
-import { accessTokenFor, createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { uniqueEmail } from '../helpers/outbox.js';
+import { columns, testClient, type Method } from '../helpers/client.js';
 import { bearer, expectProblem } from '../helpers/http.js';
 
 /*
@@ -18,14 +18,12 @@ import { bearer, expectProblem } from '../helpers/http.js';
  * the tier's live-key limit; audit entries made by a key; and the per-key and per-tier rate limits.
  */
 
-const CLIENT = { ip: null, userAgent: null };
 const SECRET = /^tsk_live_[A-Za-z0-9_-]{43}$/;
 /** Every permission a key may carry: all but the owners' own org:delete and org:transfer. */
 const GRANTABLE = Object.keys(PERMISSIONS).filter((p) => p !== 'org:delete' && p !== 'org:transfer');
 const KEY_ID = /^key_[0-9a-z]{26}$/;
 const { redisUrl } = inject('services');
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 type Via = 'x-api-key' | 'bearer';
 
 interface KeyBody {
@@ -42,18 +40,6 @@ interface KeyBody {
 }
 interface CreatedKey extends KeyBody {
   secret: string;
-}
-interface Signed {
-  id: string;
-  email: string;
-  token: string;
-}
-interface Team {
-  orgId: string;
-  owner: Signed;
-  admin: Signed;
-  member: Signed;
-  viewer: Signed;
 }
 type KeyRow = {
   org_id: string;
@@ -79,41 +65,16 @@ async function appOn(engine: Engine, tierLimits: Record<string, unknown> = {}): 
   return createEngineApp(engine, env);
 }
 
-/** Requests, accounts, organizations and keys against whichever app `current()` answers. */
+/** The shared test client (its people seeded: no argon2 work for the many teams here) with keys and their rows, against whichever app `current()` answers. */
 function harness(current: () => TestApp) {
-  const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-    current().server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-  /** A request authenticated by an API key, in the X-API-Key header or as a bearer token. */
+  const api = testClient(current, { accounts: 'seeded' });
+  const { call, query } = api;
+  /** A request authenticated by an API key, in the X-API-Key header or as a bearer token (from 127.0.0.1 unless another address is given). */
   const withKey = (method: Method, url: string, secret: string, options: { payload?: unknown; via?: Via; headers?: Record<string, string>; remoteAddress?: string } = {}) =>
-    current().server.inject({
-      method,
-      url,
+    call(method, url, null, options.payload, {
+      ip: options.remoteAddress ?? '127.0.0.1',
       headers: { ...(options.via === 'bearer' ? bearer(secret) : { 'x-api-key': secret }), ...options.headers },
-      ...(options.payload === undefined ? {} : { payload: options.payload as Record<string, unknown> }),
-      ...(options.remoteAddress ? { remoteAddress: options.remoteAddress } : {}),
     });
-  const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await current().context.db.sql.query<T>(text, params)).rows;
-
-  /** An account seeded in SQL (verified) with a session started by the session service. */
-  async function signedIn(label: string): Promise<Signed> {
-    const id = newId('usr');
-    const email = uniqueEmail(label);
-    await query('INSERT INTO users (id, email, email_verified, name) VALUES ($1, $2, true, $3)', [id, email, label]);
-    return { id, email, token: await accessTokenFor(current(), id) };
-  }
-  async function joined(orgId: string, role: string, label = role): Promise<Signed> {
-    const member = await signedIn(label);
-    await current().context.orgs.addMember(orgId, member.id, role, { id: null }, CLIENT);
-    return member;
-  }
-  /** An organization (free tier) with an owner, an admin, a member and a viewer. */
-  async function team(): Promise<Team> {
-    const owner = await signedIn('owner');
-    const res = await call('POST', '/v1/orgs', owner.token, { name: `Keys ${randomBytes(4).toString('hex')}` });
-    expect(res.statusCode, res.body).toBe(201);
-    const orgId = res.json<{ id: string }>().id;
-    return { orgId, owner, admin: await joined(orgId, 'admin'), member: await joined(orgId, 'member'), viewer: await joined(orgId, 'viewer') };
-  }
   /** Creates a key through the API (201 expected). */
   async function createKey(orgId: string, token: string, body: { name?: string; scopes: string[]; expires_at?: string; rate_limit_per_minute?: number }): Promise<CreatedKey> {
     const res = await call('POST', `/v1/orgs/${orgId}/api-keys`, token, { name: `Key ${randomBytes(3).toString('hex')}`, ...body });
@@ -122,16 +83,12 @@ function harness(current: () => TestApp) {
   }
   const keyRow = async (orgId: string, id: string): Promise<KeyRow | undefined> => (await query<KeyRow>('SELECT * FROM api_keys WHERE org_id = $1 AND id = $2', [orgId, id]))[0];
   const keyCount = async (orgId: string): Promise<number> => (await query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE org_id = $1', [orgId]))[0]!.n;
-  const audit = (orgId: string, action: string) =>
-    query<{ actor_type: string; actor_id: string | null; target_type: string | null; target_id: string | null; result: string; changes: Record<string, unknown> | null }>(
-      'SELECT actor_type, actor_id, target_type, target_id, result, changes FROM audit_events WHERE org_id = $1 AND action = $2 ORDER BY created_at, id',
-      [orgId, action],
-    );
-  const events = (orgId: string, type: string) =>
-    query<{ type: string; org_id: string | null; payload: Record<string, unknown> }>('SELECT type, org_id, payload FROM events WHERE org_id = $1 AND type = $2 ORDER BY created_at, id', [orgId, type]);
+  const audit = async (orgId: string, action: string) =>
+    columns(await api.auditRows({ orgId, action }), 'actor_type', 'actor_id', 'target_type', 'target_id', 'result', 'changes');
+  const events = (orgId: string, type: string) => api.eventRows({ orgId, type });
   const keyAudits = async (orgId: string): Promise<number> =>
     (await query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE org_id = $1 AND action LIKE 'api_key.%'", [orgId]))[0]!.n;
-  return { call, withKey, query, signedIn, joined, team, createKey, keyRow, keyCount, audit, events, keyAudits };
+  return { ...api, withKey, createKey, keyRow, keyCount, audit, events, keyAudits };
 }
 
 /** The RateLimit-* headers of an answer, as numbers. */
@@ -145,7 +102,7 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
 
   describe.skipIf(skip)(label, () => {
     let app: TestApp;
-    const { call, withKey, query, signedIn, joined, team, createKey, keyRow, keyCount, audit, events, keyAudits } = harness(() => app);
+    const { call, withKey, query, joined, team, createKey, keyRow, keyCount, audit, events, keyAudits } = harness(() => app);
 
     beforeAll(async () => {
       app = await appOn(engine);
@@ -155,13 +112,13 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
     describe('creating, listing, revoking', () => {
       it('creates a key (201): the secret tsk_live_… is answered once, its prefix is its start, only its SHA-256 is stored; api_key.created is audited and published without it', async () => {
         const t = await team();
-        const res = await call('POST', `/v1/orgs/${t.orgId}/api-keys`, t.owner.token, { name: '  CI deploys ', scopes: ['members:read', 'org:read'] });
+        const res = await call('POST', `/v1/orgs/${t.org.id}/api-keys`, t.owner.token, { name: '  CI deploys ', scopes: ['members:read', 'org:read'] });
         expect(res.statusCode, res.body).toBe(201);
         expect(res.headers['cache-control']).toBe('no-store');
         const key = res.json<CreatedKey>();
         expect(key).toEqual({
           id: expect.stringMatching(KEY_ID), name: 'CI deploys', prefix: expect.any(String), scopes: ['org:read', 'members:read'], rate_limit_per_minute: null,
-          created_by: t.owner.id, created_at: expect.any(String), expires_at: null, last_used_at: null, last_used_ip: null, secret: expect.stringMatching(SECRET),
+          created_by: t.owner.user.id, created_at: expect.any(String), expires_at: null, last_used_at: null, last_used_ip: null, secret: expect.stringMatching(SECRET),
         });
         expect(API_KEY_PREFIX).toBe('tsk_live_');
         expect(key.prefix).toMatch(/^tsk_live_.{8}$/);
@@ -169,32 +126,32 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         const hidden = key.secret.slice(key.prefix.length);
 
         // The row: the hash of the secret and the readable prefix; no column holds the secret or its hidden part.
-        const row = (await keyRow(t.orgId, key.id))!;
-        expect(row).toMatchObject({ name: 'CI deploys', prefix: key.prefix, secret_hash: sha256(key.secret), scopes: ['org:read', 'members:read'], created_by: t.owner.id, revoked_at: null });
+        const row = (await keyRow(t.org.id, key.id))!;
+        expect(row).toMatchObject({ name: 'CI deploys', prefix: key.prefix, secret_hash: sha256(key.secret), scopes: ['org:read', 'members:read'], created_by: t.owner.user.id, revoked_at: null });
         expect(row.secret_hash).toMatch(/^[0-9a-f]{64}$/);
         expect(JSON.stringify(row)).not.toContain(hidden);
 
-        expect(await audit(t.orgId, 'api_key.created')).toEqual([{ actor_type: 'user', actor_id: t.owner.id, target_type: 'api_key', target_id: key.id, result: 'success', changes: null }]);
-        expect(await events(t.orgId, 'api_key.created')).toEqual([
-          { type: 'api_key.created', org_id: t.orgId, payload: { org_id: t.orgId, api_key_id: key.id, name: 'CI deploys', prefix: key.prefix, scopes: ['org:read', 'members:read'] } },
+        expect(await audit(t.org.id, 'api_key.created')).toEqual([{ actor_type: 'user', actor_id: t.owner.user.id, target_type: 'api_key', target_id: key.id, result: 'success', changes: null }]);
+        expect(await events(t.org.id, 'api_key.created')).toEqual([
+          { type: 'api_key.created', org_id: t.org.id, payload: { org_id: t.org.id, api_key_id: key.id, name: 'CI deploys', prefix: key.prefix, scopes: ['org:read', 'members:read'] } },
         ]);
         // Nowhere in the audit log or the outbox, in any row.
         expect(JSON.stringify(await query('SELECT * FROM audit_events'))).not.toContain(hidden);
         expect(JSON.stringify(await query('SELECT * FROM events'))).not.toContain(hidden);
 
         // Used both ways, then: still not in the logs.
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}/members`, key.secret)).statusCode).toBe(200);
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}/members`, key.secret, { via: 'bearer' })).statusCode).toBe(200);
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}/members`, key.secret)).statusCode).toBe(200);
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}/members`, key.secret, { via: 'bearer' })).statusCode).toBe(200);
         expect(app.logs.text()).not.toContain(hidden);
       });
 
       it('lists live keys without their secrets, with prefix, scopes, created_by; last_used_at / last_used_ip are null before a use and set after one', async () => {
         const t = await team();
-        const first = await createKey(t.orgId, t.owner.token, { name: 'First', scopes: ['org:read'] });
-        const second = await createKey(t.orgId, t.admin.token, { name: 'Second', scopes: ['members:read'], rate_limit_per_minute: 100 });
+        const first = await createKey(t.org.id, t.owner.token, { name: 'First', scopes: ['org:read'] });
+        const second = await createKey(t.org.id, t.admin.token, { name: 'Second', scopes: ['members:read'], rate_limit_per_minute: 100 });
 
         const list = async (): Promise<KeyBody[]> => {
-          const res = await call('GET', `/v1/orgs/${t.orgId}/api-keys`, t.admin.token);
+          const res = await call('GET', `/v1/orgs/${t.org.id}/api-keys`, t.admin.token);
           expect(res.statusCode, res.body).toBe(200);
           expect(res.body).not.toContain(first.secret.slice(first.prefix.length));
           expect(res.body).not.toContain(second.secret.slice(second.prefix.length));
@@ -206,81 +163,81 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         const { secret: _first, ...firstListed } = first;
         const { secret: _second, ...secondListed } = second;
         expect(await list()).toEqual([firstListed, secondListed]);
-        expect(secondListed).toMatchObject({ created_by: t.admin.id, rate_limit_per_minute: 100, last_used_at: null, last_used_ip: null });
+        expect(secondListed).toMatchObject({ created_by: t.admin.user.id, rate_limit_per_minute: 100, last_used_at: null, last_used_ip: null });
 
         const before = Date.now();
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}`, first.secret)).statusCode).toBe(200);
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}`, first.secret)).statusCode).toBe(200);
         const [used, unused] = await list();
         expect(used!.last_used_ip).toBe('127.0.0.1');
         expect(Date.parse(used!.last_used_at!)).toBeGreaterThanOrEqual(before - 1000);
         expect(unused).toMatchObject({ id: second.id, last_used_at: null, last_used_ip: null });
-        expect(await keyRow(t.orgId, first.id)).toMatchObject({ last_used_ip: '127.0.0.1', last_used_at: expect.any(Date) });
+        expect(await keyRow(t.org.id, first.id)).toMatchObject({ last_used_ip: '127.0.0.1', last_used_at: expect.any(Date) });
 
         // Within the minute, the same address is not written again; a new address is.
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}`, first.secret)).statusCode).toBe(200);
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}`, first.secret)).statusCode).toBe(200);
         expect((await list())[0]!.last_used_at).toBe(used!.last_used_at);
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}`, first.secret, { remoteAddress: '203.0.113.9' })).statusCode).toBe(200);
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}`, first.secret, { remoteAddress: '203.0.113.9' })).statusCode).toBe(200);
         expect((await list())[0]!.last_used_ip).toBe('203.0.113.9');
 
         // Members without api_keys:write do not see the keys.
-        for (const who of [t.member, t.viewer]) expect(expectProblem(await call('GET', `/v1/orgs/${t.orgId}/api-keys`, who.token), 403, 'permission_denied').permission).toBe('api_keys:write');
+        for (const who of [t.member, t.viewer]) expect(expectProblem(await call('GET', `/v1/orgs/${t.org.id}/api-keys`, who.token), 403, 'permission_denied').permission).toBe('api_keys:write');
       });
 
       it('revokes a key (204): it stops working at once, is no longer listed, api_key.revoked is audited and published; a second revocation, an unknown id and another organization\'s key are 404', async () => {
         const t = await team();
         const other = await team();
-        const key = await createKey(t.orgId, t.owner.token, { name: 'Doomed', scopes: ['org:read'] });
-        const foreign = await createKey(other.orgId, other.owner.token, { scopes: ['org:read'] });
+        const key = await createKey(t.org.id, t.owner.token, { name: 'Doomed', scopes: ['org:read'] });
+        const foreign = await createKey(other.org.id, other.owner.token, { scopes: ['org:read'] });
         expect((await withKey('GET', '/v1/org', key.secret)).statusCode).toBe(200);
 
-        expectProblem(await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${key.id}`, t.member.token), 403, 'permission_denied');
-        const res = await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${key.id}`, t.admin.token);
+        expectProblem(await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${key.id}`, t.member.token), 403, 'permission_denied');
+        const res = await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${key.id}`, t.admin.token);
         expect(res.statusCode, res.body).toBe(204);
-        expect((await keyRow(t.orgId, key.id))!.revoked_at).toBeInstanceOf(Date);
+        expect((await keyRow(t.org.id, key.id))!.revoked_at).toBeInstanceOf(Date);
 
         // At once: the very next request with it is refused, both ways.
         const refused = expectProblem(await withKey('GET', '/v1/org', key.secret), 401, 'invalid_token');
         expect(refused.detail).toContain('revoked');
-        expectProblem(await withKey('GET', `/v1/orgs/${t.orgId}`, key.secret, { via: 'bearer' }), 401, 'invalid_token');
-        expect((await call('GET', `/v1/orgs/${t.orgId}/api-keys`, t.owner.token)).json<{ data: KeyBody[] }>().data).toEqual([]);
+        expectProblem(await withKey('GET', `/v1/orgs/${t.org.id}`, key.secret, { via: 'bearer' }), 401, 'invalid_token');
+        expect((await call('GET', `/v1/orgs/${t.org.id}/api-keys`, t.owner.token)).json<{ data: KeyBody[] }>().data).toEqual([]);
 
-        expect(await audit(t.orgId, 'api_key.revoked')).toEqual([{ actor_type: 'user', actor_id: t.admin.id, target_type: 'api_key', target_id: key.id, result: 'success', changes: null }]);
-        expect(await events(t.orgId, 'api_key.revoked')).toEqual([
-          { type: 'api_key.revoked', org_id: t.orgId, payload: { org_id: t.orgId, api_key_id: key.id, name: 'Doomed', prefix: key.prefix, scopes: ['org:read'] } },
+        expect(await audit(t.org.id, 'api_key.revoked')).toEqual([{ actor_type: 'user', actor_id: t.admin.user.id, target_type: 'api_key', target_id: key.id, result: 'success', changes: null }]);
+        expect(await events(t.org.id, 'api_key.revoked')).toEqual([
+          { type: 'api_key.revoked', org_id: t.org.id, payload: { org_id: t.org.id, api_key_id: key.id, name: 'Doomed', prefix: key.prefix, scopes: ['org:read'] } },
         ]);
 
-        expectProblem(await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${key.id}`, t.owner.token), 404, 'api_key_not_found');
-        expectProblem(await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${newId('key')}`, t.owner.token), 404, 'api_key_not_found');
-        expectProblem(await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${foreign.id}`, t.owner.token), 404, 'api_key_not_found');
-        expectProblem(await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/not-a-key`, t.owner.token), 400, 'validation_failed');
-        expect((await keyRow(other.orgId, foreign.id))!.revoked_at).toBeNull();
+        expectProblem(await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${key.id}`, t.owner.token), 404, 'api_key_not_found');
+        expectProblem(await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${newId('key')}`, t.owner.token), 404, 'api_key_not_found');
+        expectProblem(await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${foreign.id}`, t.owner.token), 404, 'api_key_not_found');
+        expectProblem(await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/not-a-key`, t.owner.token), 400, 'validation_failed');
+        expect((await keyRow(other.org.id, foreign.id))!.revoked_at).toBeNull();
         expect((await withKey('GET', '/v1/org', foreign.secret)).statusCode).toBe(200);
-        expect(await audit(t.orgId, 'api_key.revoked')).toHaveLength(1);
+        expect(await audit(t.org.id, 'api_key.revoked')).toHaveLength(1);
       });
     });
 
     describe('authenticating with a key', () => {
       it('works with X-API-Key and with Authorization: Bearer on its organization\'s routes within its scopes; GET /v1/org answers the key\'s organization', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read', 'members:read'] });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read', 'members:read'] });
 
         for (const via of ['x-api-key', 'bearer'] as const) {
-          const members = await withKey('GET', `/v1/orgs/${t.orgId}/members`, key.secret, { via });
+          const members = await withKey('GET', `/v1/orgs/${t.org.id}/members`, key.secret, { via });
           expect(members.statusCode, members.body).toBe(200);
-          expect(members.json<{ data: { user_id: string }[] }>().data.map((m) => m.user_id).sort()).toEqual([t.owner.id, t.admin.id, t.member.id, t.viewer.id].sort());
+          expect(members.json<{ data: { user_id: string }[] }>().data.map((m) => m.user_id).sort()).toEqual([t.owner.user.id, t.admin.user.id, t.member.user.id, t.viewer.user.id].sort());
 
           const org = await withKey('GET', '/v1/org', key.secret, { via });
           expect(org.statusCode, org.body).toBe(200);
-          expect(org.json()).toMatchObject({ id: t.orgId, tier: 'free', role: 'api_key', limits: { api_keys: 2 } });
-          expect((await withKey('GET', `/v1/orgs/${t.orgId}`, key.secret, { via })).json()).toMatchObject({ id: t.orgId, role: 'api_key' });
-          expect((await withKey('GET', `/v1/orgs/${t.orgId}/roles`, key.secret, { via })).statusCode).toBe(200);
+          expect(org.json()).toMatchObject({ id: t.org.id, tier: 'free', role: 'api_key', limits: { api_keys: 2 } });
+          expect((await withKey('GET', `/v1/orgs/${t.org.id}`, key.secret, { via })).json()).toMatchObject({ id: t.org.id, role: 'api_key' });
+          expect((await withKey('GET', `/v1/orgs/${t.org.id}/roles`, key.secret, { via })).statusCode).toBe(200);
         }
         // The scheme is case-insensitive; the organization named by X-Organization-Id may be the key's own.
         expect((await app.server.inject({ method: 'GET', url: '/v1/org', headers: { authorization: `bearer ${key.secret}` } })).statusCode).toBe(200);
-        expect((await withKey('GET', '/v1/org', key.secret, { headers: { 'x-organization-id': t.orgId } })).json()).toMatchObject({ id: t.orgId });
+        expect((await withKey('GET', '/v1/org', key.secret, { headers: { 'x-organization-id': t.org.id } })).json()).toMatchObject({ id: t.org.id });
 
         // check-permission answers for the key's scopes, and (with members:read) for members.
-        const check = async (body: Record<string, unknown>, url = `/v1/orgs/${t.orgId}/check-permission`) => {
+        const check = async (body: Record<string, unknown>, url = `/v1/orgs/${t.org.id}/check-permission`) => {
           const res = await withKey('POST', url, key.secret, { payload: body });
           expect(res.statusCode, res.body).toBe(200);
           return res.json<{ allowed: boolean }>().allowed;
@@ -288,77 +245,77 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         expect(await check({ permission: 'members:read' })).toBe(true);
         expect(await check({ permission: 'members:write' })).toBe(false);
         expect(await check({ permission: 'org:read' }, '/v1/org/check-permission')).toBe(true);
-        expect(await check({ permission: 'members:write', user_id: t.admin.id })).toBe(true);
-        expect(await check({ permission: 'members:write', user_id: t.viewer.id })).toBe(false);
+        expect(await check({ permission: 'members:write', user_id: t.admin.user.id })).toBe(true);
+        expect(await check({ permission: 'members:write', user_id: t.viewer.user.id })).toBe(false);
       });
 
       it('answers 403 scope_missing (naming the scope) for a route outside the key\'s scopes, changing nothing', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['members:read'] });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['members:read'] });
         const cases: [Method, string, string, unknown?][] = [
-          ['GET', `/v1/orgs/${t.orgId}`, 'org:read'],
+          ['GET', `/v1/orgs/${t.org.id}`, 'org:read'],
           ['GET', '/v1/org', 'org:read'],
-          ['GET', `/v1/orgs/${t.orgId}/roles`, 'org:read'],
-          ['PATCH', `/v1/orgs/${t.orgId}`, 'org:write', { name: 'Renamed by key' }],
-          ['PATCH', `/v1/orgs/${t.orgId}/members/${t.member.id}`, 'members:write', { role: 'viewer' }],
-          ['DELETE', `/v1/orgs/${t.orgId}/members/${t.member.id}`, 'members:write'],
-          ['POST', `/v1/orgs/${t.orgId}/roles`, 'roles:write', { name: 'By key', permissions: [] }],
-          ['GET', `/v1/orgs/${t.orgId}/api-keys`, 'api_keys:write'],
-          ['DELETE', `/v1/orgs/${t.orgId}/api-keys/${key.id}`, 'api_keys:write'],
+          ['GET', `/v1/orgs/${t.org.id}/roles`, 'org:read'],
+          ['PATCH', `/v1/orgs/${t.org.id}`, 'org:write', { name: 'Renamed by key' }],
+          ['PATCH', `/v1/orgs/${t.org.id}/members/${t.member.user.id}`, 'members:write', { role: 'viewer' }],
+          ['DELETE', `/v1/orgs/${t.org.id}/members/${t.member.user.id}`, 'members:write'],
+          ['POST', `/v1/orgs/${t.org.id}/roles`, 'roles:write', { name: 'By key', permissions: [] }],
+          ['GET', `/v1/orgs/${t.org.id}/api-keys`, 'api_keys:write'],
+          ['DELETE', `/v1/orgs/${t.org.id}/api-keys/${key.id}`, 'api_keys:write'],
         ];
         for (const [method, url, scope, payload] of cases) {
           const body = expectProblem(await withKey(method, url, key.secret, payload === undefined ? {} : { payload }), 403, 'scope_missing');
           expect(body.scope, `${method} ${url}`).toBe(scope);
         }
-        expect(expectProblem(await withKey('GET', `/v1/orgs/${t.orgId}`, key.secret, { via: 'bearer' }), 403, 'scope_missing').scope).toBe('org:read');
-        expect(await query('SELECT user_id, role FROM org_members WHERE org_id = $1 AND user_id = $2', [t.orgId, t.member.id])).toEqual([{ user_id: t.member.id, role: 'member' }]);
-        expect((await keyRow(t.orgId, key.id))!.revoked_at).toBeNull();
-        expect(await query('SELECT id FROM org_roles WHERE org_id = $1', [t.orgId])).toEqual([]);
-        expect(await audit(t.orgId, 'org.updated')).toEqual([]);
+        expect(expectProblem(await withKey('GET', `/v1/orgs/${t.org.id}`, key.secret, { via: 'bearer' }), 403, 'scope_missing').scope).toBe('org:read');
+        expect(await query('SELECT user_id, role FROM org_members WHERE org_id = $1 AND user_id = $2', [t.org.id, t.member.user.id])).toEqual([{ user_id: t.member.user.id, role: 'member' }]);
+        expect((await keyRow(t.org.id, key.id))!.revoked_at).toBeNull();
+        expect(await query('SELECT id FROM org_roles WHERE org_id = $1', [t.org.id])).toEqual([]);
+        expect(await audit(t.org.id, 'org.updated')).toEqual([]);
       });
 
       it('answers 404 org_not_found for another organization, named in the path or by X-Organization-Id, which stays as it was', async () => {
         const t = await team();
         const other = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: GRANTABLE.filter((p) => p !== 'billing:write') });
-        const name = (await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [other.orgId]))[0]!.name;
+        const key = await createKey(t.org.id, t.owner.token, { scopes: GRANTABLE.filter((p) => p !== 'billing:write') });
+        const name = (await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [other.org.id]))[0]!.name;
         for (const via of ['x-api-key', 'bearer'] as const) {
-          expectProblem(await withKey('GET', `/v1/orgs/${other.orgId}/members`, key.secret, { via }), 404, 'org_not_found');
-          expectProblem(await withKey('GET', `/v1/orgs/${other.orgId}`, key.secret, { via }), 404, 'org_not_found');
-          expectProblem(await withKey('PATCH', `/v1/orgs/${other.orgId}`, key.secret, { via, payload: { name: 'Taken over' } }), 404, 'org_not_found');
-          expectProblem(await withKey('PATCH', `/v1/orgs/${other.orgId}/members/${other.member.id}`, key.secret, { via, payload: { role: 'admin' } }), 404, 'org_not_found');
-          expectProblem(await withKey('GET', '/v1/org', key.secret, { via, headers: { 'x-organization-id': other.orgId } }), 404, 'org_not_found');
+          expectProblem(await withKey('GET', `/v1/orgs/${other.org.id}/members`, key.secret, { via }), 404, 'org_not_found');
+          expectProblem(await withKey('GET', `/v1/orgs/${other.org.id}`, key.secret, { via }), 404, 'org_not_found');
+          expectProblem(await withKey('PATCH', `/v1/orgs/${other.org.id}`, key.secret, { via, payload: { name: 'Taken over' } }), 404, 'org_not_found');
+          expectProblem(await withKey('PATCH', `/v1/orgs/${other.org.id}/members/${other.member.user.id}`, key.secret, { via, payload: { role: 'admin' } }), 404, 'org_not_found');
+          expectProblem(await withKey('GET', '/v1/org', key.secret, { via, headers: { 'x-organization-id': other.org.id } }), 404, 'org_not_found');
           expectProblem(await withKey('GET', `/v1/orgs/${newId('org')}/members`, key.secret, { via }), 404, 'org_not_found');
         }
-        expect((await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [other.orgId]))[0]!.name).toBe(name);
-        expect((await query<{ role: string }>('SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2', [other.orgId, other.member.id]))[0]!.role).toBe('member');
+        expect((await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [other.org.id]))[0]!.name).toBe(name);
+        expect((await query<{ role: string }>('SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2', [other.org.id, other.member.user.id]))[0]!.role).toBe('member');
       });
 
       it('refuses person-only routes with 403 api_key_not_allowed, whatever its scopes: leave, delete the organization, transfer ownership, create API keys', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: GRANTABLE });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: GRANTABLE });
         expect(key.scopes).toEqual(GRANTABLE);
         const cases: [Method, string, unknown?][] = [
-          ['POST', `/v1/orgs/${t.orgId}/leave`],
-          ['DELETE', `/v1/orgs/${t.orgId}`],
-          ['POST', `/v1/orgs/${t.orgId}/transfer-ownership`, { user_id: t.admin.id }],
-          ['POST', `/v1/orgs/${t.orgId}/api-keys`, { name: 'Minted by a key', scopes: ['org:read'] }],
+          ['POST', `/v1/orgs/${t.org.id}/leave`],
+          ['DELETE', `/v1/orgs/${t.org.id}`],
+          ['POST', `/v1/orgs/${t.org.id}/transfer-ownership`, { user_id: t.admin.user.id }],
+          ['POST', `/v1/orgs/${t.org.id}/api-keys`, { name: 'Minted by a key', scopes: ['org:read'] }],
         ];
         for (const via of ['x-api-key', 'bearer'] as const) {
           for (const [method, url, payload] of cases) {
             expectProblem(await withKey(method, url, key.secret, { via, ...(payload === undefined ? {} : { payload }) }), 403, 'api_key_not_allowed');
           }
         }
-        expect(await query('SELECT id FROM organizations WHERE id = $1', [t.orgId])).toHaveLength(1);
-        expect(await query('SELECT user_id FROM org_members WHERE org_id = $1', [t.orgId])).toHaveLength(4);
-        expect((await query<{ role: string }>('SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2', [t.orgId, t.owner.id]))[0]!.role).toBe('owner');
-        expect(await keyCount(t.orgId)).toBe(1);
-        expect(await audit(t.orgId, 'api_key.created')).toHaveLength(1);
+        expect(await query('SELECT id FROM organizations WHERE id = $1', [t.org.id])).toHaveLength(1);
+        expect(await query('SELECT user_id FROM org_members WHERE org_id = $1', [t.org.id])).toHaveLength(4);
+        expect((await query<{ role: string }>('SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2', [t.org.id, t.owner.user.id]))[0]!.role).toBe('owner');
+        expect(await keyCount(t.org.id)).toBe(1);
+        expect(await audit(t.org.id, 'api_key.created')).toHaveLength(1);
       });
 
       it('is no credential outside organization routes (GET /v1/me, GET and POST /v1/orgs: 401)', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
         expect((await withKey('GET', '/v1/me', key.secret)).statusCode).toBe(401);
         expectProblem(await withKey('GET', '/v1/me', key.secret, { via: 'bearer' }), 401, 'invalid_token');
         expect((await withKey('GET', '/v1/orgs', key.secret)).statusCode).toBe(401);
@@ -369,46 +326,46 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
 
       it('refuses unknown, garbled and tampered keys with 401 invalid_token', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
         const last = key.secret.at(-1)!;
         const tampered = key.secret.slice(0, -1) + (last === 'A' ? 'B' : 'A');
         const secrets = [`tsk_live_${randomBytes(32).toString('base64url')}`, 'garbage', 'tsk_live_', tampered, `tsk_live_${'a'.repeat(300)}`, key.prefix];
         for (const secret of secrets) {
-          const res = await withKey('GET', `/v1/orgs/${t.orgId}`, secret);
+          const res = await withKey('GET', `/v1/orgs/${t.org.id}`, secret);
           expectProblem(res, 401, 'invalid_token');
           expect(res.headers['www-authenticate']).toContain('invalid_token');
         }
         expectProblem(await withKey('GET', '/v1/org', `tsk_live_${randomBytes(32).toString('base64url')}`, { via: 'bearer' }), 401, 'invalid_token');
         // A key in X-API-Key is what authenticates, even beside a valid access token.
-        expectProblem(await withKey('GET', `/v1/orgs/${t.orgId}`, 'garbage', { headers: bearer(t.owner.token) }), 401, 'invalid_token');
-        expect((await withKey('GET', `/v1/orgs/${t.orgId}`, key.secret)).statusCode).toBe(200);
+        expectProblem(await withKey('GET', `/v1/orgs/${t.org.id}`, 'garbage', { headers: bearer(t.owner.token) }), 401, 'invalid_token');
+        expect((await withKey('GET', `/v1/orgs/${t.org.id}`, key.secret)).statusCode).toBe(200);
       });
 
       it('an expired key answers 401 at once (it stays listed with its expiry); an expiry in the past or malformed is refused at creation (400)', async () => {
         const t = await team();
         const expiresAt = new Date(Date.now() + 3600_000).toISOString();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'], expires_at: expiresAt });
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'], expires_at: expiresAt });
         expect(key.expires_at).toBe(expiresAt);
         expect((await withKey('GET', '/v1/org', key.secret)).statusCode).toBe(200);
 
-        await query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE org_id = $1 AND id = $2", [t.orgId, key.id]);
+        await query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE org_id = $1 AND id = $2", [t.org.id, key.id]);
         expectProblem(await withKey('GET', '/v1/org', key.secret), 401, 'invalid_token');
         expectProblem(await withKey('GET', '/v1/org', key.secret, { via: 'bearer' }), 401, 'invalid_token');
-        const listed = (await call('GET', `/v1/orgs/${t.orgId}/api-keys`, t.owner.token)).json<{ data: KeyBody[] }>().data;
+        const listed = (await call('GET', `/v1/orgs/${t.org.id}/api-keys`, t.owner.token)).json<{ data: KeyBody[] }>().data;
         expect(listed).toEqual([expect.objectContaining({ id: key.id, expires_at: expect.any(String) })]);
         expect(Date.parse(listed[0]!.expires_at!)).toBeLessThan(Date.now());
 
-        const past = expectProblem(await call('POST', `/v1/orgs/${t.orgId}/api-keys`, t.owner.token, { name: 'Late', scopes: ['org:read'], expires_at: new Date(Date.now() - 60_000).toISOString() }), 400, 'validation_failed');
+        const past = expectProblem(await call('POST', `/v1/orgs/${t.org.id}/api-keys`, t.owner.token, { name: 'Late', scopes: ['org:read'], expires_at: new Date(Date.now() - 60_000).toISOString() }), 400, 'validation_failed');
         expect(past.errors).toEqual([{ path: 'body.expires_at', message: 'must be in the future' }]);
-        expectProblem(await call('POST', `/v1/orgs/${t.orgId}/api-keys`, t.owner.token, { name: 'Bad date', scopes: ['org:read'], expires_at: 'tomorrow' }), 400, 'validation_failed');
-        expect(await keyCount(t.orgId)).toBe(1);
+        expectProblem(await call('POST', `/v1/orgs/${t.org.id}/api-keys`, t.owner.token, { name: 'Bad date', scopes: ['org:read'], expires_at: 'tomorrow' }), 400, 'validation_failed');
+        expect(await keyCount(t.org.id)).toBe(1);
       });
     });
 
     describe('refusals at creation', () => {
       it('refuses a member without api_keys:write (403), scopes the creator lacks (403 with `missing`), unknown and owner-only scopes (422) and malformed bodies (400), creating nothing', async () => {
         const t = await team();
-        const url = `/v1/orgs/${t.orgId}/api-keys`;
+        const url = `/v1/orgs/${t.org.id}/api-keys`;
         for (const who of [t.member, t.viewer]) {
           expect(expectProblem(await call('POST', url, who.token, { name: 'Mine', scopes: ['org:read'] }), 403, 'permission_denied').permission).toBe('api_keys:write');
         }
@@ -438,38 +395,38 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         for (const body of bodies) expectProblem(await call('POST', url, t.owner.token, body), 400, 'validation_failed');
         expectProblem(await call('POST', url, null, { name: 'Anon', scopes: ['org:read'] }), 401, 'unauthorized');
 
-        expect(await keyCount(t.orgId)).toBe(0);
-        expect(await keyAudits(t.orgId)).toBe(0);
+        expect(await keyCount(t.org.id)).toBe(0);
+        expect(await keyAudits(t.org.id)).toBe(0);
         // An admin creates a key with what an admin holds.
-        expect((await createKey(t.orgId, t.admin.token, { scopes: ['org:write', 'members:write', 'api_keys:write'] })).created_by).toBe(t.admin.id);
+        expect((await createKey(t.org.id, t.admin.token, { scopes: ['org:write', 'members:write', 'api_keys:write'] })).created_by).toBe(t.admin.user.id);
       });
 
       it('a custom role\'s holder with api_keys:write creates keys only within the role\'s permissions', async () => {
         const t = await team();
-        const res = await call('POST', `/v1/orgs/${t.orgId}/roles`, t.owner.token, { name: 'Key manager', permissions: ['org:read', 'api_keys:write'] });
+        const res = await call('POST', `/v1/orgs/${t.org.id}/roles`, t.owner.token, { name: 'Key manager', permissions: ['org:read', 'api_keys:write'] });
         expect(res.statusCode, res.body).toBe(201);
-        const holder = await joined(t.orgId, res.json<{ id: string }>().id, 'key-manager');
-        expect((await createKey(t.orgId, holder.token, { scopes: ['org:read'] })).created_by).toBe(holder.id);
-        expect(expectProblem(await call('POST', `/v1/orgs/${t.orgId}/api-keys`, holder.token, { name: 'More', scopes: ['org:read', 'members:read'] }), 403, 'permission_denied').missing).toEqual(['members:read']);
-        expect(await keyCount(t.orgId)).toBe(1);
+        const holder = await joined(t.org.id, res.json<{ id: string }>().id, 'key-manager');
+        expect((await createKey(t.org.id, holder.token, { scopes: ['org:read'] })).created_by).toBe(holder.user.id);
+        expect(expectProblem(await call('POST', `/v1/orgs/${t.org.id}/api-keys`, holder.token, { name: 'More', scopes: ['org:read', 'members:read'] }), 403, 'permission_denied').missing).toEqual(['members:read']);
+        expect(await keyCount(t.org.id)).toBe(1);
       });
 
       it('the free tier allows 2 live keys: the third is 403 tier_limit_reached (limit api_keys); revoking one, or one expiring, frees a place', async () => {
         const t = await team();
-        const url = `/v1/orgs/${t.orgId}/api-keys`;
-        const first = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
-        const second = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
+        const url = `/v1/orgs/${t.org.id}/api-keys`;
+        const first = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
+        const second = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
         const refused = expectProblem(await call('POST', url, t.owner.token, { name: 'Third', scopes: ['org:read'] }), 403, 'tier_limit_reached');
         expect(refused).toMatchObject({ limit: 'api_keys', max: 2, tier: 'free' });
-        expect(await keyCount(t.orgId)).toBe(2);
-        expect(await audit(t.orgId, 'api_key.created')).toHaveLength(2);
+        expect(await keyCount(t.org.id)).toBe(2);
+        expect(await audit(t.org.id, 'api_key.created')).toHaveLength(2);
 
         expect((await call('DELETE', `${url}/${first.id}`, t.owner.token)).statusCode).toBe(204);
-        const third = await createKey(t.orgId, t.owner.token, { name: 'Third', scopes: ['org:read'] });
+        const third = await createKey(t.org.id, t.owner.token, { name: 'Third', scopes: ['org:read'] });
         expectProblem(await call('POST', url, t.owner.token, { name: 'Fourth', scopes: ['org:read'] }), 403, 'tier_limit_reached');
 
-        await query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE org_id = $1 AND id = $2", [t.orgId, second.id]);
-        await createKey(t.orgId, t.owner.token, { name: 'Fourth', scopes: ['org:read'] });
+        await query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE org_id = $1 AND id = $2", [t.org.id, second.id]);
+        await createKey(t.org.id, t.owner.token, { name: 'Fourth', scopes: ['org:read'] });
         expectProblem(await call('POST', url, t.owner.token, { name: 'Fifth', scopes: ['org:read'] }), 403, 'tier_limit_reached');
         expect((await withKey('GET', '/v1/org', third.secret)).statusCode).toBe(200);
       });
@@ -478,49 +435,49 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
     describe('changes made with a key', () => {
       it('are audited with actor_type api_key and the key\'s id (org.updated, member.role_changed, api_key.revoked)', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read', 'org:write', 'members:read', 'members:write', 'api_keys:write'] });
-        const spare = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
-        const name = (await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [t.orgId]))[0]!.name;
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read', 'org:write', 'members:read', 'members:write', 'api_keys:write'] });
+        const spare = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
+        const name = (await query<{ name: string }>('SELECT name FROM organizations WHERE id = $1', [t.org.id]))[0]!.name;
 
-        const renamed = await withKey('PATCH', `/v1/orgs/${t.orgId}`, key.secret, { payload: { name: 'Renamed by a key' } });
+        const renamed = await withKey('PATCH', `/v1/orgs/${t.org.id}`, key.secret, { payload: { name: 'Renamed by a key' } });
         expect(renamed.statusCode, renamed.body).toBe(200);
-        expect(renamed.json()).toMatchObject({ id: t.orgId, name: 'Renamed by a key', role: 'api_key' });
-        expect(await audit(t.orgId, 'org.updated')).toEqual([
-          { actor_type: 'api_key', actor_id: key.id, target_type: 'org', target_id: t.orgId, result: 'success', changes: { name: { before: name, after: 'Renamed by a key' } } },
+        expect(renamed.json()).toMatchObject({ id: t.org.id, name: 'Renamed by a key', role: 'api_key' });
+        expect(await audit(t.org.id, 'org.updated')).toEqual([
+          { actor_type: 'api_key', actor_id: key.id, target_type: 'org', target_id: t.org.id, result: 'success', changes: { name: { before: name, after: 'Renamed by a key' } } },
         ]);
-        expect((await events(t.orgId, 'org.updated'))[0]!.payload).toEqual({ org_id: t.orgId, changes: ['name'] });
+        expect((await events(t.org.id, 'org.updated'))[0]!.payload).toEqual({ org_id: t.org.id, changes: ['name'] });
 
-        const changed = await withKey('PATCH', `/v1/orgs/${t.orgId}/members/${t.member.id}`, key.secret, { via: 'bearer', payload: { role: 'viewer' } });
+        const changed = await withKey('PATCH', `/v1/orgs/${t.org.id}/members/${t.member.user.id}`, key.secret, { via: 'bearer', payload: { role: 'viewer' } });
         expect(changed.statusCode, changed.body).toBe(204);
-        expect(await audit(t.orgId, 'member.role_changed')).toEqual([
-          { actor_type: 'api_key', actor_id: key.id, target_type: 'user', target_id: t.member.id, result: 'success', changes: { role: { before: 'member', after: 'viewer' } } },
+        expect(await audit(t.org.id, 'member.role_changed')).toEqual([
+          { actor_type: 'api_key', actor_id: key.id, target_type: 'user', target_id: t.member.user.id, result: 'success', changes: { role: { before: 'member', after: 'viewer' } } },
         ]);
 
-        expect((await withKey('DELETE', `/v1/orgs/${t.orgId}/api-keys/${spare.id}`, key.secret)).statusCode).toBe(204);
-        expect((await audit(t.orgId, 'api_key.revoked'))).toEqual([{ actor_type: 'api_key', actor_id: key.id, target_type: 'api_key', target_id: spare.id, result: 'success', changes: null }]);
+        expect((await withKey('DELETE', `/v1/orgs/${t.org.id}/api-keys/${spare.id}`, key.secret)).statusCode).toBe(204);
+        expect((await audit(t.org.id, 'api_key.revoked'))).toEqual([{ actor_type: 'api_key', actor_id: key.id, target_type: 'api_key', target_id: spare.id, result: 'success', changes: null }]);
       });
 
       it('a key grants no more than its scopes: no owner role, no role holding what the key lacks, no member holding more', async () => {
         const t = await team();
-        const key = await createKey(t.orgId, t.owner.token, { scopes: ['org:read', 'members:read', 'members:write'] });
-        expectProblem(await withKey('PATCH', `/v1/orgs/${t.orgId}/members/${t.member.id}`, key.secret, { payload: { role: 'owner' } }), 403, 'permission_denied');
-        expectProblem(await withKey('PATCH', `/v1/orgs/${t.orgId}/members/${t.member.id}`, key.secret, { payload: { role: 'admin' } }), 403, 'permission_denied');
-        expectProblem(await withKey('PATCH', `/v1/orgs/${t.orgId}/members/${t.admin.id}`, key.secret, { payload: { role: 'viewer' } }), 403, 'permission_denied');
-        expectProblem(await withKey('DELETE', `/v1/orgs/${t.orgId}/members/${t.owner.id}`, key.secret), 403, 'permission_denied');
-        expect(await query<{ user_id: string; role: string }>('SELECT user_id, role FROM org_members WHERE org_id = $1 ORDER BY user_id', [t.orgId])).toEqual(
-          [[t.owner.id, 'owner'], [t.admin.id, 'admin'], [t.member.id, 'member'], [t.viewer.id, 'viewer']].sort(([a], [b]) => (a! < b! ? -1 : 1)).map(([user_id, role]) => ({ user_id, role })),
+        const key = await createKey(t.org.id, t.owner.token, { scopes: ['org:read', 'members:read', 'members:write'] });
+        expectProblem(await withKey('PATCH', `/v1/orgs/${t.org.id}/members/${t.member.user.id}`, key.secret, { payload: { role: 'owner' } }), 403, 'permission_denied');
+        expectProblem(await withKey('PATCH', `/v1/orgs/${t.org.id}/members/${t.member.user.id}`, key.secret, { payload: { role: 'admin' } }), 403, 'permission_denied');
+        expectProblem(await withKey('PATCH', `/v1/orgs/${t.org.id}/members/${t.admin.user.id}`, key.secret, { payload: { role: 'viewer' } }), 403, 'permission_denied');
+        expectProblem(await withKey('DELETE', `/v1/orgs/${t.org.id}/members/${t.owner.user.id}`, key.secret), 403, 'permission_denied');
+        expect(await query<{ user_id: string; role: string }>('SELECT user_id, role FROM org_members WHERE org_id = $1 ORDER BY user_id', [t.org.id])).toEqual(
+          [[t.owner.user.id, 'owner'], [t.admin.user.id, 'admin'], [t.member.user.id, 'member'], [t.viewer.user.id, 'viewer']].sort(([a], [b]) => (a! < b! ? -1 : 1)).map(([user_id, role]) => ({ user_id, role })),
         );
-        expect((await withKey('PATCH', `/v1/orgs/${t.orgId}/members/${t.viewer.id}`, key.secret, { payload: { role: 'member' } })).statusCode).toBe(204);
+        expect((await withKey('PATCH', `/v1/orgs/${t.org.id}/members/${t.viewer.user.id}`, key.secret, { payload: { role: 'member' } })).statusCode).toBe(204);
       });
     });
 
     describe('rate limits', () => {
       it('a key with rate_limit_per_minute 3 answers RateLimit-* headers, then 429 rate_limited with Retry-After on the 4th request of the minute; other keys and members are not held back', async () => {
         const t = await team();
-        const limited = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'], rate_limit_per_minute: 3 });
-        const free = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
+        const limited = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'], rate_limit_per_minute: 3 });
+        const free = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
         expect(limited.rate_limit_per_minute).toBe(3);
-        expect((await keyRow(t.orgId, limited.id))!.rate_limit_per_minute).toBe(3);
+        expect((await keyRow(t.org.id, limited.id))!.rate_limit_per_minute).toBe(3);
 
         for (const [i, via] of (['x-api-key', 'bearer', 'x-api-key'] as const).entries()) {
           const res = await withKey('GET', '/v1/org', limited.secret, { via });
@@ -537,7 +494,7 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         expect(retryAfter).toBeLessThanOrEqual(60);
         expect(body.retry_after).toBe(retryAfter);
         expect(rateHeaders(res)).toMatchObject({ limit: 3, remaining: 0 });
-        expectProblem(await withKey('GET', `/v1/orgs/${t.orgId}`, limited.secret), 429, 'rate_limited');
+        expectProblem(await withKey('GET', `/v1/orgs/${t.org.id}`, limited.secret), 429, 'rate_limited');
 
         // The organization's other key counts against the tier only (60 a minute on free).
         const other = await withKey('GET', '/v1/org', free.secret);
@@ -545,7 +502,7 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
         expect(rateHeaders(other).limit).toBe(60);
         expect(rateHeaders(other).remaining).toBeLessThan(60);
         // People are not limited by the keys' windows, and their answers carry no key headers.
-        const person = await call('GET', `/v1/orgs/${t.orgId}`, t.owner.token);
+        const person = await call('GET', `/v1/orgs/${t.org.id}`, t.owner.token);
         expect(person.statusCode).toBe(200);
         expect(person.headers['ratelimit-limit']).toBeUndefined();
       });
@@ -564,8 +521,8 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
     it('counts all keys of an organization together (5 a minute here): the 6th request is 429 whichever key makes it; another organization has its own window', async () => {
       expect(app.context.tiers.limitsFor('free')).toMatchObject({ requests_per_minute: 5, api_keys: 2 });
       const t = await team();
-      const a = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
-      const b = await createKey(t.orgId, t.owner.token, { scopes: ['org:read'] });
+      const a = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
+      const b = await createKey(t.org.id, t.owner.token, { scopes: ['org:read'] });
 
       const order = [a, b, a, b, a];
       for (const [i, key] of order.entries()) {
@@ -582,14 +539,14 @@ describe.each(engineCases())('API keys on $engine', ({ engine, available }) => {
 
       // A key's own higher limit does not lift the tier's.
       const owner = t.owner.token;
-      expect((await call('DELETE', `/v1/orgs/${t.orgId}/api-keys/${a.id}`, owner)).statusCode).toBe(204);
-      const generous = await createKey(t.orgId, owner, { scopes: ['org:read'], rate_limit_per_minute: 1000 });
+      expect((await call('DELETE', `/v1/orgs/${t.org.id}/api-keys/${a.id}`, owner)).statusCode).toBe(204);
+      const generous = await createKey(t.org.id, owner, { scopes: ['org:read'], rate_limit_per_minute: 1000 });
       expectProblem(await withKey('GET', '/v1/org', generous.secret), 429, 'rate_limited');
 
       // Members are not counted; another organization's keys have a window of their own.
-      expect((await call('GET', `/v1/orgs/${t.orgId}`, owner)).statusCode).toBe(200);
+      expect((await call('GET', `/v1/orgs/${t.org.id}`, owner)).statusCode).toBe(200);
       const other = await team();
-      const theirs = await createKey(other.orgId, other.owner.token, { scopes: ['org:read'] });
+      const theirs = await createKey(other.org.id, other.owner.token, { scopes: ['org:read'] });
       const res = await withKey('GET', '/v1/org', theirs.secret);
       expect(res.statusCode, res.body).toBe(200);
       expect(rateHeaders(res)).toMatchObject({ limit: 5, remaining: 4 });

@@ -6,8 +6,9 @@ import { ORG_ROUTES } from '../../src/modules/orgs/index.js';
 import { GRANTABLE_PERMISSIONS } from '../../src/modules/orgs/orgs.permissions.js';
 import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
-import { bearer, PROBLEM } from '../helpers/http.js';
+import { testClient, type Method, type Signed } from '../helpers/client.js';
+import { uniqueEmail } from '../helpers/outbox.js';
+import { PROBLEM } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 /*
@@ -19,10 +20,8 @@ import { waitFor } from '../helpers/wait.js';
  * without a table entry fails app start and the route inventory below.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 type RouteKey = `${(typeof ORG_ROUTES)[number]['method']} ${(typeof ORG_ROUTES)[number]['url']}`;
 
 /** The ids a request against an organization can name. */
@@ -170,70 +169,50 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
   describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
     let app: TestApp;
     /** Org A's owner, signed in just now (step-up routes would not stop them). */
-    let attacker: { userId: string; token: string };
+    let attacker: Signed;
     /** An API key of organization A holding every scope a key can hold. */
     let attackerKey: string;
     let orgA: Target;
     let orgB: Target & { ownerId: string; adminId: string };
 
-    /** Calls as a user (access token) or with an API key (X-API-Key). */
-    const call = (request: CrossRequest, credential: string) =>
-      app.server.inject({
-        method: request.method,
-        url: request.url,
-        headers: { ...request.headers, ...(credential.startsWith('tsk_') ? { 'x-api-key': credential } : bearer(credential)) },
-        ...(request.payload ? { payload: request.payload } : {}),
-      });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const { query, signedIn } = api;
 
-    async function signedIn(label: string): Promise<{ userId: string; token: string }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
-      return { userId: user.id, token: (await login(app, email, PASSWORD)).access_token };
-    }
-    async function orgOf(owner: { token: string }, name: string): Promise<string> {
-      return (await orgWithSlug(owner, name)).id;
-    }
-    async function orgWithSlug(owner: { token: string }, name: string): Promise<{ id: string; slug: string }> {
-      const res = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: bearer(owner.token), payload: { name } });
-      expect(res.statusCode, res.body).toBe(201);
-      return res.json<{ id: string; slug: string }>();
-    }
+    /** Calls as a user (access token) or with an API key (X-API-Key). */
+    const call = (request: CrossRequest, credential: string) => {
+      const byKey = credential.startsWith('tsk_');
+      return api.call(request.method, request.url, byKey ? null : credential, request.payload, { headers: { ...request.headers, ...(byKey ? { 'x-api-key': credential } : {}) } });
+    };
+
     /** A custom role in the organization, held by nobody, made through the API by one of its owners. */
-    async function customRole(orgId: string, owner: { token: string }): Promise<string> {
-      const res = await app.server.inject({
-        method: 'POST', url: `/v1/orgs/${orgId}/roles`, headers: bearer(owner.token), payload: { name: `Role ${randomBytes(3).toString('hex')}`, permissions: ['members:read'] },
-      });
+    async function customRole(orgId: string, owner: Signed): Promise<string> {
+      const res = await api.call('POST', `/v1/orgs/${orgId}/roles`, owner.token, { name: `Role ${randomBytes(3).toString('hex')}`, permissions: ['members:read'] });
       expect(res.statusCode, res.body).toBe(201);
       return res.json<{ id: string }>().id;
     }
     /** An API key of the organization with `scopes` (default: all a key can hold): its id and secret. */
-    async function apiKey(orgId: string, owner: { token: string }, scopes = GRANTABLE_SCOPES): Promise<{ id: string; secret: string }> {
-      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/api-keys`, headers: bearer(owner.token), payload: { name: 'key', scopes } });
-      expect(res.statusCode, res.body).toBe(201);
-      return res.json<{ id: string; secret: string }>();
-    }
+    const apiKey = (orgId: string, owner: Signed, scopes = GRANTABLE_SCOPES) => api.apiKey(orgId, owner, scopes, 'key');
     /**
      * A complete target: an organization of `owner` (on the starter tier, which allows a second
      * webhook endpoint) with a member, a pending invitation, an unheld custom role, an API key, and a
      * webhook endpoint with one delivery.
      */
-    async function targetOf(owner: { token: string }, name: string, member: { userId: string }): Promise<Target> {
-      const { id, slug } = await orgWithSlug(owner, name);
+    async function targetOf(owner: Signed, name: string, member: Signed): Promise<Target> {
+      const { id, slug } = await api.createOrg(owner, { name });
       await query(`UPDATE organizations SET tier = 'starter' WHERE id = $1`, [id]);
-      await add(id, member.userId, 'member');
+      await add(id, member.user.id, 'member');
       const { endpointId, deliveryId } = await webhook(id, owner);
       return {
-        orgId: id, slug, memberId: member.userId, invitationId: await invite(id, owner), roleId: await customRole(id, owner), keyId: (await apiKey(id, owner, ['org:read'])).id,
+        orgId: id, slug, memberId: member.user.id, invitationId: await invite(id, owner), roleId: await customRole(id, owner), keyId: (await apiKey(id, owner, ['org:read'])).id,
         endpointId, deliveryId,
       };
     }
     /** A webhook endpoint of the organization and a test delivery to it, made through the API by one of its owners. */
-    async function webhook(orgId: string, owner: { token: string }): Promise<{ endpointId: string; deliveryId: string }> {
-      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/webhooks`, headers: bearer(owner.token), payload: { url: `${receiverUrl}/hook`, event_types: ['org.deleted'] } });
+    async function webhook(orgId: string, owner: Signed): Promise<{ endpointId: string; deliveryId: string }> {
+      const res = await api.call('POST', `/v1/orgs/${orgId}/webhooks`, owner.token, { url: `${receiverUrl}/hook`, event_types: ['org.deleted'] });
       expect(res.statusCode, res.body).toBe(201);
       const endpointId = res.json<{ id: string }>().id;
-      const test = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/webhooks/${endpointId}/test`, headers: bearer(owner.token) });
+      const test = await api.call('POST', `/v1/orgs/${orgId}/webhooks/${endpointId}/test`, owner.token);
       expect(test.statusCode, test.body).toBe(202);
       return { endpointId, deliveryId: test.json<{ id: string }>().id };
     }
@@ -241,8 +220,8 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
     const settled = (deliveryId: string) =>
       waitFor(async () => (await query<{ status: string }>('SELECT status FROM webhook_deliveries WHERE id = $1', [deliveryId]))[0]?.status === 'succeeded', 20_000, `delivery ${deliveryId} to succeed`);
     /** A pending invitation in the organization, made through the API by one of its owners. */
-    async function invite(orgId: string, owner: { token: string }): Promise<string> {
-      const res = await app.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/invitations`, headers: bearer(owner.token), payload: { email: uniqueEmail('pending'), role: 'member' } });
+    async function invite(orgId: string, owner: Signed): Promise<string> {
+      const res = await api.call('POST', `/v1/orgs/${orgId}/invitations`, owner.token, { email: uniqueEmail('pending'), role: 'member' });
       expect(res.statusCode, res.body).toBe(201);
       return res.json<{ id: string }>().id;
     }
@@ -280,9 +259,9 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
 
       const bOwner = await signedIn('owner-b');
       const bAdmin = await signedIn('admin-b');
-      orgB = { ...(await targetOf(bOwner, 'Org B', await signedIn('member-b'))), ownerId: bOwner.userId, adminId: '' };
-      await add(orgB.orgId, bAdmin.userId, 'admin');
-      orgB.adminId = bAdmin.userId;
+      orgB = { ...(await targetOf(bOwner, 'Org B', await signedIn('member-b'))), ownerId: bOwner.user.id, adminId: '' };
+      await add(orgB.orgId, bAdmin.user.id, 'admin');
+      orgB.adminId = bAdmin.user.id;
       // B's delivery done before the attacks, so B's snapshot stands still.
       await settled(orgB.deliveryId);
     });
@@ -385,9 +364,10 @@ describe.each(engineCases())('cross-tenant access on $engine', ({ engine, availa
     // (API keys: all but the routes only a person may use), so the refusals above come from the
     // tenant check, not from a malformed request.
     it.each(attacks)("control: $key as $as against the caller's own organization$how succeeds", async (attack) => {
-      const coOwner = await signedIn('co-owner');
-      const own = await targetOf(attacker, `Own ${randomBytes(3).toString('hex')}`, await signedIn('own-member'));
-      await add(own.orgId, coOwner.userId, 'owner'); // so the caller may leave
+      // Seeded people (no argon2, no sign-up mail): this runs once per attack.
+      const coOwner = await api.seeded('co-owner');
+      const own = await targetOf(attacker, `Own ${randomBytes(3).toString('hex')}`, await api.seeded('own-member'));
+      await add(own.orgId, coOwner.user.id, 'owner'); // so the caller may leave
       const credential = attack.as === 'user' ? attacker.token : (await apiKey(own.orgId, attacker)).secret;
       // A delivery is retried only once it is no longer being attempted.
       if (attack.url.includes(':delivery_id')) await settled(own.deliveryId);

@@ -5,8 +5,9 @@ import { newId } from '../../src/platform/crypto/ids.js';
 import { sha256 } from '../../src/platform/crypto/tokens.js';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { drainMail, findMails, login, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { testClient } from '../helpers/client.js';
+import { expectProblem } from '../helpers/http.js';
+import { drainMail, findMails, uniqueEmail } from '../helpers/outbox.js';
 
 /*
  * Abuse of invitations, on each engine (PGlite with the in-process cache, PostgreSQL with Redis):
@@ -16,12 +17,9 @@ import { drainMail, findMails, login, signUp, uniqueEmail } from '../helpers/out
  * Retry-After), so invitations cannot flood an inbox or use up its mail budget.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const DAILY_LIMIT = 3;
 const DAY_SECONDS = 86_400;
 const { redisUrl } = inject('services');
-
-type Method = 'GET' | 'POST' | 'DELETE';
 
 describe('INVITATION_DAILY_LIMIT', () => {
   it('defaults to 5 and takes a whole number from 1 to 1000', () => {
@@ -34,18 +32,12 @@ describe('INVITATION_DAILY_LIMIT', () => {
 describe.each(engineCases())('invitation abuse on $engine', ({ engine, available }) => {
   describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
     let app: TestApp;
-    const call = (method: Method, url: string, token: string, payload?: Record<string, unknown>) =>
-      app.server.inject({ method, url, headers: bearer(token), ...(payload ? { payload } : {}) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const { call, query, signedIn, createOrg } = testClient(() => app);
 
     /** A new organization and its owner, signed in. */
     async function orgWithOwner(): Promise<{ orgId: string; token: string }> {
-      const email = uniqueEmail('owner');
-      await signUp(app, email, PASSWORD);
-      const token = (await login(app, email, PASSWORD)).access_token;
-      const res = await call('POST', '/v1/orgs', token, { name: `Team ${randomBytes(4).toString('hex')}` });
-      expect(res.statusCode, res.body).toBe(201);
-      return { orgId: res.json<{ id: string }>().id, token };
+      const owner = await signedIn('owner');
+      return { orgId: (await createOrg(owner)).id, token: owner.token };
     }
     const invite = (org: { orgId: string; token: string }, email: string) => call('POST', `/v1/orgs/${org.orgId}/invitations`, org.token, { email, role: 'member' });
     const resend = (org: { orgId: string; token: string }, id: string) => call('POST', `/v1/orgs/${org.orgId}/invitations/${id}/resend`, org.token);

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
+import { columns, PASSWORD, testClient, type Role, type Signed } from '../helpers/client.js';
 import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { expectProblem } from '../helpers/http.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp.js';
 
 /*
@@ -14,18 +15,9 @@ import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp.
  * and the audit and outbox rows each change leaves.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const PUBLIC_URL = 'http://app.tessera.test';
 const WEEK_MS = 7 * 24 * 3600 * 1000;
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-type Role = 'owner' | 'admin' | 'member' | 'viewer';
-
-interface Signed {
-  email: string;
-  user: UserBody;
-  token: string;
-}
 interface InvitationBody {
   id: string;
   email: string;
@@ -51,31 +43,13 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
     let smtp: SmtpSink;
-    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-      app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const { call, query, signedIn, createOrg, team } = api;
 
-    /** A new account, signed in; verified through SQL unless asked not to be (the full flow is in the first test). */
-    async function signedIn(label: string, options: { verified?: boolean; name?: string; email?: string } = {}): Promise<Signed> {
-      const email = options.email ?? uniqueEmail(label);
-      const verified = options.verified !== false;
-      const user = await signUp(app, email, PASSWORD, options.name, { verified });
-      // An unverified account cannot sign in (ALLOW_UNVERIFIED_LOGIN is off): its session is started directly.
-      return { email, user, token: verified ? (await login(app, email, PASSWORD)).access_token : await accessTokenFor(app, user.id) };
-    }
-
-    async function team(ownerName?: string): Promise<{ orgId: string; orgName: string; owner: Signed; admin: Signed; member: Signed; viewer: Signed }> {
-      const owner = await signedIn('owner', ownerName ? { name: ownerName } : {});
-      const orgName = `Team ${randomBytes(4).toString('hex')}`;
-      const res = await call('POST', '/v1/orgs', owner.token, { name: orgName });
-      expect(res.statusCode, res.body).toBe(201);
-      const orgId = res.json<{ id: string }>().id;
-      const joined = async (role: Role): Promise<Signed> => {
-        const member = await signedIn(role);
-        await app.context.orgs.addMember(orgId, member.user.id, role, { id: null }, { ip: null, userAgent: null });
-        return member;
-      };
-      return { orgId, orgName, owner, admin: await joined('admin'), member: await joined('member'), viewer: await joined('viewer') };
+    /** An account whose address is not verified: it cannot sign in (ALLOW_UNVERIFIED_LOGIN is off), so its session is started directly. */
+    async function unverifiedAccount(label: string, email = uniqueEmail(label)): Promise<Pick<Signed, 'email' | 'user' | 'token'>> {
+      const user = await signUp(app, email, PASSWORD, undefined, { verified: false });
+      return { email, user, token: await accessTokenFor(app, user.id) };
     }
 
     async function invite(orgId: string, by: Signed, email: string, role: Role = 'member'): Promise<InvitationBody> {
@@ -90,7 +64,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
       return tokenOf(smtp.messagesTo(email).filter(isInvitation)[n - 1]!, INVITATION_LINK);
     }
 
-    const accept = (by: Signed, token: string) => call('POST', '/v1/invitations/accept', by.token, { token });
+    const accept = (by: { token: string }, token: string) => call('POST', '/v1/invitations/accept', by.token, { token });
     const roleOf = async (orgId: string, userId: string): Promise<string | null> =>
       (await query<{ role: string }>('SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2', [orgId, userId]))[0]?.role ?? null;
     const invitationRow = async (orgId: string, id: string) =>
@@ -100,13 +74,8 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
       ))[0];
     const invitationCount = async (orgId: string): Promise<number> =>
       (await query<{ n: number }>('SELECT count(*)::int AS n FROM org_invitations WHERE org_id = $1', [orgId]))[0]!.n;
-    const audit = (orgId: string, action: string) =>
-      query<{ actor_id: string | null; target_type: string | null; target_id: string | null; result: string }>(
-        'SELECT actor_id, target_type, target_id, result FROM audit_events WHERE org_id = $1 AND action = $2 ORDER BY created_at, id',
-        [orgId, action],
-      );
-    const outbox = (orgId: string, type: string) =>
-      query<{ payload: Record<string, unknown> }>('SELECT payload FROM events WHERE org_id = $1 AND type = $2 ORDER BY created_at, id', [orgId, type]);
+    const audit = async (orgId: string, action: string) => columns(await api.auditRows({ orgId, action }), 'actor_id', 'target_type', 'target_id', 'result');
+    const outbox = async (orgId: string, type: string) => columns(await api.eventRows({ orgId, type }), 'payload');
 
     beforeAll(async () => {
       smtp = await startSmtpSink();
@@ -118,7 +87,8 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('a new person signs up from the mailed link, verifies, signs in, accepts, and lands in the organization with the role', async () => {
-      const { orgId, orgName, owner } = await team('Olive Owner');
+      const owner = await signedIn('owner', { name: 'Olive Owner' });
+      const { id: orgId, name: orgName } = await createOrg(owner);
       const newcomer = uniqueEmail('newcomer');
       // Invited with different case: the address is compared case-insensitively.
       const invited = await invite(orgId, owner, newcomer.toUpperCase(), 'admin');
@@ -152,9 +122,9 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
       // With the password: the account keeps the password it was made with (see POST /v1/auth/verify-email).
       const verified = await call('POST', '/v1/auth/verify-email', null, { token: tokenOf(verifyMail, VERIFY_LINK), password: PASSWORD });
       expect(verified.statusCode, verified.body).toBe(200);
-      const signedIn: Signed = { email: newcomer, user: verified.json<{ user: UserBody }>().user, token: (await login(app, newcomer, PASSWORD)).access_token };
+      const nia = { email: newcomer, user: verified.json<{ user: UserBody }>().user, token: (await login(app, newcomer, PASSWORD)).access_token };
 
-      const accepted = await accept(signedIn, token);
+      const accepted = await accept(nia, token);
       expect(accepted.statusCode, accepted.body).toBe(200);
       expect(accepted.json()).toMatchObject({ org: { id: orgId, name: orgName, role: 'admin' }, role: 'admin' });
       expect(await roleOf(orgId, userId)).toBe('admin');
@@ -164,7 +134,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
         expect.objectContaining({ user_id: userId, email: newcomer, role: 'admin' }),
       );
       // The new member sees the organization as theirs.
-      const mine = await call('GET', '/v1/orgs', signedIn.token);
+      const mine = await call('GET', '/v1/orgs', nia.token);
       expect(mine.json<{ data: { id: string; role: string }[] }>().data).toContainEqual(expect.objectContaining({ id: orgId, role: 'admin' }));
 
       const row = await invitationRow(orgId, invited.id);
@@ -185,11 +155,11 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
       expect(JSON.stringify(await query('SELECT payload FROM events WHERE org_id = $1', [orgId]))).not.toContain(token);
 
       // Used: the token works once.
-      expectProblem(await accept(signedIn, token), 400, 'invitation_invalid');
+      expectProblem(await accept(nia, token), 400, 'invitation_invalid');
     });
 
     it('lists pending invitations to members:read, not to a viewer', async () => {
-      const { orgId, owner, member, viewer } = await team();
+      const { org: { id: orgId }, owner, member, viewer } = await team();
       const a = await invite(orgId, owner, uniqueEmail('pending-a'));
       const b = await invite(orgId, owner, uniqueEmail('pending-b'), 'viewer');
       const res = await call('GET', `/v1/orgs/${orgId}/invitations`, member.token);
@@ -199,7 +169,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('refuses invitations the caller may not make, and writes nothing', async () => {
-      const { orgId, owner, admin, member, viewer } = await team();
+      const { org: { id: orgId }, owner, admin, member, viewer } = await team();
       const email = uniqueEmail('refused');
       // Only an owner invites an owner.
       expectProblem(await call('POST', `/v1/orgs/${orgId}/invitations`, admin.token, { email, role: 'owner' }), 403, 'permission_denied');
@@ -223,7 +193,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('refuses an expired invitation, and the address can be invited again', async () => {
-      const { orgId, owner } = await team();
+      const { org: { id: orgId }, owner } = await team();
       const invitee = await signedIn('expired');
       const invited = await invite(orgId, owner, invitee.email);
       const token = await invitationToken(invitee.email);
@@ -235,7 +205,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('refuses a revoked invitation', async () => {
-      const { orgId, owner, admin } = await team();
+      const { org: { id: orgId }, owner, admin } = await team();
       const invitee = await signedIn('revoked');
       const invited = await invite(orgId, owner, invitee.email, 'viewer');
       const token = await invitationToken(invitee.email);
@@ -251,7 +221,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('refuses a token presented by someone else, and by the invitee before verifying; the invitation stays usable', async () => {
-      const { orgId, owner } = await team();
+      const { org: { id: orgId }, owner } = await team();
       const email = uniqueEmail('foreign');
       await invite(orgId, owner, email);
       const token = await invitationToken(email);
@@ -259,7 +229,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
       expectProblem(await accept(stranger, token), 403, 'invitation_email_mismatch');
       expect(await roleOf(orgId, stranger.user.id)).toBeNull();
 
-      const unverified = await signedIn('unverified', { email, verified: false });
+      const unverified = await unverifiedAccount('unverified', email);
       expectProblem(await accept(unverified, token), 403, 'email_not_verified');
       expect(await roleOf(orgId, unverified.user.id)).toBeNull();
 
@@ -270,7 +240,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('refuses a token of someone who became a member meanwhile: 409, nothing changed', async () => {
-      const { orgId, owner } = await team();
+      const { org: { id: orgId }, owner } = await team();
       const invitee = await signedIn('meanwhile');
       await invite(orgId, owner, invitee.email, 'admin');
       const token = await invitationToken(invitee.email);
@@ -281,7 +251,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
     });
 
     it('resend mails a new link with a new expiry; the old link stops working', async () => {
-      const { orgId, owner, admin } = await team();
+      const { org: { id: orgId }, owner, admin } = await team();
       const invitee = await signedIn('resend');
       const invited = await invite(orgId, owner, invitee.email, 'owner');
       const first = await invitationToken(invitee.email);

@@ -3,10 +3,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { BUILT_IN_ROLES, PERMISSIONS, type Permission } from '../../src/modules/orgs/index.js';
-import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { PASSWORD, testClient, type OrgBody, type Page, type Role, type Signed } from '../helpers/client.js';
+import { expectProblem } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 
 /*
@@ -16,54 +16,15 @@ import { waitFor } from '../helpers/wait.js';
  * under concurrent requests, and the permission catalogue.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const SLUG = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 const { redisUrl } = inject('services');
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-type Role = 'owner' | 'admin' | 'member' | 'viewer';
-
-interface OrgBody {
-  id: string;
-  slug: string;
-  name: string;
-  tier: string;
-  role: Role;
-  created_at: string;
-  updated_at: string;
-}
 interface MemberBody {
   user_id: string;
   email: string;
   name: string | null;
   role: Role;
   joined_at: string;
-}
-interface Page<T> {
-  data: T[];
-  next_cursor: string | null;
-}
-type AuditRow = {
-  org_id: string | null;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  result: string;
-  request_id: string | null;
-  changes: Record<string, { before?: unknown; after?: unknown }> | null;
-};
-type EventRow = {
-  type: string;
-  org_id: string | null;
-  payload: Record<string, unknown>;
-};
-interface Signed {
-  email: string;
-  user: UserBody;
-  token: string;
-  sessionId: string;
 }
 
 async function appOn(engine: Engine): Promise<TestApp> {
@@ -73,52 +34,16 @@ async function appOn(engine: Engine): Promise<TestApp> {
 describe.each(engineCases())('organizations on $engine', ({ engine, available }) => {
   describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
     let app: TestApp;
-    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-      app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-
-    /** A new account, signed in once (a recent sign-in: step-up operations pass). */
-    async function signedIn(label: string, name?: string): Promise<Signed> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD, name);
-      const tokens = await login(app, email, PASSWORD);
-      return { email, user, token: tokens.access_token, sessionId: tokens.session_id };
-    }
-
-    /** Creates an organization through the API (201 expected). */
-    async function createOrg(owner: Signed, body: { name?: string; slug?: string } = {}): Promise<OrgBody> {
-      const res = await call('POST', '/v1/orgs', owner.token, { name: `Team ${randomBytes(4).toString('hex')}`, ...body });
-      expect(res.statusCode, res.body).toBe(201);
-      return res.json<OrgBody>();
-    }
-
-    /** A new account added to the organization with this role (members join without an invitation here). */
-    async function joined(orgId: string, role: Role, label: string = role, name?: string): Promise<Signed> {
-      const member = await signedIn(label, name);
-      await app.context.orgs.addMember(orgId, member.user.id, role, { id: null }, { ip: null, userAgent: null });
-      return member;
-    }
-
-    /** The organization with an owner, an admin, a member and a viewer. */
-    async function team(): Promise<{ org: OrgBody; owner: Signed; admin: Signed; member: Signed; viewer: Signed }> {
-      const owner = await signedIn('owner');
-      const org = await createOrg(owner);
-      const [admin, member, viewer] = [await joined(org.id, 'admin'), await joined(org.id, 'member'), await joined(org.id, 'viewer')];
-      return { org, owner, admin, member, viewer };
-    }
+    const api = testClient(() => app);
+    const { call, query, signedIn, createOrg, joined, team } = api;
 
     /** user id → role, as stored. */
     const roles = async (orgId: string): Promise<Record<string, string>> =>
       Object.fromEntries((await query<{ user_id: string; role: string }>('SELECT user_id, role FROM org_members WHERE org_id = $1', [orgId])).map((r) => [r.user_id, r.role]));
     const orgRow = async (orgId: string) =>
       (await query<{ id: string; slug: string; name: string; tier: string }>('SELECT id, slug, name, tier FROM organizations WHERE id = $1', [orgId]))[0];
-    const audit = (orgId: string, action: string) =>
-      query<AuditRow>(
-        'SELECT org_id, actor_type, actor_id, action, target_type, target_id, result, request_id, changes FROM audit_events WHERE org_id = $1 AND action = $2 ORDER BY created_at, id',
-        [orgId, action],
-      );
-    const events = (orgId: string, type: string) =>
-      query<EventRow>('SELECT type, org_id, payload FROM events WHERE org_id = $1 AND type = $2 ORDER BY created_at, id', [orgId, type]);
+    const audit = (orgId: string, action: string) => api.auditRows({ orgId, action });
+    const events = (orgId: string, type: string) => api.eventRows({ orgId, type });
     const countOf = async (table: 'organizations' | 'org_members' | 'audit_events' | 'events') =>
       Number((await query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`))[0]!.n);
 
@@ -355,9 +280,9 @@ describe.each(engineCases())('organizations on $engine', ({ engine, available })
 
     describe('members', () => {
       it('lists members page by page (limit, cursor) in user-id order, with email, name, role and joined_at', async () => {
-        const owner = await signedIn('pager', 'Page Owner');
+        const owner = await signedIn('pager', { name: 'Page Owner' });
         const org = await createOrg(owner);
-        const others = [await joined(org.id, 'admin', 'p1', 'Ada'), await joined(org.id, 'member', 'p2', 'Bob'), await joined(org.id, 'viewer', 'p3'), await joined(org.id, 'member', 'p4', 'Dee')];
+        const others = [await joined(org.id, 'admin', 'p1', { name: 'Ada' }), await joined(org.id, 'member', 'p2', { name: 'Bob' }), await joined(org.id, 'viewer', 'p3'), await joined(org.id, 'member', 'p4', { name: 'Dee' })];
         const all = [owner, ...others];
         const expected = all
           .map((m) => ({ user_id: m.user.id, email: m.email, name: m.user.name, role: (m === owner ? 'owner' : null) as string | null }))
@@ -392,9 +317,9 @@ describe.each(engineCases())('organizations on $engine', ({ engine, available })
         const owner = await signedIn('searcher');
         const org = await createOrg(owner);
         const tag = randomBytes(3).toString('hex');
-        const ada = await joined(org.id, 'member', `ada${tag}`, 'Ada Lovelace');
-        const bob = await joined(org.id, 'member', 'bob', `Bob ${tag.toUpperCase()}`);
-        await joined(org.id, 'viewer', 'carol', 'Carol');
+        const ada = await joined(org.id, 'member', `ada${tag}`, { name: 'Ada Lovelace' });
+        const bob = await joined(org.id, 'member', 'bob', { name: `Bob ${tag.toUpperCase()}` });
+        await joined(org.id, 'viewer', 'carol', { name: 'Carol' });
         const search = async (q: string) =>
           (await call('GET', `/v1/orgs/${org.id}/members?q=${encodeURIComponent(q)}`, owner.token)).json<Page<MemberBody>>().data.map((m) => m.user_id).sort();
 

@@ -8,8 +8,9 @@ import { createLogger } from '../../src/platform/http/logger.js';
 import { toAppError } from '../../src/platform/http/problem.js';
 import { sha256 } from '../../src/platform/crypto/tokens.js';
 import { createTestApp, logCollector, type TestApp } from '../helpers/app.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { testClient } from '../helpers/client.js';
+import { uniqueEmail } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 import { engineCases } from '../helpers/db.js';
 
 /*
@@ -22,7 +23,6 @@ import { engineCases } from '../helpers/db.js';
  * an RLS refusal (SQLSTATE 42501) to 404.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const postgresAvailable = inject('postgresTemplate') !== null;
 const TABLES = ['organizations', 'org_members', 'org_invitations', 'org_roles', 'api_keys'] as const;
 type Table = (typeof TABLES)[number];
@@ -54,27 +54,23 @@ describe.skipIf(!postgresAvailable)('row-level security on PostgreSQL', () => {
   let a: Tenant;
   let b: Tenant;
 
+  const api = testClient(() => app);
+
   /** Seeds one organization through the API: owner, a member, a custom role, an API key and an invitation. */
   async function seedTenant(label: string): Promise<Tenant> {
-    const call = async (method: 'POST', url: string, token: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> => {
-      const res = await app.server.inject({ method, url, headers: bearer(token), payload });
+    const created = async (url: string, token: string, payload: Record<string, unknown>): Promise<Record<string, unknown>> => {
+      const res = await api.call('POST', url, token, payload);
       expect(res.statusCode, res.body).toBe(201);
       return res.json<Record<string, unknown>>();
     };
-    const account = async (who: string) => {
-      const email = uniqueEmail(`${label}-${who}`);
-      const user = await signUp(app, email, PASSWORD);
-      return { id: user.id, token: (await login(app, email, PASSWORD)).access_token };
-    };
-    const owner = await account('owner');
-    const member = await account('member');
-    const org = await call('POST', '/v1/orgs', owner.token, { name: `RLS ${label} ${randomBytes(3).toString('hex')}` });
-    const orgId = org.id as string;
-    await app.context.orgs.addMember(orgId, member.id, 'member', { id: owner.id }, { ip: null, userAgent: null });
-    const customRole = await call('POST', `/v1/orgs/${orgId}/roles`, owner.token, { name: `Reader ${label}`, permissions: ['org:read', 'members:read'] });
-    const key = await call('POST', `/v1/orgs/${orgId}/api-keys`, owner.token, { name: `Key ${label}`, scopes: ['org:read'] });
-    const invitation = await call('POST', `/v1/orgs/${orgId}/invitations`, owner.token, { email: uniqueEmail(`${label}-invitee`), role: 'viewer' });
-    return { orgId, ownerId: owner.id, memberId: member.id, roleId: customRole.id as string, keyId: key.id as string, invitationId: invitation.id as string };
+    const owner = await api.signedIn(`${label}-owner`);
+    const member = await api.signedIn(`${label}-member`);
+    const orgId = (await api.createOrg(owner, { name: `RLS ${label} ${randomBytes(3).toString('hex')}` })).id;
+    await app.context.orgs.addMember(orgId, member.user.id, 'member', { id: owner.user.id }, { ip: null, userAgent: null });
+    const customRole = await created(`/v1/orgs/${orgId}/roles`, owner.token, { name: `Reader ${label}`, permissions: ['org:read', 'members:read'] });
+    const key = await api.apiKey(orgId, owner, ['org:read'], `Key ${label}`);
+    const invitation = await created(`/v1/orgs/${orgId}/invitations`, owner.token, { email: uniqueEmail(`${label}-invitee`), role: 'viewer' });
+    return { orgId, ownerId: owner.user.id, memberId: member.user.id, roleId: customRole.id as string, keyId: key.id, invitationId: invitation.id as string };
   }
 
   /**
@@ -343,20 +339,15 @@ describe.each(engineCases())('the member directory view on $engine', ({ engine, 
     const role = `tessera_view_${randomBytes(6).toString('hex')}`;
     const orgs: { orgId: string; memberIds: string[] }[] = [];
 
+    const api = testClient(() => app);
+
     /** An organization made through the API: its owner and one more member. */
     async function orgWithMembers(label: string): Promise<{ orgId: string; memberIds: string[] }> {
-      const account = async (who: string) => {
-        const email = uniqueEmail(`${label}-${who}`);
-        const user = await signUp(app, email, PASSWORD);
-        return { id: user.id, token: (await login(app, email, PASSWORD)).access_token };
-      };
-      const owner = await account('owner');
-      const member = await account('member');
-      const res = await app.server.inject({ method: 'POST', url: '/v1/orgs', headers: bearer(owner.token), payload: { name: `View ${label}` } });
-      expect(res.statusCode, res.body).toBe(201);
-      const orgId = res.json<{ id: string }>().id;
-      await app.context.orgs.addMember(orgId, member.id, 'member', { id: owner.id }, { ip: null, userAgent: null });
-      return { orgId, memberIds: [owner.id, member.id].sort() };
+      const owner = await api.signedIn(`${label}-owner`);
+      const member = await api.signedIn(`${label}-member`);
+      const orgId = (await api.createOrg(owner, { name: `View ${label}` })).id;
+      await app.context.orgs.addMember(orgId, member.user.id, 'member', { id: owner.user.id }, { ip: null, userAgent: null });
+      return { orgId, memberIds: [owner.user.id, member.user.id].sort() };
     }
 
     /** The directory's rows as the ordinary role sees them inside withTenant's transaction for `orgId`. */

@@ -1,37 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
-import { login, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { PASSWORD, testClient, type Signed } from '../helpers/client.js';
+import { signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 
 /*
  * Organization tiers on PGlite: the limits of GET /v1/orgs/{org_id}, the `members` limit on invitations
  * and acceptances (403 tier_limit_reached naming it), and platform admins changing the tier.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const CLIENT = { ip: null, userAgent: null };
-type Method = 'GET' | 'POST' | 'PATCH';
 
 describe('organization tiers', () => {
   let app: TestApp;
   let adminToken: string;
-  const call = (method: Method, url: string, token: string | null, payload?: Record<string, unknown>) =>
-    app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload }) });
-  const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-
-  async function signedIn(label: string, email = uniqueEmail(label)): Promise<{ id: string; email: string; token: string }> {
-    const user = await signUp(app, email, PASSWORD);
-    await query('UPDATE users SET email_verified = true WHERE id = $1', [user.id]);
-    return { id: user.id, email, token: (await login(app, email, PASSWORD)).access_token };
-  }
+  const api = testClient(() => app);
+  const { call, query, signedIn } = api;
 
   /** An organization with its owner and `members - 1` more members. */
-  async function orgWith(members: number): Promise<{ orgId: string; owner: { id: string; token: string } }> {
+  async function orgWith(members: number): Promise<{ orgId: string; owner: Signed }> {
     const owner = await signedIn('owner');
-    const res = await call('POST', '/v1/orgs', owner.token, { name: 'Tiered' });
-    expect(res.statusCode, res.body).toBe(201);
-    const orgId = res.json<{ id: string }>().id;
-    for (let i = 1; i < members; i++) await app.context.orgs.addMember(orgId, (await signedIn('member')).id, 'member', { id: null }, CLIENT);
+    const orgId = (await api.createOrg(owner, { name: 'Tiered' })).id;
+    for (let i = 1; i < members; i++) await api.joined(orgId, 'member');
     return { orgId, owner };
   }
 
@@ -44,8 +34,7 @@ describe('organization tiers', () => {
 
   beforeAll(async () => {
     app = await createTestApp();
-    const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-    adminToken = await accessTokenFor(app, user.id);
+    adminToken = (await api.platformAdmin()).token;
   });
   afterAll(async () => app?.destroy());
 
@@ -66,7 +55,7 @@ describe('organization tiers', () => {
     expect(refused).toMatchObject({ limit: 'members', max: 5, tier: 'free' });
     expect(refused.detail).toContain('members');
     expect(await query('SELECT 1 FROM org_invitations WHERE org_id = $1', [orgId])).toEqual([]);
-    await expect(app.context.orgs.addMember(orgId, (await signedIn('direct')).id, 'member', { id: null }, CLIENT)).rejects.toMatchObject({ code: 'tier_limit_reached' });
+    await expect(app.context.orgs.addMember(orgId, (await signedIn('direct')).user.id, 'member', { id: null }, CLIENT)).rejects.toMatchObject({ code: 'tier_limit_reached' });
 
     const raised = await setTier(orgId, adminToken, 'starter');
     expect(raised.statusCode, raised.body).toBe(200);
@@ -89,15 +78,15 @@ describe('organization tiers', () => {
     expectProblem(await invite(orgId, owner.token, uniqueEmail('c')), 403, 'tier_limit_reached');
 
     // The organization fills up another way; the pending invitation can no longer be accepted.
-    await app.context.orgs.addMember(orgId, (await signedIn('d')).id, 'member', { id: null }, CLIENT).catch(() => undefined);
+    await app.context.orgs.addMember(orgId, (await signedIn('d')).user.id, 'member', { id: null }, CLIENT).catch(() => undefined);
     await query('UPDATE org_invitations SET revoked_at = now() WHERE org_id = $1 AND email = $2', [orgId, emails[1]]);
-    await app.context.orgs.addMember(orgId, (await signedIn('e')).id, 'member', { id: null }, CLIENT);
+    await app.context.orgs.addMember(orgId, (await signedIn('e')).user.id, 'member', { id: null }, CLIENT);
     expect((await query<{ n: number }>('SELECT count(*)::int AS n FROM org_members WHERE org_id = $1', [orgId]))[0]!.n).toBe(5);
-    const invitee = await signedIn('invitee', emails[0]!);
+    const invitee = await signedIn('invitee', { email: emails[0]! });
     const res = await call('POST', '/v1/invitations/accept', invitee.token, { token: await invitationToken(emails[0]!) });
     const problem = expectProblem(res, 403, 'tier_limit_reached');
     expect(problem).toMatchObject({ limit: 'members', max: 5, tier: 'free' });
-    expect(await query('SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2', [orgId, invitee.id])).toEqual([]);
+    expect(await query('SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $2', [orgId, invitee.user.id])).toEqual([]);
   });
 
   it('only platform admins change tiers; an unknown tier is 400, an unknown organization 404', async () => {

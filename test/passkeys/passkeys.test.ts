@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { testClient } from '../helpers/client.js';
 import { authenticator } from '../helpers/authenticator.js';
 import { engineCases } from '../helpers/db.js';
-import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
+import { uniqueEmail } from '../helpers/outbox.js';
 import { newId } from '../../src/platform/crypto/ids.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { expectProblem } from '../helpers/http.js';
 
 /*
  * Passkey endpoints in process (PGlite). Creating a real credential needs an authenticator: the
@@ -13,8 +14,6 @@ import { bearer, expectProblem } from '../helpers/http.js';
  * the options, every refusal that needs no valid signature, and the management of stored passkeys
  * (rows written directly).
  */
-
-const PASSWORD = 'correct horse battery staple';
 
 interface CreationOptionsBody {
   rp: { id: string; name: string };
@@ -27,33 +26,13 @@ interface CreationOptionsBody {
 
 describe('passkeys (in process)', () => {
   let app: TestApp;
-  const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, token: string | null, payload?: unknown) =>
-    app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-
-  async function signedIn(label: string): Promise<{ email: string; user: UserBody; token: string; sessionId: string }> {
-    const email = uniqueEmail(label);
-    const user = await signUp(app, email, PASSWORD);
-    const tokens = await login(app, email, PASSWORD);
-    return { email, user, token: tokens.access_token, sessionId: tokens.session_id };
-  }
-
+  const api = testClient(() => app);
+  const { call, signedIn } = api;
   /** A stored passkey row, as a completed registration would leave it. */
-  async function storedPasskey(userId: string, name = 'Test key'): Promise<{ id: string; credentialId: string }> {
-    const id = newId('pky');
-    const credentialId = randomBytes(16).toString('base64url');
-    await app.context.db.sql.query(
-      `INSERT INTO passkeys (id, user_id, credential_id, public_key, counter, transports, aaguid, device_type, backed_up, name)
-       VALUES ($1, $2, $3, $4, 0, '["internal"]'::jsonb, '00000000-0000-0000-0000-000000000000', 'singleDevice', false, $5)`,
-      [id, userId, credentialId, randomBytes(77).toString('base64url'), name],
-    );
-    return { id, credentialId };
-  }
+  const storedPasskey = (userId: string, name?: string) => insertPasskeyRow(app, userId, name);
 
-  const auditRows = async (action: string, actorId: string) =>
-    (await app.context.db.sql.query<{ result: string; target_id: string | null; reason: string | null }>(
-      'SELECT result, target_id, reason FROM audit_events WHERE action = $1 AND actor_id = $2 ORDER BY created_at, id',
-      [action, actorId],
-    )).rows;
+  const auditRows = (action: string, actorId: string) =>
+    api.query<{ result: string; target_id: string | null; reason: string | null }>('SELECT result, target_id, reason FROM audit_events WHERE action = $1 AND actor_id = $2 ORDER BY created_at, id', [action, actorId]);
 
   beforeAll(async () => {
     app = await createTestApp();
@@ -236,30 +215,31 @@ describe('passkeys (in process)', () => {
 });
 
 /** Inserts a passkey row for the user, as a completed registration would leave it. */
-async function insertPasskeyRow(app: TestApp, userId: string, name = 'Test key'): Promise<string> {
+async function insertPasskeyRow(app: TestApp, userId: string, name = 'Test key'): Promise<{ id: string; credentialId: string }> {
   const id = newId('pky');
+  const credentialId = randomBytes(16).toString('base64url');
   await app.context.db.sql.query(
     `INSERT INTO passkeys (id, user_id, credential_id, public_key, counter, transports, aaguid, device_type, backed_up, name)
      VALUES ($1, $2, $3, $4, 0, '["internal"]'::jsonb, '00000000-0000-0000-0000-000000000000', 'singleDevice', false, $5)`,
-    [id, userId, randomBytes(16).toString('base64url'), randomBytes(77).toString('base64url'), name],
+    [id, userId, credentialId, randomBytes(77).toString('base64url'), name],
   );
-  return id;
+  return { id, credentialId };
 }
 
 describe.each(engineCases())('the last passkey under MFA_REQUIRED=all on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
-    const call = (method: 'GET' | 'POST' | 'DELETE', url: string, token: string, payload?: unknown) =>
-      app.server.inject({ method, url, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
+    const api = testClient(() => app);
+    const { call } = api;
     const remaining = async (userId: string) =>
       (await app.context.db.sql.query<{ n: number }>('SELECT count(*)::int AS n FROM passkeys WHERE user_id = $1', [userId])).rows[0]!.n;
 
-    /** An account with `count` passkeys (its only second factor) and a fresh session (a recent sign-in). */
+    /** An account with `count` passkeys (its only second factor) and a fresh session (a recent sign-in, started directly: MFA_REQUIRED would stop a password sign-in). */
     async function withPasskeys(label: string, count: number): Promise<{ userId: string; token: string; ids: string[] }> {
-      const user = await signUp(app, uniqueEmail(label), PASSWORD);
+      const { user, token } = await api.seeded(label);
       const ids: string[] = [];
-      for (let n = 0; n < count; n++) ids.push(await insertPasskeyRow(app, user.id, `Key ${n + 1}`));
-      return { userId: user.id, token: await accessTokenFor(app, user.id), ids };
+      for (let n = 0; n < count; n++) ids.push((await insertPasskeyRow(app, user.id, `Key ${n + 1}`)).id);
+      return { userId: user.id, token, ids };
     }
 
     beforeAll(async () => {

@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { EVENT_TYPES } from '../../src/modules/webhooks/index.js';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { login, signUp, signUpAndVerify, uniqueEmail, waitForMail, type UserBody } from '../helpers/outbox.js';
+import { columns, PASSWORD, testClient, type Signed } from '../helpers/client.js';
+import { expectProblem } from '../helpers/http.js';
+import { login, signUpAndVerify, uniqueEmail, waitForMail } from '../helpers/outbox.js';
 import { waitFor } from '../helpers/wait.js';
+import type { DeliveryBody } from './bodies.js';
 import { startReceiver, type Receiver, type WebhookPayload } from './receiver.js';
 
 /*
@@ -19,34 +21,8 @@ import { startReceiver, type Receiver, type WebhookPayload } from './receiver.js
  * for 24 hours), test events, manual retries and timeouts.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-interface Signed {
-  email: string;
-  user: UserBody;
-  token: string;
-  sessionId: string;
-}
-interface AttemptBody {
-  attempt: number;
-  attempted_at: string;
-  status_code: number | null;
-  latency_ms: number | null;
-  response_body: string | null;
-  error: string | null;
-}
-interface DeliveryBody {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempt_count: number;
-  next_attempt_at: string | null;
-  created_at: string;
-  attempts: AttemptBody[];
-}
 interface Hook {
   orgId: string;
   owner: Signed;
@@ -56,31 +32,19 @@ interface Hook {
   url: string;
 }
 
-/** What every test of the file needs: an app with the given settings, a receiver, and helpers on them. */
+/** What every test of the file needs: an app with the given settings, a receiver, the shared test client on them, and helpers. */
 function harness(engine: 'pglite' | 'postgres', env: Record<string, string>) {
+  const api = testClient(() => h.app);
   const h = {
+    ...api,
     app: undefined as unknown as TestApp,
     receiver: undefined as unknown as Receiver,
-    call(method: Method, url: string, token: string | null, payload?: unknown) {
-      return h.app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    },
-    async query<T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-      return (await h.app.context.db.sql.query<T>(text, params)).rows;
-    },
-    async signedIn(label: string, verified = false): Promise<Signed> {
-      const email = uniqueEmail(label);
-      const user = verified ? await signUpAndVerify(h.app, email, PASSWORD) : await signUp(h.app, email, PASSWORD);
-      const tokens = await login(h.app, email, PASSWORD);
-      return { email, user, token: tokens.access_token, sessionId: tokens.session_id };
-    },
     /** A new owner, their organization, and an endpoint of it on a fresh receiver path. */
     async hook(eventTypes: string[], label = 'hook'): Promise<Hook> {
-      const owner = await h.signedIn('owner');
-      const org = await h.call('POST', '/v1/orgs', owner.token, { name: `Deliveries ${randomBytes(4).toString('hex')}` });
-      expect(org.statusCode, org.body).toBe(201);
-      const orgId = org.json<{ id: string }>().id;
+      const owner = await api.signedIn('owner');
+      const orgId = (await api.createOrg(owner, { name: `Deliveries ${randomBytes(4).toString('hex')}` })).id;
       const { path, url } = h.receiver.endpoint(label);
-      const res = await h.call('POST', `/v1/orgs/${orgId}/webhooks`, owner.token, { url, event_types: eventTypes });
+      const res = await api.call('POST', `/v1/orgs/${orgId}/webhooks`, owner.token, { url, event_types: eventTypes });
       expect(res.statusCode, res.body).toBe(201);
       const { id, secret } = res.json<{ id: string; secret: string }>();
       h.receiver.expectSecrets(path, [secret]);
@@ -283,10 +247,7 @@ describe.each(engineCases())('webhook delivery on $engine', ({ engine, available
       expect(h.receiver.hits(hook.path)).toHaveLength(3);
       expect(new Set(h.receiver.verified(hook.path, hook.secret).map((p) => p.webhookId)).size).toBe(1);
 
-      const audit = await h.query<{ actor_type: string; actor_id: string | null; target_type: string; reason: string | null }>(
-        `SELECT actor_type, actor_id, target_type, reason FROM audit_events WHERE org_id = $1 AND action = 'webhook.disabled' AND target_id = $2`,
-        [hook.orgId, hook.id],
-      );
+      const audit = columns(await h.auditRows({ orgId: hook.orgId, action: 'webhook.disabled', targetId: hook.id }), 'actor_type', 'actor_id', 'target_type', 'reason');
       expect(audit).toEqual([{ actor_type: 'system', actor_id: null, target_type: 'webhook_endpoint', reason: endpoint.disabled_reason }]);
       // The organization's owners and admins are told, by email and in the app.
       const told = await h.query<{ channel: string; user_id: string }>(`SELECT channel, user_id FROM communication_logs WHERE template = 'webhooks.endpoint_disabled' ORDER BY channel`);
@@ -369,7 +330,7 @@ describe.each(engineCases())('webhook delivery on $engine', ({ engine, available
       expect(payloads.map((p) => p.webhookId)).toEqual([delivery.event_id, delivery.event_id]);
       const done = await h.deliveryWhen(hook, (d) => d.status === 'succeeded' && d.attempts.length === 2, 'the second attempt', delivery.event_id);
       expect(done.attempts.map((a) => a.status_code)).toEqual([200, 200]);
-      const audit = await h.query(`SELECT actor_id, target_id FROM audit_events WHERE org_id = $1 AND action = 'webhook.delivery_retried'`, [hook.orgId]);
+      const audit = columns(await h.auditRows({ orgId: hook.orgId, action: 'webhook.delivery_retried' }), 'actor_id', 'target_id');
       expect(audit).toEqual([{ actor_id: hook.owner.user.id, target_id: delivery.id }]);
     });
   });

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { testClient, type Method } from '../helpers/client.js';
+import { expectProblem } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -16,7 +16,6 @@ import { startReceiver, type Receiver } from './receiver.js';
  * and to loopback literals; a receiver listening there gets nothing, and the attempt says why.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
 /** A public address (never contacted: nothing these tests do sends to it). */
 const PUBLIC_URL = 'http://93.184.215.14/hooks';
@@ -33,9 +32,10 @@ describe.each(engineCases())('SSRF protection on $engine', ({ engine, available 
     let receiver: Receiver;
     let token: string;
     let orgId: string;
-    const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: unknown) =>
-      app.server.inject({ method, url, headers: bearer(token), ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const { query } = api;
+    /** A call as the organization's owner. */
+    const call = (method: Method, url: string, payload?: unknown) => api.call(method, url, token, payload);
     const endpoints = () => query<{ id: string; url: string }>('SELECT id, url FROM webhook_endpoints WHERE org_id = $1 ORDER BY id', [orgId]);
 
     beforeAll(async () => {
@@ -43,12 +43,9 @@ describe.each(engineCases())('SSRF protection on $engine', ({ engine, available 
       // The first retry an hour away: a refused first attempt stays `retrying` while the test looks (a 5 s retry raced it on a loaded machine).
       app = await createEngineApp(engine, { WEBHOOK_RETRY_SCHEDULE_SECONDS: '3600' });
       expect(app.config.webhooks.allowPrivateNetworks).toBe(false);
-      const email = uniqueEmail('owner');
-      await signUp(app, email, PASSWORD);
-      token = (await login(app, email, PASSWORD)).access_token;
-      const org = await call('POST', '/v1/orgs', { name: `SSRF ${randomBytes(3).toString('hex')}` });
-      expect(org.statusCode, org.body).toBe(201);
-      orgId = org.json<{ id: string }>().id;
+      const owner = await api.signedIn('owner');
+      token = owner.token;
+      orgId = (await api.createOrg(owner, { name: `SSRF ${randomBytes(3).toString('hex')}` })).id;
       // Enterprise: the tier limit on endpoints does not get in the way.
       await query(`UPDATE organizations SET tier = 'enterprise' WHERE id = $1`, [orgId]);
     });
@@ -107,16 +104,15 @@ describe.each(engineCases())('SSRF protection on $engine', ({ engine, available 
     it('control: the same receiver, saved and reached from an app with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, gets the delivery', async () => {
       const open = await createEngineApp(engine, { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
       try {
-        const email = uniqueEmail('control');
-        await signUp(open, email, PASSWORD);
-        const auth = bearer((await login(open, email, PASSWORD)).access_token);
-        const org = (await open.server.inject({ method: 'POST', url: '/v1/orgs', headers: auth, payload: { name: 'Control' } })).json<{ id: string }>();
+        const openApi = testClient(() => open);
+        const owner = await openApi.signedIn('control');
+        const org = await openApi.createOrg(owner, { name: 'Control' });
         const { path, url } = receiver.endpoint('control');
-        const created = await open.server.inject({ method: 'POST', url: `/v1/orgs/${org.id}/webhooks`, headers: auth, payload: { url: url.replace('127.0.0.1', 'localhost'), event_types: ['org.deleted'] } });
+        const created = await openApi.call('POST', `/v1/orgs/${org.id}/webhooks`, owner.token, { url: url.replace('127.0.0.1', 'localhost'), event_types: ['org.deleted'] });
         expect(created.statusCode, created.body).toBe(201);
         const { id, secret } = created.json<{ id: string; secret: string }>();
         receiver.expectSecrets(path, [secret]);
-        expect((await open.server.inject({ method: 'POST', url: `/v1/orgs/${org.id}/webhooks/${id}/test`, headers: auth })).statusCode).toBe(202);
+        expect((await openApi.call('POST', `/v1/orgs/${org.id}/webhooks/${id}/test`, owner.token)).statusCode).toBe(202);
         const [payload] = await receiver.waitForDeliveries(path, secret);
         expect(payload).toMatchObject({ type: 'webhook.test', data: { endpoint_id: id } });
       } finally {

@@ -5,8 +5,7 @@ import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createPostgresDatabase, type Database } from '../../src/platform/db/database.js';
 import { createTestApp, logCollector, type TestApp } from '../helpers/app.js';
 import { engines } from '../helpers/db.js';
-import { bearer } from '../helpers/http.js';
-import { login, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { testClient } from '../helpers/client.js';
 import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
@@ -17,7 +16,6 @@ import { startReceiver, type Receiver } from './receiver.js';
  * and event, and each delivery job runs once).
  */
 
-const PASSWORD = 'correct horse battery staple';
 const EVENTS = 30;
 const { redisUrl } = inject('services');
 
@@ -26,6 +24,8 @@ describe.skipIf(!engines().includes('postgres') || !redisUrl)('webhooks across t
   let appB: App;
   let dbB: Database;
   let receiver: Receiver;
+  const viaA = testClient(() => appA);
+  const viaB = testClient(() => appB);
 
   beforeAll(async () => {
     receiver = await startReceiver();
@@ -43,14 +43,10 @@ describe.skipIf(!engines().includes('postgres') || !redisUrl)('webhooks across t
   });
 
   it(`${EVENTS} org updates through instances A and B: each arrives once, signed, and each has one delivery`, async () => {
-    const email = uniqueEmail('owner');
-    await signUp(appA, email, PASSWORD);
-    const auth = bearer((await login(appA, email, PASSWORD)).access_token);
-    const org = await appA.server.inject({ method: 'POST', url: '/v1/orgs', headers: auth, payload: { name: 'Two instances' } });
-    expect(org.statusCode, org.body).toBe(201);
-    const orgId = org.json<{ id: string }>().id;
+    const owner = await viaA.signedIn('owner');
+    const orgId = (await viaA.createOrg(owner, { name: 'Two instances' })).id;
     const { path, url } = receiver.endpoint('two');
-    const created = await appB.server.inject({ method: 'POST', url: `/v1/orgs/${orgId}/webhooks`, headers: auth, payload: { url, event_types: ['org.updated'] } });
+    const created = await viaB.call('POST', `/v1/orgs/${orgId}/webhooks`, owner.token, { url, event_types: ['org.updated'] });
     expect(created.statusCode, created.body).toBe(201);
     const { id: endpointId, secret } = created.json<{ id: string; secret: string }>();
     receiver.expectSecrets(path, [secret]);
@@ -58,7 +54,7 @@ describe.skipIf(!engines().includes('postgres') || !redisUrl)('webhooks across t
     // Concurrent renames, every other one through each instance.
     const names = Array.from({ length: EVENTS }, (_, i) => `Rename ${i} ${randomBytes(3).toString('hex')}`);
     const answers = await Promise.all(
-      names.map((name, i) => (i % 2 === 0 ? appA : appB).server.inject({ method: 'PATCH', url: `/v1/orgs/${orgId}`, headers: auth, payload: { name } })),
+      names.map((name, i) => (i % 2 === 0 ? viaA : viaB).call('PATCH', `/v1/orgs/${orgId}`, owner.token, { name })),
     );
     for (const res of answers) expect(res.statusCode, res.body).toBe(200);
     const { rows: events } = await appA.context.db.sql.query<{ id: string }>(`SELECT id FROM events WHERE org_id = $1 AND type = 'org.updated'`, [orgId]);

@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_TIER_LIMITS } from '../../src/config/config.schema.js';
 import { EVENT_TYPES } from '../../src/modules/webhooks/index.js';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { login, signUp, uniqueEmail, type UserBody } from '../helpers/outbox.js';
+import { columns, testClient, type Method, type Signed } from '../helpers/client.js';
+import { expectProblem } from '../helpers/http.js';
+import type { DeliveryBody } from './bodies.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
 /*
@@ -16,7 +16,6 @@ import { startReceiver, type Receiver } from './receiver.js';
  * the tier limit) with nothing written; the audit entries; and the event catalogue.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
 
 /** The event types issue #7 names: the catalogue must cover at least these. */
@@ -26,12 +25,6 @@ const REQUIRED_TYPES = [
   'invitation.accepted', 'api_key.created', 'api_key.revoked',
 ];
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-interface Signed {
-  email: string;
-  user: UserBody;
-  token: string;
-}
 interface EndpointBody {
   id: string;
   url: string;
@@ -43,14 +36,6 @@ interface EndpointBody {
   created_at: string;
   updated_at: string;
   secret?: string;
-}
-interface DeliveryBody {
-  id: string;
-  event_id: string;
-  event_type: string;
-  status: string;
-  attempt_count: number;
-  attempts: unknown[];
 }
 
 describe('the event catalogue', () => {
@@ -90,25 +75,9 @@ describe.each(engineCases())('webhook endpoints on $engine', ({ engine, availabl
     let app: TestApp;
     let receiver: Receiver;
 
-    const call = (method: Method, url: string, token: string | null, payload?: unknown, headers: Record<string, string> = {}) =>
-      app.server.inject({ method, url, headers: { ...headers, ...(token ? bearer(token) : {}) }, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-
-    async function signedIn(label: string): Promise<Signed> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
-      return { email, user, token: (await login(app, email, PASSWORD)).access_token };
-    }
-    async function createOrg(owner: Signed): Promise<string> {
-      const res = await call('POST', '/v1/orgs', owner.token, { name: `Hooks ${randomBytes(4).toString('hex')}` });
-      expect(res.statusCode, res.body).toBe(201);
-      return res.json<{ id: string }>().id;
-    }
-    async function joined(orgId: string, role: string): Promise<Signed> {
-      const member = await signedIn(role);
-      await app.context.orgs.addMember(orgId, member.user.id, role, { id: null }, { ip: null, userAgent: null });
-      return member;
-    }
+    const api = testClient(() => app);
+    const { call, query, signedIn, joined } = api;
+    const createOrg = async (owner: Signed): Promise<string> => (await api.createOrg(owner)).id;
     /** A receiver path and its URL; its deliveries (if any) are checked to verify with `secret` once known. */
     const target = (label: string) => receiver.endpoint(label);
     async function createEndpoint(orgId: string, token: string, body: Record<string, unknown> = {}): Promise<EndpointBody & { secret: string }> {
@@ -127,11 +96,8 @@ describe.each(engineCases())('webhook endpoints on $engine', ({ engine, availabl
     /** The secrets that sign for a stored row (as the delivery job reads them). */
     const signingSecrets = (row: { secret: string; previous_secret: string | null; previous_secret_expires_at: Date | null }, at?: Date) =>
       app.context.webhooks.secretsOf({ secret: row.secret, previousSecret: row.previous_secret, previousSecretExpiresAt: row.previous_secret_expires_at } as Parameters<TestApp['context']['webhooks']['secretsOf']>[0], at);
-    const auditOf = (targetId: string) =>
-      query<{ org_id: string; actor_type: string; actor_id: string | null; action: string; target_type: string; changes: Record<string, { before?: unknown; after?: unknown }> | null; request_id: string | null }>(
-        'SELECT org_id, actor_type, actor_id, action, target_type, changes, request_id FROM audit_events WHERE target_id = $1 ORDER BY created_at, id',
-        [targetId],
-      );
+    const auditOf = async (targetId: string) =>
+      columns(await api.auditRows({ targetId }), 'org_id', 'actor_type', 'actor_id', 'action', 'target_type', 'changes', 'request_id');
 
     beforeAll(async () => {
       receiver = await startReceiver();
@@ -192,7 +158,7 @@ describe.each(engineCases())('webhook endpoints on $engine', ({ engine, availabl
       const key = await call('POST', `/v1/orgs/${orgId}/api-keys`, owner.token, { name: 'ci', scopes: ['webhooks:write'] });
       expect(key.statusCode, key.body).toBe(201);
       const { url, path } = target('key');
-      const res = await call('POST', `/v1/orgs/${orgId}/webhooks`, null, { url, event_types: ['*'] }, { 'x-api-key': key.json<{ secret: string }>().secret });
+      const res = await call('POST', `/v1/orgs/${orgId}/webhooks`, null, { url, event_types: ['*'] }, { headers: { 'x-api-key': key.json<{ secret: string }>().secret } });
       expect(res.statusCode, res.body).toBe(201);
       const created = res.json<EndpointBody & { secret: string }>();
       receiver.expectSecrets(path, [created.secret]);
@@ -404,7 +370,7 @@ describe.each(engineCases())('webhook endpoints on $engine', ({ engine, availabl
         }
       }
       const key = (await call('POST', `/v1/orgs/${orgId}/api-keys`, owner.token, { name: 'reader', scopes: ['org:read', 'members:read'] })).json<{ secret: string }>();
-      for (const [method, url, body] of requests) expectProblem(await call(method, url, null, body, { 'x-api-key': key.secret }), 403, 'scope_missing');
+      for (const [method, url, body] of requests) expectProblem(await call(method, url, null, body, { headers: { 'x-api-key': key.secret } }), 403, 'scope_missing');
       expect(await snapshot()).toEqual(before);
 
       const admin = await joined(orgId, 'admin');
