@@ -119,4 +119,15 @@ describe('request bodies are JSON only', () => {
     expect(checked).toEqual(expect.arrayContaining(['POST /v1/auth/login', 'POST /v1/orgs/{org_id}/roles', 'PUT /v1/admin/communications/templates/{id}', 'POST /v1/hooks/twilio', 'POST /v1/unsubscribe']));
     expect(checked.length).toBeGreaterThan(50);
   });
+
+  it('documents the one body type each route takes: application/json everywhere, a form for the Twilio callback (regression: its body was documented as JSON)', async () => {
+    const spec = (await app.server.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>> }>();
+    const documented = Object.entries(spec.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody)
+        .map(([method, operation]) => [`${method.toUpperCase()} ${path}`, Object.keys(operation.requestBody!.content).sort().join(',')] as const),
+    );
+    const notJson = documented.filter(([, types]) => types !== 'application/json');
+    expect(notJson).toEqual([['POST /v1/hooks/twilio', 'application/x-www-form-urlencoded']]);
+  });
 });

@@ -91,6 +91,7 @@ export function deliveryHookRoutes(server: HttpServer, deps: { hooks: DeliveryHo
           summary: 'Twilio SMS status callbacks (signed with the auth token)',
           description: 'Verified by `X-Twilio-Signature` over `${PUBLIC_URL}/v1/hooks/twilio` and the form parameters. Numbers that do not exist or cannot take SMS (30005, 30006) and numbers that replied STOP (21610) are put on the SMS suppression list.',
           security: [],
+          consumes: ['application/x-www-form-urlencoded'],
           body: TwilioStatusBody,
           response: { 204: Type.Null(), ...problems(400, 401, 413, 415, 429) },
         },
