@@ -3,7 +3,8 @@ import type { LightMyRequestResponse as Response } from 'fastify';
 import { expect } from 'vitest';
 import type { TestApp } from './app.js';
 import { bearer } from './http.js';
-import { login, signUp, uniqueEmail, type UserBody } from './outbox.js';
+import { login, signUp, uniqueEmail, type TokenBody, type UserBody } from './outbox.js';
+import { waitFor } from './wait.js';
 
 /*
  * The one test client of the API suites: calls through `app.server.inject` (from a client address
@@ -95,6 +96,14 @@ export interface LogRow {
   error: string | null;
 }
 
+/** A whole row of communication_logs (`SELECT *`): a LogRow with its cost and timestamps. */
+export interface LogEntry extends LogRow {
+  cost: string | null;
+  cost_currency: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** A private address per call unless one is given (tests pick theirs from 198.51.100.0/24, RFC 5737). */
 export const randomIp = (): string => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
@@ -118,6 +127,17 @@ export interface TestClient {
   auditRows(where: { orgId?: string | null; action?: string; targetId?: string }): Promise<AuditRow[]>;
   eventRows(where: { orgId?: string | null; type?: string }): Promise<EventRow[]>;
   logRows(where: { recipient?: string; template?: string; userId?: string }): Promise<LogRow[]>;
+  /** A new account, not signed in: verified (as `signedIn`'s) unless `verified: false`. */
+  signedUp(label: string, options?: { name?: string; email?: string; verified?: boolean }): Promise<{ email: string; user: UserBody }>;
+  /**
+   * Another session of an existing account: a password sign-in that answers tokens (200 and no second
+   * step expected), from the client `signedIn` uses (inject's 127.0.0.1) unless `ip` is given.
+   */
+  signIn(email: string, options?: { password?: string; userAgent?: string; ip?: string }): Promise<Signed>;
+  /** The whole communication_logs row of a message (the id `mail.send` or `messenger.notify` answered). */
+  logEntry(id: string): Promise<LogEntry | undefined>;
+  /** Waits (up to `timeoutMs`, default 15 s) until a message's log row has one of these statuses, and answers it. */
+  logWhen(id: string, statuses: readonly string[], timeoutMs?: number): Promise<LogEntry>;
 }
 
 export function testClient(getApp: () => TestApp): TestClient {
@@ -226,6 +246,33 @@ export function testClient(getApp: () => TestApp): TestClient {
         `SELECT id, channel, requested_channel, template, category, recipient, user_id, locale, status, reason, provider, provider_message_id, attempts, error FROM communication_logs${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id`,
         params,
       );
+    },
+    async signedUp(label, options = {}) {
+      const email = options.email ?? uniqueEmail(label);
+      const user = await signUp(app(), email, PASSWORD, options.name, { verified: options.verified ?? true });
+      return { email, user };
+    },
+    async signIn(email, options = {}) {
+      const res = await app().server.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        ...(options.ip ? { remoteAddress: options.ip } : {}),
+        headers: options.userAgent ? { 'user-agent': options.userAgent } : {},
+        payload: { email, password: options.password ?? PASSWORD },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const tokens = res.json<TokenBody>();
+      expect(tokens.access_token, `a second step instead of tokens: ${res.body}`).toEqual(expect.any(String));
+      return { email, user: tokens.user, token: tokens.access_token, refreshToken: tokens.refresh_token, sessionId: tokens.session_id };
+    },
+    async logEntry(id) {
+      return (await query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]))[0];
+    },
+    async logWhen(id, statuses, timeoutMs = 15_000) {
+      return waitFor(async () => {
+        const [row] = await query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]);
+        return row && statuses.includes(row.status) && row;
+      }, timeoutMs, `log ${id} to be ${statuses.join(' or ')}`);
     },
   };
 }
