@@ -127,8 +127,8 @@ export interface TestClient {
   auditRows(where: { orgId?: string | null; action?: string; targetId?: string }): Promise<AuditRow[]>;
   eventRows(where: { orgId?: string | null; type?: string }): Promise<EventRow[]>;
   logRows(where: { recipient?: string; template?: string; userId?: string }): Promise<LogRow[]>;
-  /** A new account, not signed in: verified (as `signedIn`'s) unless `verified: false`. */
-  signedUp(label: string, options?: { name?: string; email?: string; verified?: boolean }): Promise<{ email: string; user: UserBody }>;
+  /** A new account (with PASSWORD unless told), not signed in: verified (as `signedIn`'s) unless `verified: false`. */
+  signedUp(label: string, options?: { name?: string; email?: string; password?: string; verified?: boolean }): Promise<{ email: string; user: UserBody }>;
   /**
    * Another session of an existing account: a password sign-in that answers tokens (200 and no second
    * step expected), from the client `signedIn` uses (inject's 127.0.0.1) unless `ip` is given.
@@ -249,7 +249,7 @@ export function testClient(getApp: () => TestApp): TestClient {
     },
     async signedUp(label, options = {}) {
       const email = options.email ?? uniqueEmail(label);
-      const user = await signUp(app(), email, PASSWORD, options.name, { verified: options.verified ?? true });
+      const user = await signUp(app(), email, options.password ?? PASSWORD, options.name, { verified: options.verified ?? true });
       return { email, user };
     },
     async signIn(email, options = {}) {
