@@ -104,6 +104,13 @@ export interface LogEntry extends LogRow {
   updated_at: Date;
 }
 
+/** What a password sign-in answers when a second factor is due. */
+export interface MfaChallenge {
+  mfa_required: true;
+  mfa_token: string;
+  methods: string[];
+}
+
 /** A private address per call unless one is given (tests pick theirs from 198.51.100.0/24, RFC 5737). */
 export const randomIp = (): string => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
@@ -134,6 +141,8 @@ export interface TestClient {
    * step expected), from the client `signedIn` uses (inject's 127.0.0.1) unless `ip` is given.
    */
   signIn(email: string, options?: { password?: string; userAgent?: string; ip?: string }): Promise<Signed>;
+  /** The second step of a password sign-in of an account with a second factor (200 with `mfa_required` expected), from inject's 127.0.0.1 unless `ip` is given. */
+  challenge(email: string, options?: { password?: string; userAgent?: string; ip?: string }): Promise<MfaChallenge>;
   /** The whole communication_logs row of a message (the id `mail.send` or `messenger.notify` answered). */
   logEntry(id: string): Promise<LogEntry | undefined>;
   /** Waits (up to `timeoutMs`, default 15 s) until a message's log row has one of these statuses, and answers it. */
@@ -253,17 +262,18 @@ export function testClient(getApp: () => TestApp): TestClient {
       return { email, user };
     },
     async signIn(email, options = {}) {
-      const res = await app().server.inject({
-        method: 'POST',
-        url: '/v1/auth/login',
-        ...(options.ip ? { remoteAddress: options.ip } : {}),
-        headers: options.userAgent ? { 'user-agent': options.userAgent } : {},
-        payload: { email, password: options.password ?? PASSWORD },
-      });
+      const res = await passwordSignIn(app(), email, options);
       expect(res.statusCode, res.body).toBe(200);
       const tokens = res.json<TokenBody>();
       expect(tokens.access_token, `a second step instead of tokens: ${res.body}`).toEqual(expect.any(String));
       return { email, user: tokens.user, token: tokens.access_token, refreshToken: tokens.refresh_token, sessionId: tokens.session_id };
+    },
+    async challenge(email, options = {}) {
+      const res = await passwordSignIn(app(), email, options);
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json<MfaChallenge>();
+      expect(body.mfa_required, `tokens instead of a second step: ${res.body}`).toBe(true);
+      return body;
     },
     async logEntry(id) {
       return (await query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]))[0];
@@ -275,4 +285,15 @@ export function testClient(getApp: () => TestApp): TestClient {
       }, timeoutMs, `log ${id} to be ${statuses.join(' or ')}`);
     },
   };
+}
+
+/** A password sign-in, as `signIn` and `challenge` send it (inject's own client address unless `ip` is given). */
+function passwordSignIn(app: TestApp, email: string, options: { password?: string; userAgent?: string; ip?: string }): Promise<Response> {
+  return app.server.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    ...(options.ip ? { remoteAddress: options.ip } : {}),
+    headers: options.userAgent ? { 'user-agent': options.userAgent } : {},
+    payload: { email, password: options.password ?? PASSWORD },
+  });
 }

@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator } from '../helpers/authenticator.js';
-import { PASSWORD } from '../helpers/client.js';
+import type { MfaChallenge } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
 import { linkToken, waitForMail, type TokenBody } from '../helpers/outbox.js';
@@ -16,12 +16,6 @@ import { ensureOtpTemplate, harness, otherCode, uniquePhone } from '../otp/harne
  * reason for a challenge, and do not satisfy MFA_REQUIRED.
  */
 
-interface Challenge {
-  mfa_required: true;
-  mfa_token: string;
-  methods: string[];
-}
-
 describe.each(engineCases())('email and SMS codes as second factors on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
@@ -29,14 +23,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
     const h = harness(() => app);
     const { call } = h;
 
-    /** Signs in with the password; expects a challenge. */
-    async function challenge(email: string): Promise<Challenge> {
-      const res = await call('POST', '/v1/auth/login', null, { email, password: PASSWORD });
-      expect(res.statusCode, res.body).toBe(200);
-      const body = res.json<Challenge>();
-      expect(body.mfa_required).toBe(true);
-      return body;
-    }
+    const { challenge } = h;
     const sendOtp = (mfaToken: string, method: string) => call('POST', '/v1/auth/mfa/otp/send', null, { mfa_token: mfaToken, method });
     async function sendOtpOk(mfaToken: string, method: string): Promise<{ otp_id: string; expires_at: string; channel: string }> {
       const res = await sendOtp(mfaToken, method);
@@ -199,7 +186,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
       const mail = await waitForMail(app, { to: me.email, template: 'accounts.magic_link', after: started });
       const res = await call('POST', '/v1/auth/magic-link/verify', null, { token: linkToken(mail, 'magic-link') });
       expect(res.statusCode, res.body).toBe(200);
-      const body = res.json<Challenge>();
+      const body = res.json<MfaChallenge>();
       expect(body.methods).toEqual(['totp', 'backup_code']);
       expectProblem(await sendOtp(body.mfa_token, 'email_otp'), 422, 'mfa_method_unavailable');
     });

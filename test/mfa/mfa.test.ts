@@ -17,12 +17,6 @@ import { expectProblem } from '../helpers/http.js';
 
 const { redisUrl } = inject('services');
 
-interface MfaChallengeBody {
-  mfa_required: true;
-  mfa_token: string;
-  methods: string[];
-}
-
 interface MfaStatusBody {
   totp: boolean;
   passkeys: number;
@@ -34,15 +28,6 @@ interface MfaStatusBody {
 function harness(getApp: () => TestApp) {
   const api = testClient(getApp);
   const { call } = api;
-
-  /** Signs in with the password; expects the first step (an mfa_token) and answers it. */
-  async function firstStep(email: string): Promise<MfaChallengeBody> {
-    const res = await call('POST', '/v1/auth/login', null, { email, password: PASSWORD });
-    expect(res.statusCode, res.body).toBe(200);
-    const body = res.json<MfaChallengeBody>();
-    expect(body.mfa_required).toBe(true);
-    return body;
-  }
 
   /** Signs in with the password; expects tokens (no second factor due). */
   async function passwordOnly(email: string): Promise<TokenBody> {
@@ -86,7 +71,7 @@ function harness(getApp: () => TestApp) {
   const eventsOf = (userId: string, type: string) =>
     api.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM events WHERE type = $1 AND payload->>'user_id' = $2 ORDER BY created_at, id`, [type, userId]);
 
-  return { ...api, firstStep, passwordOnly, enrolTotp, enrolled, verify, status, auditOf, eventsOf };
+  return { ...api, passwordOnly, enrolTotp, enrolled, verify, status, auditOf, eventsOf };
 }
 
 describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
@@ -205,7 +190,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
 
       it('POST /v1/auth/mfa/verify with a TOTP code answers tokens whose amr lists pwd, otp and mfa', async () => {
         const { email, user, app: device } = await h.enrolled('verify-totp');
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         const res = await h.verify(mfaToken, { code: await device.next() });
         expect(res.statusCode, res.body).toBe(200);
         expect(res.headers['cache-control']).toBe('no-store');
@@ -226,7 +211,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
       it('a backup code signs in once (amr backup_code), mails the owner, and leaves 9', async () => {
         const { email, user, tokens: first, backupCodes } = await h.enrolled('verify-backup');
         const before = new Date();
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         // Typed by hand: case and the dash do not matter.
         const res = await h.verify(mfaToken, { backup_code: backupCodes[3]!.toUpperCase().replace('-', '') });
         expect(res.statusCode, res.body).toBe(200);
@@ -276,7 +261,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
       it('the mfa_token of a sign-in also asks for the link', async () => {
         const { email } = await h.enrolled('recover-token');
         const before = new Date();
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         const res = await call('POST', '/v1/auth/mfa/recovery', null, { mfa_token: mfaToken });
         expect(res.statusCode, res.body).toBe(202);
         const mail = await waitForMail(app, { to: email, template: 'mfa.recovery', after: before });
@@ -317,7 +302,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         const [row] = await h.query<{ mfa_reenroll_required: boolean }>('SELECT mfa_reenroll_required FROM users WHERE id = $1', [user.id]);
         expect(row!.mfa_reenroll_required).toBe(false);
         // Sign-ins ask for the new factor again.
-        expect((await h.firstStep(email)).methods).toEqual(['totp', 'email_otp', 'backup_code']);
+        expect((await h.challenge(email)).methods).toEqual(['totp', 'email_otp', 'backup_code']);
       });
     });
   });

@@ -4,6 +4,7 @@ import { testClient, type Method, type Page, type Signed } from '../helpers/clie
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
+import type { NotificationBody as NotificationJson } from '../../src/modules/notifications/index.js';
 
 /*
  * In-app notifications of the signed-in user (`/v1/me/notifications`): the list (newest first, cursor
@@ -11,15 +12,6 @@ import { waitFor } from '../helpers/wait.js';
  * 404 and is left untouched; and delivery through the real path (messenger → job → template → store).
  */
 
-interface NotificationJson {
-  id: string;
-  category: string;
-  title: string;
-  body: string;
-  url: string | null;
-  read_at: string | null;
-  created_at: string;
-}
 type Notifications = Page<NotificationJson>;
 
 describe.each(engineCases())('in-app notifications on $engine', ({ engine, available }) => {

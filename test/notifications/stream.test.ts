@@ -6,7 +6,7 @@ import { buildApp, type App } from '../../src/app/app.js';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createPostgresDatabase, type Database } from '../../src/platform/db/database.js';
 import { COOKIES } from '../../src/platform/http/auth.js';
-import { notificationChannel } from '../../src/modules/notifications/index.js';
+import { notificationChannel, type NotificationBody as NotificationJson } from '../../src/modules/notifications/index.js';
 import { createTestApp, logCollector, type TestApp } from '../helpers/app.js';
 import { testClient } from '../helpers/client.js';
 import { engines } from '../helpers/db.js';
@@ -26,15 +26,6 @@ import { openStream, readBody, type SseStream } from './sse-client.js';
 
 const STREAM = '/v1/me/notifications/stream';
 
-interface NotificationJson {
-  id: string;
-  category: string;
-  title: string;
-  body: string;
-  url: string | null;
-  read_at: string | null;
-  created_at: string;
-}
 
 async function listen(app: App): Promise<string> {
   await app.server.listen({ port: 0, host: '127.0.0.1' });
