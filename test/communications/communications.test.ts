@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { PASSWORD, testClient, type LogEntry, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
 import { drainMail, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
@@ -85,7 +85,7 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
     const listLogs = (search: string, token: string | null = admin.token) => call('GET', `/v1/admin/communications/logs${search}`, token);
 
     beforeAll(async () => {
-      app = await createTestApp({ engine });
+      app = await createEngineApp(engine);
       admin = await api.platformAdmin();
       member = await api.signedIn('member');
     });

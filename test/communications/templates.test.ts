@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { testClient, type Method, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
 import { linkToken, waitForMail } from '../helpers/outbox.js';
@@ -71,7 +71,7 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
       );
 
     beforeAll(async () => {
-      app = await createTestApp({ engine });
+      app = await createEngineApp(engine);
       admin = await api.platformAdmin();
       member = await api.signedIn('member');
     });
