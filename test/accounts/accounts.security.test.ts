@@ -8,62 +8,34 @@ import { decodeJwt, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JW
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
 import { sha256 } from '../../src/platform/crypto/tokens.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { signUp } from '../helpers/outbox.js';
+import { PASSWORD, testClient, type Signed } from '../helpers/client.js';
+import { uniqueEmail, type TokenBody, type UserBody } from '../helpers/outbox.js';
 import { waitFor } from '../helpers/wait.js';
 
-const PASSWORD = 'lantern-Orbit-5712!';
-const WRONG_PASSWORD = 'lantern-Orbit-5713!';
+const WRONG_PASSWORD = `${PASSWORD}!`;
 
 type Json = Record<string, unknown>;
-interface Tokens {
-  access_token: string;
-  refresh_token: string;
-  session_id: string;
-  user: { id: string; email: string };
-}
 type InjectReply = Awaited<ReturnType<TestApp['server']['inject']>>;
-
-function uniqueEmail(label: string): string {
-  return `${label}-${randomBytes(4).toString('hex')}@example.org`;
-}
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
-async function post(app: TestApp, url: string, payload: Json, options: { remoteAddress?: string; headers?: Record<string, string> } = {}): Promise<InjectReply> {
-  return app.server.inject({ method: 'POST', url, payload, ...options });
-}
+let app: TestApp;
+const api = testClient(() => app);
+const post = (url: string, payload: Json, options: { ip?: string; userAgent?: string } = {}): Promise<InjectReply> => api.call('POST', url, null, payload, options);
+const me = (token: string): Promise<InjectReply> => api.call('GET', '/v1/me', token);
 
 /** As if REFRESH_REUSE_GRACE_SECONDS had passed since the session's rotations. */
-async function afterReuseGrace(app: TestApp, sessionId: string): Promise<void> {
-  await app.context.db.sql.query(`UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE session_id = $1 AND used_at IS NOT NULL`, [sessionId]);
+async function afterReuseGrace(sessionId: string): Promise<void> {
+  await api.query(`UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE session_id = $1 AND used_at IS NOT NULL`, [sessionId]);
 }
 
-/** Signs up; the address comes back verified (sign-in needs that by default), as the shared signUp helper does. */
-async function signup(app: TestApp, email: string, password = PASSWORD): Promise<{ id: string; email: string }> {
-  return signUp(app, email, password);
-}
-
-async function login(app: TestApp, email: string, password = PASSWORD): Promise<Tokens> {
-  const res = await post(app, '/v1/auth/login', { email, password });
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json<Tokens>();
-}
-
-async function me(app: TestApp, token: string): Promise<InjectReply> {
-  return app.server.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } });
-}
-
-async function expectTokenRefused(app: TestApp, token: string, what: string): Promise<void> {
-  const res = await me(app, token);
+async function expectTokenRefused(token: string, what: string): Promise<void> {
+  const res = await me(token);
   expect(res.statusCode, what).toBe(401);
   expect(res.json().code, what).toBe('invalid_token');
   expect(res.headers['www-authenticate'], what).toBe('Bearer error="invalid_token"');
-}
-
-async function rows<R>(app: TestApp, text: string, values: unknown[] = []): Promise<R[]> {
-  return (await app.context.db.sql.query<R>(text, values)).rows;
 }
 
 /** The problem document without the members that differ per request. */
@@ -81,7 +53,6 @@ function shapeOf(value: unknown): unknown {
   return typeof value;
 }
 
-let app: TestApp;
 beforeAll(async () => {
   app = await createTestApp();
 });
@@ -90,8 +61,8 @@ afterAll(async () => {
 });
 
 describe('access tokens: forged, altered and misused tokens are refused', () => {
-  let victim: { id: string; email: string };
-  let tokens: Tokens;
+  let victim: { email: string; user: UserBody };
+  let tokens: Signed;
   let claims: JWTPayload;
   let appKey: { kid: string; key: CryptoKey | KeyObject | Uint8Array };
 
@@ -105,27 +76,26 @@ describe('access tokens: forged, altered and misused tokens are refused', () => 
   }
 
   beforeAll(async () => {
-    victim = await signup(app, uniqueEmail('victim'));
-    const attacker = await signup(app, uniqueEmail('attacker'));
-    tokens = await login(app, attacker.email);
-    claims = decodeJwt(tokens.access_token);
+    victim = await api.signedUp('victim');
+    tokens = await api.signedIn('attacker');
+    claims = decodeJwt(tokens.token);
     // The app's own signing key, opened the way the key store opens it: lets a test change exactly one thing.
-    const [row] = await rows<{ id: string; private_jwk_sealed: string }>(app, `SELECT id, private_jwk_sealed FROM signing_keys WHERE status = 'active'`);
+    const [row] = await api.query<{ id: string; private_jwk_sealed: string }>(`SELECT id, private_jwk_sealed FROM signing_keys WHERE status = 'active'`);
     appKey = { kid: row!.id, key: await importJWK(JSON.parse(app.context.box.open(row!.private_jwk_sealed, 'signing-key')), 'EdDSA') };
   });
 
   it('accepts the real token, and a token re-signed with the app key and the same claims (the control for what follows)', async () => {
-    expect((await me(app, tokens.access_token)).statusCode).toBe(200);
+    expect((await me(tokens.token)).statusCode).toBe(200);
     const same = await forge(claims);
-    const res = await me(app, same);
+    const res = await me(same);
     expect(res.statusCode).toBe(200);
     expect(res.json().id).toBe(tokens.user.id);
   });
 
   it('refuses alg "none" (unsigned) with the payload of a real token', async () => {
-    const payload = tokens.access_token.split('.')[1]!;
-    await expectTokenRefused(app, `${b64url({ alg: 'none', typ: ACCESS_TOKEN_TYPE })}.${payload}.`, 'alg none');
-    await expectTokenRefused(app, `${b64url({ alg: 'none', typ: ACCESS_TOKEN_TYPE, kid: appKey.kid })}.${payload}.`, 'alg none with the real kid');
+    const payload = tokens.token.split('.')[1]!;
+    await expectTokenRefused(`${b64url({ alg: 'none', typ: ACCESS_TOKEN_TYPE })}.${payload}.`, 'alg none');
+    await expectTokenRefused(`${b64url({ alg: 'none', typ: ACCESS_TOKEN_TYPE, kid: appKey.kid })}.${payload}.`, 'alg none with the real kid');
   });
 
   it('refuses HS256 signed with the public key as the HMAC secret (algorithm confusion)', async () => {
@@ -133,142 +103,138 @@ describe('access tokens: forged, altered and misused tokens are refused', () => 
     const publicKey = jwks.keys.find((key) => key.kid === appKey.kid)!;
     for (const secret of [Buffer.from(publicKey.x, 'base64url'), new TextEncoder().encode(JSON.stringify(publicKey))]) {
       const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: appKey.kid, typ: ACCESS_TOKEN_TYPE }).sign(secret);
-      await expectTokenRefused(app, token, 'HS256 with the public key');
+      await expectTokenRefused(token, 'HS256 with the public key');
     }
   });
 
   it('refuses the same claims signed with a foreign Ed25519 key, under the real kid and under an unknown kid', async () => {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    await expectTokenRefused(app, await forge(claims, {}, privateKey), 'foreign key, real kid');
-    await expectTokenRefused(app, await forge(claims, { kid: 'jwk_attacker' }, privateKey), 'foreign key, unknown kid');
-    await expectTokenRefused(app, await forge(claims, { kid: undefined }, privateKey), 'foreign key, no kid');
+    await expectTokenRefused(await forge(claims, {}, privateKey), 'foreign key, real kid');
+    await expectTokenRefused(await forge(claims, { kid: 'jwk_attacker' }, privateKey), 'foreign key, unknown kid');
+    await expectTokenRefused(await forge(claims, { kid: undefined }, privateKey), 'foreign key, no kid');
   });
 
   it('refuses a real token whose payload was altered (another sub) or whose signature was altered', async () => {
-    const [header, payload, signature] = tokens.access_token.split('.') as [string, string, string];
-    const altered = { ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: victim.id };
-    await expectTokenRefused(app, `${header}.${b64url(altered)}.${signature}`, 'altered sub');
+    const [header, payload, signature] = tokens.token.split('.') as [string, string, string];
+    const altered = { ...JSON.parse(Buffer.from(payload, 'base64url').toString()), sub: victim.user.id };
+    await expectTokenRefused(`${header}.${b64url(altered)}.${signature}`, 'altered sub');
     const flipped = signature.slice(0, 10) + (signature[10] === 'A' ? 'B' : 'A') + signature.slice(11);
-    await expectTokenRefused(app, `${header}.${payload}.${flipped}`, 'altered signature');
+    await expectTokenRefused(`${header}.${payload}.${flipped}`, 'altered signature');
     // A token for the victim needs the app's key: the attacker's own token cannot be bent into one.
-    expect((await me(app, tokens.access_token)).json().id).not.toBe(victim.id);
+    expect((await me(tokens.token)).json().id).not.toBe(victim.user.id);
   });
 
   it('refuses an expired token: crafted with exp in the past, and a real one-second token once its second is over', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expectTokenRefused(app, await forge({ ...claims, iat: now - 120, exp: now - 60 }), 'exp a minute ago');
+    await expectTokenRefused(await forge({ ...claims, iat: now - 120, exp: now - 60 }), 'exp a minute ago');
 
     const short = await app.context.keys.sign(
-      { sid: tokens.session_id, jti: 'short-lived' },
+      { sid: tokens.sessionId, jti: 'short-lived' },
       { subject: tokens.user.id, audience: app.config.auth.audience, expiresInSeconds: 1, type: ACCESS_TOKEN_TYPE },
     );
-    expect((await me(app, short)).statusCode).toBe(200);
-    await waitFor(async () => (await me(app, short)).statusCode === 401, 5_000, 'the one-second token to expire');
-    await expectTokenRefused(app, short, 'one-second token once expired');
+    expect((await me(short)).statusCode).toBe(200);
+    await waitFor(async () => (await me(short)).statusCode === 401, 5_000, 'the one-second token to expire');
+    await expectTokenRefused(short, 'one-second token once expired');
   });
 
   it('refuses a wrong issuer, a wrong or missing audience, and a typ other than at+jwt', async () => {
     const { audience } = app.config.auth;
-    await expectTokenRefused(app, await forge({ ...claims, iss: 'https://evil.example' }), 'wrong issuer');
-    await expectTokenRefused(app, await forge({ ...claims, iss: undefined }), 'no issuer');
+    await expectTokenRefused(await forge({ ...claims, iss: 'https://evil.example' }), 'wrong issuer');
+    await expectTokenRefused(await forge({ ...claims, iss: undefined }), 'no issuer');
 
-    const base = { sid: tokens.session_id };
+    const base = { sid: tokens.sessionId };
     const options = { subject: tokens.user.id, expiresInSeconds: 300 };
     const keys = app.context.keys;
-    await expectTokenRefused(app, await keys.sign(base, { ...options, audience: 'https://other.example', type: ACCESS_TOKEN_TYPE }), 'wrong audience');
-    await expectTokenRefused(app, await keys.sign(base, { ...options, type: ACCESS_TOKEN_TYPE }), 'no audience');
-    await expectTokenRefused(app, await keys.sign(base, { ...options, audience }), 'typ JWT (the default of other tokens)');
-    await expectTokenRefused(app, await forge(claims, { typ: undefined }), 'no typ');
+    await expectTokenRefused(await keys.sign(base, { ...options, audience: 'https://other.example', type: ACCESS_TOKEN_TYPE }), 'wrong audience');
+    await expectTokenRefused(await keys.sign(base, { ...options, type: ACCESS_TOKEN_TYPE }), 'no audience');
+    await expectTokenRefused(await keys.sign(base, { ...options, audience }), 'typ JWT (the default of other tokens)');
+    await expectTokenRefused(await forge(claims, { typ: undefined }), 'no typ');
     // And the same key with everything right passes: the refusals above are about the one field each.
-    expect((await me(app, await keys.sign(base, { ...options, audience, type: ACCESS_TOKEN_TYPE }))).statusCode).toBe(200);
+    expect((await me(await keys.sign(base, { ...options, audience, type: ACCESS_TOKEN_TYPE }))).statusCode).toBe(200);
   });
 
   it('refuses a token without a session id', async () => {
     const { sid: _sid, ...withoutSid } = claims;
-    await expectTokenRefused(app, await forge(withoutSid), 'no sid');
+    await expectTokenRefused(await forge(withoutSid), 'no sid');
   });
 
   it("refuses the access token of a session that was ended (logout), while the user's other session still works", async () => {
-    const other = await login(app, victim.email);
-    const ended = await login(app, victim.email);
-    expect((await me(app, ended.access_token)).statusCode).toBe(200);
-    const logout = await app.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: { authorization: `Bearer ${ended.access_token}` } });
+    const other = await api.signIn(victim.email);
+    const ended = await api.signIn(victim.email);
+    expect((await me(ended.token)).statusCode).toBe(200);
+    const logout = await api.call('POST', '/v1/auth/logout', ended.token);
     expect(logout.statusCode).toBe(204);
-    await expectTokenRefused(app, ended.access_token, 'after logout');
-    expect((await me(app, other.access_token)).statusCode).toBe(200);
+    await expectTokenRefused(ended.token, 'after logout');
+    expect((await me(other.token)).statusCode).toBe(200);
   });
 
   it('refuses a refresh token used as an access token, and an access token used as a refresh token', async () => {
-    const fresh = await login(app, victim.email);
-    await expectTokenRefused(app, fresh.refresh_token, 'refresh token as bearer');
-    const res = await post(app, '/v1/auth/refresh', { refresh_token: fresh.access_token });
+    const fresh = await api.signIn(victim.email);
+    await expectTokenRefused(fresh.refreshToken, 'refresh token as bearer');
+    const res = await post('/v1/auth/refresh', { refresh_token: fresh.token });
     expect(res.statusCode).toBe(401);
     expect(res.json().code).toBe('invalid_refresh_token');
     // Neither misuse consumed anything: the pair still works as meant.
-    expect((await me(app, fresh.access_token)).statusCode).toBe(200);
-    expect((await post(app, '/v1/auth/refresh', { refresh_token: fresh.refresh_token })).statusCode).toBe(200);
+    expect((await me(fresh.token)).statusCode).toBe(200);
+    expect((await post('/v1/auth/refresh', { refresh_token: fresh.refreshToken })).statusCode).toBe(200);
   });
 });
 
 describe('refresh tokens: replay and races', () => {
   it('a refresh token replayed after the reuse grace answers refresh_token_reused, revokes the session and leaves an audit row', async () => {
-    const user = await signup(app, uniqueEmail('replay'));
-    const first = await login(app, user.email);
-    const rotated = await post(app, '/v1/auth/refresh', { refresh_token: first.refresh_token });
+    const first = await api.signedIn('replay');
+    const rotated = await post('/v1/auth/refresh', { refresh_token: first.refreshToken });
     expect(rotated.statusCode).toBe(200);
-    const second = rotated.json<Tokens>();
-    await afterReuseGrace(app, first.session_id);
+    const second = rotated.json<TokenBody>();
+    await afterReuseGrace(first.sessionId);
 
-    const replay = await post(app, '/v1/auth/refresh', { refresh_token: first.refresh_token });
+    const replay = await post('/v1/auth/refresh', { refresh_token: first.refreshToken });
     expect(replay.statusCode).toBe(401);
     expect(replay.json()).toMatchObject({ code: 'refresh_token_reused', status: 401 });
 
-    const [session] = await rows<{ revoked_at: Date | null; revoked_reason: string | null }>(app, 'SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1', [first.session_id]);
+    const [session] = await api.query<{ revoked_at: Date | null; revoked_reason: string | null }>('SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1', [first.sessionId]);
     expect(session!.revoked_at).not.toBeNull();
     expect(session!.revoked_reason).toBe('refresh_token_reused');
-    const audit = await rows<{ actor_type: string; result: string; target_type: string }>(
-      app,
+    const audit = await api.query<{ actor_type: string; result: string; target_type: string }>(
       `SELECT actor_type, result, target_type FROM audit_events WHERE action = 'session.refresh_token_reused' AND target_id = $1`,
-      [first.session_id],
+      [first.sessionId],
     );
     expect(audit).toEqual([{ actor_type: 'system', result: 'failure', target_type: 'session' }]);
 
-    const next = await post(app, '/v1/auth/refresh', { refresh_token: second.refresh_token });
+    const next = await post('/v1/auth/refresh', { refresh_token: second.refresh_token });
     expect(next.statusCode).toBe(401);
-    await expectTokenRefused(app, second.access_token, 'the rotated access token');
-    await expectTokenRefused(app, first.access_token, 'the first access token');
+    await expectTokenRefused(second.access_token, 'the rotated access token');
+    await expectTokenRefused(first.token, 'the first access token');
   });
 
   it('of two concurrent refreshes of one token from two different clients exactly one succeeds, and only one new refresh token is stored', async () => {
-    const user = await signup(app, uniqueEmail('race'));
-    const tokens = await login(app, user.email);
+    const tokens = await api.signedIn('race');
     const results = await Promise.all([
-      post(app, '/v1/auth/refresh', { refresh_token: tokens.refresh_token }, { headers: { 'user-agent': 'client-a' } }),
-      post(app, '/v1/auth/refresh', { refresh_token: tokens.refresh_token }, { headers: { 'user-agent': 'client-b' } }),
+      post('/v1/auth/refresh', { refresh_token: tokens.refreshToken }, { userAgent: 'client-a' }),
+      post('/v1/auth/refresh', { refresh_token: tokens.refreshToken }, { userAgent: 'client-b' }),
     ]);
     const statuses = results.map((res) => res.statusCode).sort();
     expect(statuses).toEqual([200, 401]);
     expect(results.find((res) => res.statusCode === 401)!.json().code).toBe('refresh_token_reused');
-    const stored = await rows<{ n: number }>(app, 'SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id = $1', [tokens.session_id]);
+    const stored = await api.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens WHERE session_id = $1', [tokens.sessionId]);
     expect(stored[0]!.n).toBe(2);
   });
 });
 
 describe('brute force: lockout', () => {
   it('locks on the 5th wrong password (423 + Retry-After), refuses the right one while locked, mails once, audits', async () => {
-    const email = uniqueEmail('brute');
-    const user = await signup(app, email);
+    const { email, user } = await api.signedUp('brute');
     for (let attempt = 1; attempt <= 4; attempt++) {
-      const res = await post(app, '/v1/auth/login', { email, password: WRONG_PASSWORD });
+      const res = await post('/v1/auth/login', { email, password: WRONG_PASSWORD });
       expect(res.statusCode, `attempt ${attempt}`).toBe(401);
       expect(res.json().code).toBe('invalid_credentials');
     }
-    const fifth = await post(app, '/v1/auth/login', { email, password: WRONG_PASSWORD });
+    const fifth = await post('/v1/auth/login', { email, password: WRONG_PASSWORD });
     expect(fifth.statusCode).toBe(423);
     expect(fifth.json()).toMatchObject({ code: 'account_locked', retry_after: 1800 });
     expect(fifth.headers['retry-after']).toBe('1800');
 
-    const right = await post(app, '/v1/auth/login', { email, password: PASSWORD });
+    const right = await post('/v1/auth/login', { email, password: PASSWORD });
     expect(right.statusCode).toBe(423);
     expect(right.json().code).toBe('account_locked');
     const retryAfter = Number(right.headers['retry-after']);
@@ -276,24 +242,22 @@ describe('brute force: lockout', () => {
     expect(retryAfter).toBeLessThanOrEqual(1800);
     expect(right.body).not.toContain('access_token');
     // More wrong attempts while locked: still 423, no second mail, the lock is not extended.
-    const sixth = await post(app, '/v1/auth/login', { email, password: WRONG_PASSWORD });
+    const sixth = await post('/v1/auth/login', { email, password: WRONG_PASSWORD });
     expect(sixth.statusCode).toBe(423);
     expect(Number(sixth.headers['retry-after'])).toBeLessThanOrEqual(1800);
 
-    const jobs = await rows<{ n: number }>(
-      app,
+    const jobs = await api.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM communication_logs WHERE template = 'accounts.account_locked' AND recipient = $1`,
       [email],
     );
     expect(jobs[0]!.n).toBe(1);
     const delivered = await waitFor(async () => {
-      const found = await rows<{ subject: string }>(app, `SELECT subject FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.account_locked'`, [email]);
+      const found = await api.query<{ subject: string }>(`SELECT subject FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.account_locked'`, [email]);
       return found.length > 0 && found;
     }, 10_000, 'the lockout mail');
     expect(delivered).toHaveLength(1);
 
-    const audit = await rows<{ action: string; result: string; reason: string }>(
-      app,
+    const audit = await api.query<{ action: string; result: string; reason: string }>(
       `SELECT action, result, reason FROM audit_events WHERE target_id = $1 AND action IN ('auth.login', 'auth.lockout') ORDER BY created_at, id`,
       [user.id],
     );
@@ -301,38 +265,42 @@ describe('brute force: lockout', () => {
     expect(audit.filter((row) => row.action === 'auth.login' && row.result === 'failure' && row.reason === 'locked')).toHaveLength(2);
     expect(audit.filter((row) => row.action === 'auth.lockout')).toHaveLength(1);
     expect(audit.filter((row) => row.action === 'auth.login' && row.result === 'success')).toHaveLength(0);
-    const [row] = await rows<{ failed_login_count: number; locked_until: Date | null }>(app, 'SELECT failed_login_count, locked_until FROM users WHERE id = $1', [user.id]);
+    const [row] = await api.query<{ failed_login_count: number; locked_until: Date | null }>('SELECT failed_login_count, locked_until FROM users WHERE id = $1', [user.id]);
     expect(row!.failed_login_count).toBe(5);
     expect(row!.locked_until).not.toBeNull();
   });
 
   describe('with LOCKOUT_DURATION_SECONDS=1', () => {
     let shortLock: TestApp;
+    const shortLockApi = testClient(() => shortLock);
     beforeAll(async () => {
       shortLock = await createTestApp({ env: { LOCKOUT_DURATION_SECONDS: '1' }, build: { workers: false } });
     });
     afterAll(async () => shortLock?.destroy());
 
     it('unlocks after the duration, and the right password then signs in and clears the count', async () => {
-      const email = uniqueEmail('unlock');
-      const user = await signup(shortLock, email);
+      const { email, user } = await shortLockApi.signedUp('unlock');
       let last: InjectReply | undefined;
-      for (let attempt = 1; attempt <= 5; attempt++) last = await post(shortLock, '/v1/auth/login', { email, password: WRONG_PASSWORD });
+      for (let attempt = 1; attempt <= 5; attempt++) last = await shortLockApi.call('POST', '/v1/auth/login', null, { email, password: WRONG_PASSWORD });
       expect(last!.statusCode).toBe(423);
       expect(last!.headers['retry-after']).toBe('1');
       // The right password is refused (423, not counted) until the lock runs out.
       const res = await waitFor(async () => {
-        const attempt = await post(shortLock, '/v1/auth/login', { email, password: PASSWORD });
+        const attempt = await shortLockApi.call('POST', '/v1/auth/login', null, { email, password: PASSWORD });
         return attempt.statusCode === 200 && attempt;
       }, 5_000, 'the lock to run out');
-      expect(res.json<Tokens>().user.id).toBe(user.id);
-      const [row] = await rows<{ failed_login_count: number; locked_until: Date | null }>(shortLock, 'SELECT failed_login_count, locked_until FROM users WHERE id = $1', [user.id]);
+      expect(res.json<TokenBody>().user.id).toBe(user.id);
+      const [row] = await shortLockApi.query<{ failed_login_count: number; locked_until: Date | null }>('SELECT failed_login_count, locked_until FROM users WHERE id = $1', [user.id]);
       expect(row).toEqual({ failed_login_count: 0, locked_until: null });
     });
   });
 
   describe('per-IP rate limit (RATE_LIMITS auth max 3 / 60 s)', () => {
     let limited: TestApp;
+    const limitedApi = testClient(() => limited);
+    /** The one client address of this test's requests (the limit is per address). */
+    const HOME = '198.51.100.30';
+    const fromHome = (url: string, payload?: Json) => limitedApi.call(payload === undefined ? 'GET' : 'POST', url, null, payload, { ip: HOME });
     beforeAll(async () => {
       limited = await createTestApp({
         env: { RATE_LIMIT_ENABLED: 'true', RATE_LIMITS: '{"auth":{"max":3,"window_seconds":60}}' },
@@ -344,24 +312,24 @@ describe('brute force: lockout', () => {
     it('answers the 4th /v1/auth request from one IP with 429 and Retry-After; another IP is not affected', async () => {
       const body = { email: uniqueEmail('nobody'), password: WRONG_PASSWORD };
       for (let n = 1; n <= 3; n++) {
-        const res = await post(limited, '/v1/auth/login', body);
+        const res = await fromHome('/v1/auth/login', body);
         expect(res.statusCode, `request ${n}`).toBe(401);
         expect(res.headers['ratelimit-limit']).toBe('3');
         expect(res.headers['ratelimit-remaining']).toBe(String(3 - n));
       }
       // The 4th, on another route of the same group: the limit is per group and IP, not per route.
-      const fourth = await post(limited, '/v1/auth/password/forgot', { email: body.email });
+      const fourth = await fromHome('/v1/auth/password/forgot', { email: body.email });
       expect(fourth.statusCode).toBe(429);
       expect(fourth.json().code).toBe('rate_limited');
       const retryAfter = Number(fourth.headers['retry-after']);
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(60);
-      expect((await post(limited, '/v1/auth/login', body)).statusCode).toBe(429);
+      expect((await fromHome('/v1/auth/login', body)).statusCode).toBe(429);
 
-      const elsewhere = await post(limited, '/v1/auth/login', body, { remoteAddress: '203.0.113.9' });
+      const elsewhere = await limitedApi.call('POST', '/v1/auth/login', null, body, { ip: '203.0.113.9' });
       expect(elsewhere.statusCode).toBe(401);
       // Other groups keep their own budget.
-      expect((await limited.server.inject({ method: 'GET', url: '/v1/me' })).statusCode).toBe(401);
+      expect((await fromHome('/v1/me')).statusCode).toBe(401);
     });
   });
 });
@@ -369,29 +337,27 @@ describe('brute force: lockout', () => {
 describe('enumeration: answers do not tell which addresses have accounts', () => {
   let known: string;
   beforeAll(async () => {
-    known = uniqueEmail('known');
-    await signup(app, known);
+    known = (await api.signedUp('known')).email;
   });
 
   it('sign-up with a taken address answers like a new one (status, shape) and does not reveal the account id', async () => {
-    const taken = await post(app, '/v1/auth/signup', { email: known, password: PASSWORD });
-    const fresh = await post(app, '/v1/auth/signup', { email: uniqueEmail('new'), password: PASSWORD });
+    const taken = await post('/v1/auth/signup', { email: known, password: PASSWORD });
+    const fresh = await post('/v1/auth/signup', { email: uniqueEmail('new'), password: PASSWORD });
     expect(taken.statusCode).toBe(201);
     expect(fresh.statusCode).toBe(201);
     expect(shapeOf(taken.json())).toEqual(shapeOf(fresh.json()));
     expect(taken.headers['content-type']).toBe(fresh.headers['content-type']);
     const takenUser = taken.json<{ user: { id: string; email: string; email_verified: boolean } }>().user;
     expect(takenUser.email_verified).toBe(false);
-    const [real] = await rows<{ id: string }>(app, 'SELECT id FROM users WHERE email = $1', [known]);
+    const [real] = await api.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [known]);
     expect(takenUser.id).not.toBe(real!.id);
     expect(takenUser.id).toMatch(/^usr_/);
   });
 
   it("regression: sign-up with a taken address does not answer the owner's phone number", async () => {
-    const owner = uniqueEmail('phone-owner');
-    const user = await signup(app, owner);
-    await app.context.db.sql.query(`UPDATE users SET phone = '+15550001234', phone_verified = true WHERE id = $1`, [user.id]);
-    const taken = await post(app, '/v1/auth/signup', { email: owner, password: PASSWORD });
+    const { email: owner, user } = await api.signedUp('phone-owner');
+    await api.query(`UPDATE users SET phone = '+15550001234', phone_verified = true WHERE id = $1`, [user.id]);
+    const taken = await post('/v1/auth/signup', { email: owner, password: PASSWORD });
     expect(taken.statusCode).toBe(201);
     expect(taken.json<{ user: Json }>().user).toMatchObject({ phone: null, phone_verified: false });
     expect(taken.body).not.toContain('15550001234');
@@ -402,8 +368,8 @@ describe('enumeration: answers do not tell which addresses have accounts', () =>
     ['/v1/auth/magic-link'],
     ['/v1/auth/verify-email/resend'],
   ])('%s answers the same for a known and an unknown address', async (url) => {
-    const forKnown = await post(app, url, { email: known });
-    const forUnknown = await post(app, url, { email: uniqueEmail('unknown') });
+    const forKnown = await post(url, { email: known });
+    const forUnknown = await post(url, { email: uniqueEmail('unknown') });
     expect(forKnown.statusCode).toBe(202);
     expect(forUnknown.statusCode).toBe(forKnown.statusCode);
     expect(forUnknown.json()).toEqual(forKnown.json());
@@ -411,8 +377,8 @@ describe('enumeration: answers do not tell which addresses have accounts', () =>
   });
 
   it('login with a wrong password and with an unknown address give the same problem', async () => {
-    const wrongPassword = await post(app, '/v1/auth/login', { email: known, password: WRONG_PASSWORD });
-    const unknownEmail = await post(app, '/v1/auth/login', { email: uniqueEmail('unknown'), password: WRONG_PASSWORD });
+    const wrongPassword = await post('/v1/auth/login', { email: known, password: WRONG_PASSWORD });
+    const unknownEmail = await post('/v1/auth/login', { email: uniqueEmail('unknown'), password: WRONG_PASSWORD });
     expect(wrongPassword.statusCode).toBe(401);
     expect(unknownEmail.statusCode).toBe(401);
     expect(problemShape(unknownEmail)).toEqual(problemShape(wrongPassword));
@@ -421,8 +387,8 @@ describe('enumeration: answers do not tell which addresses have accounts', () =>
   });
 
   it('a verification code for a known and an unknown address gives the same problem', async () => {
-    const forKnown = await post(app, '/v1/auth/verify-email', { email: known, code: '000000' });
-    const forUnknown = await post(app, '/v1/auth/verify-email', { email: uniqueEmail('unknown'), code: '000000' });
+    const forKnown = await post('/v1/auth/verify-email', { email: known, code: '000000' });
+    const forUnknown = await post('/v1/auth/verify-email', { email: uniqueEmail('unknown'), code: '000000' });
     expect(forKnown.statusCode).toBe(400);
     expect(forUnknown.statusCode).toBe(400);
     expect(problemShape(forUnknown)).toEqual(problemShape(forKnown));
@@ -433,32 +399,32 @@ describe('secrets never leak', () => {
   it('logs hold no password or token, the database holds only hashes, and responses no password hash', async () => {
     const email = uniqueEmail('secret');
     const password = `Unique-${randomBytes(6).toString('hex')}-pass`;
-    const signupRes = await post(app, '/v1/auth/signup', { email, password });
+    const signupRes = await post('/v1/auth/signup', { email, password });
     expect(signupRes.statusCode).toBe(201);
     const userId = signupRes.json<{ user: { id: string } }>().user.id;
 
     // The verification token, as mailed (development outbox): the only place it exists in clear.
     const mailText = await waitFor(async () => {
-      const found = await rows<{ text: string }>(app, `SELECT text FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.verify_email'`, [email]);
+      const found = await api.query<{ text: string }>(`SELECT text FROM mail_outbox WHERE "to" = $1 AND template = 'accounts.verify_email'`, [email]);
       return found[0]?.text;
     }, 10_000, 'the verification mail');
     const verifyToken = decodeURIComponent(/\/verify-email\?token=(\S+)/.exec(mailText)![1]!);
     // Through the query string too, the way a mailed link would be followed by a page.
     expect((await app.server.inject({ method: 'GET', url: `/verify-email?token=${encodeURIComponent(verifyToken)}` })).statusCode).toBe(404);
     // With the password, which keeps it (a password set before the proof goes otherwise).
-    expect((await post(app, '/v1/auth/verify-email', { token: verifyToken, password })).statusCode).toBe(200);
+    expect((await post('/v1/auth/verify-email', { token: verifyToken, password })).statusCode).toBe(200);
 
-    const first = await login(app, email, password);
-    const refreshed = await post(app, '/v1/auth/refresh', { refresh_token: first.refresh_token });
+    const first = await api.signIn(email, { password });
+    const refreshed = await post('/v1/auth/refresh', { refresh_token: first.refreshToken });
     expect(refreshed.statusCode).toBe(200);
-    const second = refreshed.json<Tokens>();
-    const meRes = await me(app, second.access_token);
+    const second = refreshed.json<TokenBody>();
+    const meRes = await me(second.access_token);
     expect(meRes.statusCode).toBe(200);
     // A failed attempt with the password in the body, and a replay from another client: error paths log too.
-    await post(app, '/v1/auth/login', { email, password: `${password}x` });
-    expect((await post(app, '/v1/auth/refresh', { refresh_token: first.refresh_token }, { headers: { 'user-agent': 'elsewhere' } })).statusCode).toBe(401);
+    await post('/v1/auth/login', { email, password: `${password}x` });
+    expect((await post('/v1/auth/refresh', { refresh_token: first.refreshToken }, { userAgent: 'elsewhere' })).statusCode).toBe(401);
 
-    const secrets = { password, verifyToken, refresh1: first.refresh_token, refresh2: second.refresh_token, access1: first.access_token, access2: second.access_token };
+    const secrets = { password, verifyToken, refresh1: first.refreshToken, refresh2: second.refresh_token, access1: first.token, access2: second.access_token };
     const logs = app.logs.text();
     expect(logs).toContain(userId); // the logs do cover this flow
     for (const [name, secret] of Object.entries(secrets)) expect(logs.includes(secret), `${name} in the logs`).toBe(false);
@@ -471,25 +437,23 @@ describe('secrets never leak', () => {
     }
 
     // At rest: hashes only.
-    const [user] = await rows<{ password_hash: string }>(app, 'SELECT password_hash FROM users WHERE id = $1', [userId]);
+    const [user] = await api.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [userId]);
     expect(user!.password_hash.startsWith('$argon2id$')).toBe(true);
     expect(user!.password_hash).not.toContain(password);
 
-    const stored = await rows<{ token_hash: string }>(app, 'SELECT token_hash FROM refresh_tokens WHERE session_id = $1', [first.session_id]);
-    expect(stored.map((row) => row.token_hash).sort()).toEqual([sha256(first.refresh_token), sha256(second.refresh_token)].sort());
+    const stored = await api.query<{ token_hash: string }>('SELECT token_hash FROM refresh_tokens WHERE session_id = $1', [first.sessionId]);
+    expect(stored.map((row) => row.token_hash).sort()).toEqual([sha256(first.refreshToken), sha256(second.refresh_token)].sort());
     for (const row of stored) {
-      expect(row.token_hash).not.toBe(first.refresh_token);
+      expect(row.token_hash).not.toBe(first.refreshToken);
       expect(row.token_hash).not.toBe(second.refresh_token);
     }
 
-    const oneTime = await rows<{ token_hash: string; row: string }>(app, 'SELECT token_hash, row_to_json(t)::text AS row FROM one_time_tokens t WHERE user_id = $1', [userId]);
+    const oneTime = await api.query<{ token_hash: string; row: string }>('SELECT token_hash, row_to_json(t)::text AS row FROM one_time_tokens t WHERE user_id = $1', [userId]);
     expect(oneTime.map((row) => row.token_hash)).toContain(sha256(verifyToken));
     for (const row of oneTime) expect(row.row).not.toContain(verifyToken);
 
     // Nothing else written along the way (audit, events, the mail queue) carries a secret either.
-    const elsewhere = await rows<{ row: string }>(
-      app,
-      `SELECT row_to_json(a)::text AS row FROM audit_events a
+    const elsewhere = await api.query<{ row: string }>(`SELECT row_to_json(a)::text AS row FROM audit_events a
        UNION ALL SELECT row_to_json(e)::text FROM events e
        UNION ALL SELECT data::text FROM pgboss.job
        UNION ALL SELECT row_to_json(s)::text FROM sessions s`,
@@ -508,7 +472,7 @@ describe('CSRF on cookie sessions', () => {
   }
 
   async function cookieLogin(email: string): Promise<CookieSession> {
-    const res = await post(app, '/v1/auth/login', { email, password: PASSWORD, use_cookie: true });
+    const res = await post('/v1/auth/login', { email, password: PASSWORD, use_cookie: true });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json<{ token_type: string; csrf_token: string; access_token?: string }>();
     expect(body.token_type).toBe('cookie');
@@ -533,8 +497,7 @@ describe('CSRF on cookie sessions', () => {
   let mine: CookieSession;
   let other: CookieSession;
   beforeAll(async () => {
-    const email = uniqueEmail('csrf');
-    await signup(app, email);
+    const { email } = await api.signedUp('csrf');
     mine = await cookieLogin(email);
     other = await cookieLogin(email);
     expect(other.csrf).not.toBe(mine.csrf);

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
 import type { LightMyRequestResponse as Response } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { engineCases, type Engine } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
+import { PASSWORD, testClient } from '../helpers/client.js';
+import { engineCases } from '../helpers/db.js';
+import { expectProblem } from '../helpers/http.js';
 import {
   drainMail, findMails, linkToken, login, mailCode, signUp, signUpAndVerify, uniqueEmail, waitForMail, type TokenBody, type UserBody,
 } from '../helpers/outbox.js';
@@ -15,36 +15,27 @@ import {
  * in-process cache, PostgreSQL with Redis. Mail goes to the outbox table through the job workers.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a whole new passphrase 42';
 const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36';
 const FIREFOX_MAC = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0';
 const { redisUrl } = inject('services');
 
-async function appOn(engine: Engine, env: Record<string, string> = {}): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
-}
-
-
-
 describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }) => {
   describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
     let app: TestApp;
-    const post = (url: string, payload: unknown, headers: Record<string, string> = {}) =>
-      app.server.inject({ method: 'POST', url, payload: payload as Record<string, unknown>, headers });
-    const me = (token: string) => app.server.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
+    const api = testClient(() => app);
+    const post = (url: string, payload?: unknown) => api.call('POST', url, null, payload);
+    const me = (token: string) => api.call('GET', '/v1/me', token);
     const userRow = async (id: string) =>
-      (await app.context.db.sql.query<{ email: string; email_verified: boolean; password_hash: string | null; name: string | null }>(
+      (await api.query<{ email: string; email_verified: boolean; password_hash: string | null; name: string | null }>(
         'SELECT email, email_verified, password_hash, name FROM users WHERE id = $1',
         [id],
-      )).rows[0];
+      ))[0];
     const sessionRow = async (id: string) =>
-      (await app.context.db.sql.query<{ revoked_at: Date | null; revoked_reason: string | null }>('SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1', [id])).rows[0];
+      (await api.query<{ revoked_at: Date | null; revoked_reason: string | null }>('SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1', [id]))[0];
 
     beforeAll(async () => {
-      app = await appOn(engine);
+      app = await createEngineApp(engine);
     });
     afterAll(async () => app?.destroy());
 
@@ -85,8 +76,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         const errors = body.errors as { path: string; rule: string; message: string }[];
         expect(errors.map((e) => e.rule)).toEqual(['too_short', 'too_common', 'same_as_email']);
         for (const error of errors) expect(error).toEqual({ path: 'body.password', rule: error.rule, message: expect.any(String) });
-        const { rows } = await app.context.db.sql.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email]);
-        expect(rows).toHaveLength(0);
+        expect(await api.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email])).toHaveLength(0);
       });
 
       it.each([
@@ -97,8 +87,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         const email = uniqueEmail('whitespace');
         const body = expectProblem(await post('/v1/auth/signup', { email, password }), 422, 'weak_password');
         expect((body.errors as { rule: string }[]).map((e) => e.rule)).toEqual(expected);
-        const { rows } = await app.context.db.sql.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email]);
-        expect(rows).toHaveLength(0);
+        expect(await api.query('SELECT id FROM users WHERE lower(email) = lower($1)', [email])).toHaveLength(0);
       });
 
       it('stores the password as typed: surrounding spaces are part of it at sign-in', async () => {
@@ -138,8 +127,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
 
         const notice = await waitForMail(app, { to: email, template: 'accounts.signup_existing' });
         expect(notice.to).toBe(email);
-        const { rows } = await app.context.db.sql.query<{ id: string; name: string }>('SELECT id, name FROM users WHERE lower(email) = lower($1)', [email]);
-        expect(rows).toEqual([{ id: first.id, name: 'Owner' }]);
+        expect(await api.query('SELECT id, name FROM users WHERE lower(email) = lower($1)', [email])).toEqual([{ id: first.id, name: 'Owner' }]);
         // The owner's password still works; the second one was never stored.
         expect((await post('/v1/auth/login', { email, password: 'another fine passphrase' })).statusCode).toBe(401);
       });
@@ -298,7 +286,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
       describe('with ALLOW_UNVERIFIED_LOGIN=true', () => {
         let lax: TestApp;
         beforeAll(async () => {
-          lax = await appOn(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
+          lax = await createEngineApp(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
         });
         afterAll(async () => lax?.destroy());
 
@@ -364,7 +352,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect((await me(second.access_token)).statusCode).toBe(200);
 
         // As if the grace (REFRESH_REUSE_GRACE_SECONDS, 2 s) had passed since the rotation.
-        await app.context.db.sql.query(`UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE session_id = $1 AND used_at IS NOT NULL`, [first.session_id]);
+        await api.query(`UPDATE refresh_tokens SET used_at = used_at - interval '1 minute' WHERE session_id = $1 AND used_at IS NOT NULL`, [first.session_id]);
         expectProblem(await post('/v1/auth/refresh', { refresh_token: first.refresh_token }), 401, 'refresh_token_reused');
         expect(await sessionRow(first.session_id)).toMatchObject({ revoked_at: expect.any(Date), revoked_reason: 'refresh_token_reused' });
         expectProblem(await me(second.access_token), 401, 'invalid_token');
@@ -387,7 +375,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         await signUp(app, email, PASSWORD);
         const tokens = await login(app, email, PASSWORD);
         const other = await login(app, email, PASSWORD);
-        const res = await post('/v1/auth/logout', undefined, bearer(tokens.access_token));
+        const res = await api.call('POST', '/v1/auth/logout', tokens.access_token);
         expect(res.statusCode, res.body).toBe(204);
         expect(res.body).toBe('');
         expect(await sessionRow(tokens.session_id)).toMatchObject({ revoked_at: expect.any(Date), revoked_reason: 'logout' });
@@ -398,7 +386,7 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
       });
 
       it('answers 401 without a token', async () => {
-        const res = await post('/v1/auth/logout', undefined);
+        const res = await post('/v1/auth/logout');
         expectProblem(res, 401, 'unauthorized');
         expect(res.headers['www-authenticate']).toBe('Bearer');
       });

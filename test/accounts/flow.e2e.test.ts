@@ -12,11 +12,12 @@ import { buildApp, type App } from '../../src/app/app.js';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createPostgresDatabase, type Database } from '../../src/platform/db/database.js';
 import { createTestApp, logCollector, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { PASSWORD } from '../helpers/client.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { uniqueEmail } from '../helpers/outbox.js';
 import { freePort } from '../helpers/process.js';
 import { startSmtpSink, type SinkMessage, type SmtpSink } from '../helpers/smtp.js';
 
-const PASSWORD = 'lantern-Orbit-5712!';
 const MAIL_FROM = 'Tessera <no-reply@tessera.test>';
 const { redisUrl } = inject('services');
 const postgresAvailable = inject('postgresTemplate') !== null;
@@ -45,7 +46,7 @@ interface Reply<T> {
   body: T;
 }
 
-/** One request over real HTTP; the body is parsed as JSON when there is one. */
+/** One request over real HTTP (this suite's servers listen; the shared test client injects): the body is parsed as JSON when there is one. */
 async function call<T = Record<string, unknown>>(
   base: string,
   method: string,
@@ -63,10 +64,6 @@ async function call<T = Record<string, unknown>>(
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : null) as T };
-}
-
-function uniqueEmail(label: string): string {
-  return `${label}-${randomBytes(4).toString('hex')}@example.org`;
 }
 
 /** The link token and the 6-digit code of a verification mail. */

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { authenticator, recoveryToken } from '../helpers/authenticator.js';
+import { PASSWORD, testClient, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { linkToken, login, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
+import { linkToken, uniqueEmail, waitForMail } from '../helpers/outbox.js';
 
 /*
  * A new password voids the one-time links mailed before it: a reset link, a magic link, an MFA
@@ -12,31 +13,29 @@ import { linkToken, login, signUp, uniqueEmail, waitForMail, type TokenBody } fr
  * verification link proves a mailbox, not a password, and stays.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const NEW_PASSWORD = 'a whole new passphrase 42';
 
 describe.each(engineCases())('one-time links and a new password on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
-    const post = (url: string, payload: Record<string, unknown>, token?: string) =>
-      app.server.inject({ method: 'POST', url, payload, headers: token ? bearer(token) : {} });
+    const api = testClient(() => app);
+    const post = (url: string, payload: Record<string, unknown>, token?: string) => api.call('POST', url, token ?? null, payload);
     const unusedVerification = async (userId: string) =>
-      (await app.context.db.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM one_time_tokens WHERE user_id = $1 AND purpose = 'verify_email' AND used_at IS NULL`, [userId])).rows[0]!.n;
+      (await api.query<{ n: number }>(`SELECT count(*)::int AS n FROM one_time_tokens WHERE user_id = $1 AND purpose = 'verify_email' AND used_at IS NULL`, [userId]))[0]!.n;
 
     /** An account with an authenticator app (so MFA recovery links are mailed), signed in once, and every kind of link outstanding. */
-    async function withOutstandingLinks(label: string): Promise<{ email: string; userId: string; tokens: TokenBody; links: { reset: string; magic: string; recovery: string; change: string } }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
-      const tokens = await login(app, email, PASSWORD);
-      const started = await post('/v1/me/mfa/totp', {}, tokens.access_token);
+    async function withOutstandingLinks(label: string): Promise<{ email: string; userId: string; tokens: Signed; links: { reset: string; magic: string; recovery: string; change: string } }> {
+      const tokens = await api.signedIn(label);
+      const { email, user } = tokens;
+      const started = await post('/v1/me/mfa/totp', {}, tokens.token);
       const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
-      expect((await post('/v1/me/mfa/totp/confirm', { code: await device.next() }, tokens.access_token)).statusCode).toBe(200);
+      expect((await post('/v1/me/mfa/totp/confirm', { code: await device.next() }, tokens.token)).statusCode).toBe(200);
       const newAddress = uniqueEmail(`${label}-new`);
       for (const [url, payload, token] of [
         ['/v1/auth/password/forgot', { email }],
         ['/v1/auth/magic-link', { email }],
         ['/v1/auth/mfa/recovery', { email }],
-        ['/v1/me/email', { new_email: newAddress, password: PASSWORD }, tokens.access_token],
+        ['/v1/me/email', { new_email: newAddress, password: PASSWORD }, tokens.token],
       ] as const) {
         expect((await post(url, payload, token)).statusCode, url).toBe(202);
       }
@@ -58,7 +57,7 @@ describe.each(engineCases())('one-time links and a new password on $engine', ({ 
       const { userId, tokens, links } = await withOutstandingLinks('change-voids');
       const verificationBefore = await unusedVerification(userId);
       expect(verificationBefore).toBe(1);
-      expect((await post('/v1/me/password', { current_password: PASSWORD, new_password: NEW_PASSWORD }, tokens.access_token)).statusCode).toBe(204);
+      expect((await post('/v1/me/password', { current_password: PASSWORD, new_password: NEW_PASSWORD }, tokens.token)).statusCode).toBe(204);
 
       expectProblem(await post('/v1/auth/password/reset', { token: links.reset, password: 'yet another passphrase' }), 400, 'invalid_link');
       expectProblem(await post('/v1/auth/magic-link/verify', { token: links.magic }), 400, 'invalid_link');
@@ -66,7 +65,7 @@ describe.each(engineCases())('one-time links and a new password on $engine', ({ 
       expectProblem(await post('/v1/auth/verify-email', { token: links.change }), 400, 'invalid_link');
       expect(await unusedVerification(userId)).toBe(verificationBefore);
       // The session that changed it goes on.
-      expect((await app.server.inject({ method: 'GET', url: '/v1/me', headers: bearer(tokens.access_token) })).statusCode).toBe(200);
+      expect((await api.call('GET', '/v1/me', tokens.token)).statusCode).toBe(200);
     });
 
     it('regression: resetting the password voids the other outstanding links (magic link, MFA recovery, email change)', async () => {

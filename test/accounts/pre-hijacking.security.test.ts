@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineApp, type TestApp } from '../helpers/app.js';
+import { testClient, type Signed, type TestClient } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { linkToken, login, mailCode, signUp, uniqueEmail, waitForMail, type TokenBody, type UserBody } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
+import { linkToken, mailCode, waitForMail, type TokenBody, type UserBody } from '../helpers/outbox.js';
 
 /*
  * Account pre-hijacking: an attacker signs up with the victim's address before the victim does,
@@ -17,100 +18,98 @@ const VICTIM_PASSWORD = 'the real owner chose this one';
 
 describe.each(engineCases())('account pre-hijacking on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
-    let strict: TestApp;
-    let lax: TestApp;
+    let strictApp: TestApp;
+    let laxApp: TestApp;
+    const strict = testClient(() => strictApp);
+    const lax = testClient(() => laxApp);
 
-    const post = (app: TestApp, url: string, payload: Record<string, unknown>, headers: Record<string, string> = {}) =>
-      app.server.inject({ method: 'POST', url, payload, headers });
-    const me = (app: TestApp, token: string) => app.server.inject({ method: 'GET', url: '/v1/me', headers: bearer(token) });
-    const userRow = async (app: TestApp, id: string) =>
-      (await app.context.db.sql.query<{ email_verified: boolean; password_hash: string | null }>('SELECT email_verified, password_hash FROM users WHERE id = $1', [id])).rows[0]!;
+    const post = (api: TestClient, url: string, payload: Record<string, unknown>, token: string | null = null) => api.call('POST', url, token, payload);
+    const me = (api: TestClient, token: string) => api.call('GET', '/v1/me', token);
+    const userRow = async (api: TestClient, id: string) =>
+      (await api.query<{ email_verified: boolean; password_hash: string | null }>('SELECT email_verified, password_hash FROM users WHERE id = $1', [id]))[0]!;
 
     /** What the attacker holds after signing up with the victim's address (and signing in where allowed). */
-    async function attackerSignsUp(app: TestApp, label: string): Promise<{ email: string; user: UserBody }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, ATTACKER_PASSWORD, 'Not the owner', { verified: false });
-      return { email, user };
-    }
+    const attackerSignsUp = (api: TestClient, label: string): Promise<{ email: string; user: UserBody }> =>
+      api.signedUp(label, { password: ATTACKER_PASSWORD, name: 'Not the owner', verified: false });
 
     /** The attacker's tokens and password no longer work: every one of them, each refused as such. */
-    async function attackerLockedOut(app: TestApp, email: string, tokens: TokenBody): Promise<void> {
-      expectProblem(await me(app, tokens.access_token), 401, 'invalid_token');
-      expectProblem(await post(app, '/v1/auth/refresh', { refresh_token: tokens.refresh_token }), 401, 'invalid_refresh_token');
-      expectProblem(await post(app, '/v1/auth/login', { email, password: ATTACKER_PASSWORD }), 401, 'invalid_credentials');
+    async function attackerLockedOut(api: TestClient, email: string, tokens: Pick<Signed, 'token' | 'refreshToken'>): Promise<void> {
+      expectProblem(await me(api, tokens.token), 401, 'invalid_token');
+      expectProblem(await post(api, '/v1/auth/refresh', { refresh_token: tokens.refreshToken }), 401, 'invalid_refresh_token');
+      expectProblem(await post(api, '/v1/auth/login', { email, password: ATTACKER_PASSWORD }), 401, 'invalid_credentials');
     }
 
     beforeAll(async () => {
-      strict = await createEngineApp(engine);
-      lax = await createEngineApp(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
+      strictApp = await createEngineApp(engine);
+      laxApp = await createEngineApp(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
     });
     afterAll(async () => {
-      await strict?.destroy();
-      await lax?.destroy();
+      await strictApp?.destroy();
+      await laxApp?.destroy();
     });
 
     describe('by default (ALLOW_UNVERIFIED_LOGIN=false)', () => {
       it('regression: the attacker cannot sign in before the proof, and once the owner follows the verification link the attacker\'s password no longer signs in', async () => {
-        expect(strict.config.auth.allowUnverifiedLogin).toBe(false);
+        expect(strictApp.config.auth.allowUnverifiedLogin).toBe(false);
         const { email, user } = await attackerSignsUp(strict, 'prehijack-default');
         expectProblem(await post(strict, '/v1/auth/login', { email, password: ATTACKER_PASSWORD }), 403, 'email_not_verified');
 
         // The owner receives the verification mail the attacker's sign-up sent, and follows it.
-        const token = linkToken(await waitForMail(strict, { to: email, template: 'accounts.verify_email' }), 'verify-email');
+        const token = linkToken(await waitForMail(strictApp, { to: email, template: 'accounts.verify_email' }), 'verify-email');
         const verified = await post(strict, '/v1/auth/verify-email', { token });
         expect(verified.statusCode, verified.body).toBe(200);
         expect(verified.json()).toMatchObject({ user: { id: user.id, email_verified: true }, password_cleared: true });
         expect(await userRow(strict, user.id)).toEqual({ email_verified: true, password_hash: null });
         // Verified now, and still the attacker's password does not open it.
         expectProblem(await post(strict, '/v1/auth/login', { email, password: ATTACKER_PASSWORD }), 401, 'invalid_credentials');
-        const audit = await strict.context.db.sql.query<{ action: string }>(`SELECT action FROM audit_events WHERE target_id = $1 AND action = 'user.password_invalidated'`, [user.id]);
-        expect(audit.rows).toHaveLength(1);
+        const audit = await strict.auditRows({ targetId: user.id, action: 'user.password_invalidated' });
+        expect(audit).toHaveLength(1);
 
         // The owner sets a password of their own with a reset, and is in.
         expect((await post(strict, '/v1/auth/password/forgot', { email })).statusCode).toBe(202);
-        const reset = linkToken(await waitForMail(strict, { to: email, template: 'accounts.password_reset' }), 'reset-password');
+        const reset = linkToken(await waitForMail(strictApp, { to: email, template: 'accounts.password_reset' }), 'reset-password');
         expect((await post(strict, '/v1/auth/password/reset', { token: reset, password: VICTIM_PASSWORD })).statusCode).toBe(204);
-        expect((await login(strict, email, VICTIM_PASSWORD)).user.id).toBe(user.id);
+        expect((await strict.signIn(email, { password: VICTIM_PASSWORD })).user.id).toBe(user.id);
       });
 
       it('the one who signed up keeps the password by sending it with the link (or the code)', async () => {
-        const email = uniqueEmail('own-signup');
-        const user = await signUp(strict, email, VICTIM_PASSWORD, undefined, { verified: false });
-        const code = mailCode(await waitForMail(strict, { to: email, template: 'accounts.verify_email' }));
+        const { email, user } = await strict.signedUp('own-signup', { password: VICTIM_PASSWORD, verified: false });
+        const code = mailCode(await waitForMail(strictApp, { to: email, template: 'accounts.verify_email' }));
         // A wrong password is refused and uses nothing.
         expectProblem(await post(strict, '/v1/auth/verify-email', { email, code, password: 'not the password' }), 401, 'invalid_credentials');
         const verified = await post(strict, '/v1/auth/verify-email', { email, code, password: VICTIM_PASSWORD });
         expect(verified.statusCode, verified.body).toBe(200);
         expect(verified.json()).toMatchObject({ password_cleared: false });
-        expect((await login(strict, email, VICTIM_PASSWORD)).user.id).toBe(user.id);
+        expect((await strict.signIn(email, { password: VICTIM_PASSWORD })).user.id).toBe(user.id);
       });
     });
 
     describe('with ALLOW_UNVERIFIED_LOGIN=true', () => {
       /** The attacker signs up with the address and signs in twice (a session and a refreshed one). */
-      async function attackerHoldsTokens(label: string): Promise<{ email: string; user: UserBody; tokens: TokenBody[] }> {
+      async function attackerHoldsTokens(label: string): Promise<{ email: string; user: UserBody; tokens: Pick<Signed, 'token' | 'refreshToken'>[] }> {
         const { email, user } = await attackerSignsUp(lax, label);
-        const first = await login(lax, email, ATTACKER_PASSWORD);
-        const rotated = await post(lax, '/v1/auth/refresh', { refresh_token: first.refresh_token });
+        const first = await lax.signIn(email, { password: ATTACKER_PASSWORD });
+        const rotated = await post(lax, '/v1/auth/refresh', { refresh_token: first.refreshToken });
         expect(rotated.statusCode).toBe(200);
-        const second = await login(lax, email, ATTACKER_PASSWORD);
-        return { email, user, tokens: [rotated.json<TokenBody>(), second] };
+        const second = await lax.signIn(email, { password: ATTACKER_PASSWORD });
+        const { access_token: token, refresh_token: refreshToken } = rotated.json<TokenBody>();
+        return { email, user, tokens: [{ token, refreshToken }, second] };
       }
 
       const proofs: [string, (email: string) => Promise<void>][] = [
         ['follows the verification link', async (email) => {
-          const token = linkToken(await waitForMail(lax, { to: email, template: 'accounts.verify_email' }), 'verify-email');
+          const token = linkToken(await waitForMail(laxApp, { to: email, template: 'accounts.verify_email' }), 'verify-email');
           const res = await post(lax, '/v1/auth/verify-email', { token });
           expect(res.statusCode, res.body).toBe(200);
           expect(res.json()).toMatchObject({ password_cleared: true });
         }],
         ['types the verification code', async (email) => {
-          const code = mailCode(await waitForMail(lax, { to: email, template: 'accounts.verify_email' }));
+          const code = mailCode(await waitForMail(laxApp, { to: email, template: 'accounts.verify_email' }));
           expect((await post(lax, '/v1/auth/verify-email', { email, code })).statusCode).toBe(200);
         }],
         ['signs in with a magic link', async (email) => {
           expect((await post(lax, '/v1/auth/magic-link', { email })).statusCode).toBe(202);
-          const token = linkToken(await waitForMail(lax, { to: email, template: 'accounts.magic_link' }), 'magic-link');
+          const token = linkToken(await waitForMail(laxApp, { to: email, template: 'accounts.magic_link' }), 'magic-link');
           const signedIn = await post(lax, '/v1/auth/magic-link/verify', { token });
           expect(signedIn.statusCode, signedIn.body).toBe(200);
           // The owner's own new session works.
@@ -118,46 +117,43 @@ describe.each(engineCases())('account pre-hijacking on $engine', ({ engine, avai
         }],
         ['resets the password', async (email) => {
           expect((await post(lax, '/v1/auth/password/forgot', { email })).statusCode).toBe(202);
-          const token = linkToken(await waitForMail(lax, { to: email, template: 'accounts.password_reset' }), 'reset-password');
+          const token = linkToken(await waitForMail(laxApp, { to: email, template: 'accounts.password_reset' }), 'reset-password');
           expect((await post(lax, '/v1/auth/password/reset', { token, password: VICTIM_PASSWORD })).statusCode).toBe(204);
-          expect((await login(lax, email, VICTIM_PASSWORD)).user.email).toBe(email);
+          expect((await lax.signIn(email, { password: VICTIM_PASSWORD })).user.email).toBe(email);
         }],
       ];
 
       it.each(proofs)('regression: when the owner %s, the attacker\'s access and refresh tokens stop working and their password no longer signs in', async (_how, prove) => {
         const { email, user, tokens } = await attackerHoldsTokens(`prehijack-${Math.random().toString(36).slice(2, 8)}`);
-        for (const held of tokens) expect((await me(lax, held.access_token)).statusCode).toBe(200);
+        for (const held of tokens) expect((await me(lax, held.token)).statusCode).toBe(200);
         await prove(email);
         expect((await userRow(lax, user.id)).email_verified).toBe(true);
         for (const held of tokens) await attackerLockedOut(lax, email, held);
       });
 
       it('verifying while signed in as the account (the same session) keeps the password and that session; other sessions end', async () => {
-        const email = uniqueEmail('same-session');
-        await signUp(lax, email, VICTIM_PASSWORD, undefined, { verified: false });
-        const mine = await login(lax, email, VICTIM_PASSWORD);
-        const other = await login(lax, email, VICTIM_PASSWORD);
-        const token = linkToken(await waitForMail(lax, { to: email, template: 'accounts.verify_email' }), 'verify-email');
-        const verified = await post(lax, '/v1/auth/verify-email', { token }, bearer(mine.access_token));
+        const { email } = await lax.signedUp('same-session', { password: VICTIM_PASSWORD, verified: false });
+        const mine = await lax.signIn(email, { password: VICTIM_PASSWORD });
+        const other = await lax.signIn(email, { password: VICTIM_PASSWORD });
+        const token = linkToken(await waitForMail(laxApp, { to: email, template: 'accounts.verify_email' }), 'verify-email');
+        const verified = await post(lax, '/v1/auth/verify-email', { token }, mine.token);
         expect(verified.statusCode, verified.body).toBe(200);
         expect(verified.json()).toMatchObject({ password_cleared: false });
-        expect((await me(lax, mine.access_token)).statusCode).toBe(200);
-        expect((await post(lax, '/v1/auth/refresh', { refresh_token: mine.refresh_token })).statusCode).toBe(200);
-        expectProblem(await me(lax, other.access_token), 401, 'invalid_token');
-        expectProblem(await post(lax, '/v1/auth/refresh', { refresh_token: other.refresh_token }), 401, 'invalid_refresh_token');
-        expect((await login(lax, email, VICTIM_PASSWORD)).user.email_verified).toBe(true);
+        expect((await me(lax, mine.token)).statusCode).toBe(200);
+        expect((await post(lax, '/v1/auth/refresh', { refresh_token: mine.refreshToken })).statusCode).toBe(200);
+        expectProblem(await me(lax, other.token), 401, 'invalid_token');
+        expectProblem(await post(lax, '/v1/auth/refresh', { refresh_token: other.refreshToken }), 401, 'invalid_refresh_token');
+        expect((await lax.signIn(email, { password: VICTIM_PASSWORD })).user.email_verified).toBe(true);
       });
 
       it('a session of another account does not count as the prover', async () => {
         const { email, user } = await attackerSignsUp(lax, 'foreign-session');
-        const bystander = uniqueEmail('bystander');
-        await signUp(lax, bystander, VICTIM_PASSWORD);
-        const foreign = await login(lax, bystander, VICTIM_PASSWORD);
-        const token = linkToken(await waitForMail(lax, { to: email, template: 'accounts.verify_email' }), 'verify-email');
-        const verified = await post(lax, '/v1/auth/verify-email', { token }, bearer(foreign.access_token));
+        const foreign = await lax.signedIn('bystander');
+        const token = linkToken(await waitForMail(laxApp, { to: email, template: 'accounts.verify_email' }), 'verify-email');
+        const verified = await post(lax, '/v1/auth/verify-email', { token }, foreign.token);
         expect(verified.json()).toMatchObject({ user: { id: user.id }, password_cleared: true });
         // The bystander's own session is not touched.
-        expect((await me(lax, foreign.access_token)).statusCode).toBe(200);
+        expect((await me(lax, foreign.token)).statusCode).toBe(200);
       });
     });
   });

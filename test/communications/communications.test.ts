@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
+import { PASSWORD, testClient, type LogEntry, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
 import { drainMail, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { expectProblem } from '../helpers/http.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp.js';
 import { createAudit } from '../../src/platform/events/index.js';
@@ -14,26 +15,6 @@ import { createSettingsService, maskRecipient } from '../../src/modules/communic
  * stopped: channel disabled, suppressed, rate limited), the suppression list, the log listing with
  * masked recipients; and, on a real SMTP server that refuses, the log following the retries.
  */
-
-const PASSWORD = 'correct horse battery staple';
-type Method = 'GET' | 'PATCH' | 'DELETE';
-
-interface LogRow {
-  id: string;
-  channel: string;
-  requested_channel: string | null;
-  template: string;
-  category: string;
-  recipient: string;
-  user_id: string | null;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  attempts: number;
-  error: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
 
 interface SettingsBody {
   channels: Record<
@@ -73,11 +54,9 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
     let admin: { id: string; token: string };
-    let member: { id: string; token: string };
-
-    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-      app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    let member: Signed;
+    const api = testClient(() => app);
+    const { call, query } = api;
     const getSettings = async (): Promise<SettingsBody> => {
       const res = await call('GET', '/v1/admin/communications/settings', admin.token);
       expect(res.statusCode, res.body).toBe(200);
@@ -90,10 +69,10 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       return res.json<SettingsBody>();
     }
 
-    const logsTo = (address: string) => query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE lower(recipient) = lower($1) ORDER BY id', [address]);
+    const logsTo = (address: string) => query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE lower(recipient) = lower($1) ORDER BY id', [address]);
     const outboxTo = (address: string) => query<{ id: string; template: string }>('SELECT id, template FROM mail_outbox WHERE lower("to") = lower($1) ORDER BY id', [address]);
     /** Waits until `count` log entries for the address exist and none is still on its way. */
-    const settled = (address: string, count: number): Promise<LogRow[]> =>
+    const settled = (address: string, count: number): Promise<LogEntry[]> =>
       waitFor(async () => {
         const rows = await logsTo(address);
         return rows.length === count && rows.every((row) => SETTLED.includes(row.status)) && rows;
@@ -106,11 +85,9 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
     const listLogs = (search: string, token: string | null = admin.token) => call('GET', `/v1/admin/communications/logs${search}`, token);
 
     beforeAll(async () => {
-      app = await createTestApp({ engine });
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      admin = { id: user.id, token: await accessTokenFor(app, user.id) };
-      const plain = await signUp(app, uniqueEmail('member'), PASSWORD);
-      member = { id: plain.id, token: await accessTokenFor(app, plain.id) };
+      app = await createEngineApp(engine);
+      admin = await api.platformAdmin();
+      member = await api.signedIn('member');
     });
     afterAll(async () => app?.destroy());
 
@@ -330,7 +307,7 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
     });
 
     it('the suppression list pages by recipient then channel: one recipient suppressed on two channels is on the pages twice (regression: the cursor, a recipient alone, skipped the second)', async () => {
-      const userId = member.id;
+      const userId = member.user.id;
       for (const channel of ['push', 'in_app'] as const) await app.context.communications.suppress(channel, userId, 'admin');
       const seen: { channel: string; recipient: string }[] = [];
       let cursor: string | null = null;
@@ -353,7 +330,7 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       const stranger = `+1555${String(Math.floor(Math.random() * 10_000_000)).padStart(7, '0')}`;
       await patchOk({ channels: { sms: { enabled: false } } });
       try {
-        const testSend = (body: Record<string, unknown>) => app.server.inject({ method: 'POST', url: '/v1/admin/communications/test', headers: bearer(admin.token), payload: body });
+        const testSend = (body: Record<string, unknown>) => call('POST', '/v1/admin/communications/test', admin.token, body);
         // SMS falls back to email, which reaches no one for a number no account verified.
         const problem = expectProblem(await testSend({ channel: 'sms', to: stranger }), 422, 'channel_disabled');
         expect(problem.detail).toBe('The sms channel is disabled and the recipient cannot be reached by its fallback email');
@@ -365,10 +342,7 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
         const accepted = await testSend({ channel: 'sms', to: phone });
         expect(accepted.statusCode, accepted.body).toBe(202);
         const id = accepted.json<{ message_id: string }>().message_id;
-        const row = await waitFor(async () => {
-          const [entry] = await query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]);
-          return entry?.status === 'sent' && entry;
-        }, 10_000, 'the test message to be sent');
+        const row = await api.logWhen(id, ['sent'], 10_000);
         expect(row).toMatchObject({ channel: 'email', requested_channel: 'sms', status: 'sent' });
       } finally {
         await patchOk({ channels: { sms: { enabled: true } } });
@@ -408,7 +382,7 @@ describe.each(engineCases())('communications on $engine', ({ engine, available }
       const invitations = (await settled(email, budget + 2)).filter((row) => row.template === 'orgs.invitation');
       expect(invitations.filter((row) => row.status === 'rate_limited')).toHaveLength(1);
 
-      const forgot = await app.server.inject({ method: 'POST', url: '/v1/auth/password/forgot', payload: { email } });
+      const forgot = await call('POST', '/v1/auth/password/forgot', null, { email });
       expect(forgot.statusCode, forgot.body).toBe(202);
       const rows = await settled(email, budget + 3);
       expect(rows.at(-1)).toMatchObject({ template: 'accounts.password_reset', category: 'security', status: 'sent', reason: null });
@@ -579,6 +553,7 @@ describe('the log follows delivery to a real SMTP server that refuses (451), wit
   let refusing = false;
   let smtp: SmtpSink;
   let app: TestApp;
+  const api = testClient(() => app);
   beforeAll(async () => {
     smtp = await startSmtpSink({ reject: () => refusing });
     app = await createTestApp({
@@ -595,7 +570,7 @@ describe('the log follows delivery to a real SMTP server that refuses (451), wit
     await smtp?.close();
   });
 
-  const logOf = async (id: string): Promise<LogRow> => (await app.context.db.sql.query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id])).rows[0]!;
+  const logOf = async (id: string): Promise<LogEntry> => (await api.logEntry(id))!;
   const send = (to: string) => app.context.mail.send({ to, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
 
   it('shows retrying with the attempts and the error while the server refuses, then sent once it accepts', async () => {
@@ -612,10 +587,7 @@ describe('the log follows delivery to a real SMTP server that refuses (451), wit
     expect(retrying.error).toMatch(/451|Try again later/);
     expect(smtp.messagesTo(to)).toHaveLength(0);
 
-    const sent = await waitFor(async () => {
-      const row = await logOf(id);
-      return ['sent', 'failed'].includes(row.status) && row;
-    }, 15_000, 'the mail to be sent');
+    const sent = await api.logWhen(id, ['sent', 'failed']);
     expect(sent).toMatchObject({ status: 'sent', provider: 'smtp', error: null, reason: null });
     expect(sent.attempts).toBe(3);
     expect(smtp.attempts - before).toBe(3);
@@ -627,10 +599,7 @@ describe('the log follows delivery to a real SMTP server that refuses (451), wit
     const to = uniqueEmail('never');
     const before = smtp.attempts;
     const id = await send(to);
-    const failed = await waitFor(async () => {
-      const row = await logOf(id);
-      return ['failed', 'sent'].includes(row.status) && row;
-    }, 20_000, 'the mail to fail for good');
+    const failed = await api.logWhen(id, ['failed', 'sent'], 20_000);
     // retryLimit 2: three attempts in all, each counted once.
     expect(failed).toMatchObject({ status: 'failed', attempts: 3, provider: 'smtp' });
     expect(failed.error).toMatch(/451|Try again later/);

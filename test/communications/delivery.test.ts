@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { accessTokenFor, createTestApp, logCollector, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { createTestApp, logCollector, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { testClient, type LogRow } from '../helpers/client.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { bearer } from '../helpers/http.js';
-import { drainMail, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { drainMail, uniqueEmail } from '../helpers/outbox.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { buildApp } from '../../src/app/app.js';
@@ -22,28 +22,10 @@ import { DELIVER_QUEUE, type NotifyInput } from '../../src/modules/communication
  * stays sealed in the queue.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const FROM = 'Tessera <no-reply@example.com>';
 const QUEUE = { retryDelaySeconds: 1, retryBackoff: false, pollingIntervalSeconds: 0.5 };
 /** Statuses after which the path does not touch a log entry again. */
 const SETTLED = ['sent', 'failed', 'blocked_channel_disabled', 'suppressed', 'opted_out', 'rate_limited'];
-
-interface LogRow {
-  id: string;
-  channel: string;
-  requested_channel: string | null;
-  template: string;
-  category: string;
-  recipient: string;
-  user_id: string | null;
-  locale: string | null;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  provider_message_id: string | null;
-  attempts: number;
-  error: string | null;
-}
 
 interface OutboxRow {
   id: string;
@@ -76,15 +58,11 @@ describe.each(engineCases())('the delivery path on $engine', ({ engine, availabl
     let smtp: SmtpSink;
     let app: TestApp;
     let adminToken: string;
-
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-    const logOf = async (id: string): Promise<LogRow> => (await query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]))[0]!;
+    const api = testClient(() => app);
+    const { query } = api;
+    const logOf = async (id: string): Promise<LogRow> => (await api.logEntry(id))!;
     /** The log entry once the path is done with it. */
-    const settled = (id: string, timeoutMs = 15_000): Promise<LogRow> =>
-      waitFor(async () => {
-        const row = await logOf(id);
-        return row && SETTLED.includes(row.status) && row;
-      }, timeoutMs, `log ${id} to settle`);
+    const settled = (id: string, timeoutMs?: number): Promise<LogRow> => api.logWhen(id, SETTLED, timeoutMs);
     /** What the SMTP server accepted for an address, the sign-up's verification mail left out. */
     const mailsTo = (address: string) => smtp.messagesTo(address).filter((m) => !/verify your email/i.test(m.subject));
     const notify = (input: NotifyInput): Promise<string> => app.context.messenger.notify(input);
@@ -93,12 +71,11 @@ describe.each(engineCases())('the delivery path on $engine', ({ engine, availabl
     const inApp = (userId: string) =>
       query<{ id: string; category: string; template: string | null; title: string; body: string }>('SELECT id, category, template, title, body FROM notifications WHERE user_id = $1 ORDER BY id', [userId]);
     async function patchSettings(body: unknown): Promise<void> {
-      const res = await app.server.inject({ method: 'PATCH', url: '/v1/admin/communications/settings', headers: bearer(adminToken), payload: body as Record<string, unknown> });
+      const res = await api.call('PATCH', '/v1/admin/communications/settings', adminToken, body);
       expect(res.statusCode, res.body).toBe(200);
     }
     async function newUser(label: string, phone?: { number: string; verified: boolean }): Promise<{ id: string; email: string }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
+      const { email, user } = await api.signedUp(label);
       // Its verification mail out of the way first: the tests below count what else arrives.
       await smtp.waitFor((m) => m.rcptTo.includes(email), 10_000, `the verification mail to ${email}`);
       if (phone) await query('UPDATE users SET phone = $2, phone_verified = $3 WHERE id = $1', [user.id, phone.number, phone.verified]);
@@ -121,8 +98,7 @@ describe.each(engineCases())('the delivery path on $engine', ({ engine, availabl
         },
       });
       app = await deliveryApp(engine, smtp, { COMMUNICATION_BREAKER_THRESHOLD: '2', COMMUNICATION_BREAKER_COOLDOWN_SECONDS: '2' });
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      adminToken = await accessTokenFor(app, user.id);
+      adminToken = (await api.platformAdmin()).token;
     });
     afterAll(async () => {
       await app?.destroy();
@@ -474,13 +450,14 @@ describe.each(engineCases())('messages waiting for an open circuit on $engine', 
       let refusing = true;
       const smtp = await startSmtpSink({ reject: () => refusing });
       const app = await deliveryApp(engine, smtp, { COMMUNICATION_BREAKER_THRESHOLD: '1', COMMUNICATION_BREAKER_COOLDOWN_SECONDS: '3' });
+      const api = testClient(() => app);
       let closed = false;
       try {
         const to = [uniqueEmail('wait-a'), uniqueEmail('wait-b')];
         const ids: string[] = [];
         for (const address of to) ids.push(await app.context.mail.send({ to: address, template: 'accounts.password_changed', data: changedData() }));
         const rows = await waitFor(async () => {
-          const found = await Promise.all(ids.map(async (id) => (await app.context.db.sql.query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id])).rows[0]!));
+          const found = await Promise.all(ids.map(async (id) => (await api.logEntry(id))!));
           return found.every((row) => row.status === 'retrying') && found.some((row) => /circuit open/.test(row.error ?? '')) && found;
         }, 15_000, 'a message waiting for the circuit');
         expect(rows.map((row) => row.status)).toEqual(['retrying', 'retrying']);

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { testClient, type LogEntry } from '../helpers/client.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { expectProblem } from '../helpers/http.js';
 import { uniqueEmail } from '../helpers/outbox.js';
 import { startFakeResend, startFakeSmsGateway, startFakeTwilio, type FakeResend, type FakeTwilio } from '../helpers/providers.js';
-import { waitFor } from '../helpers/wait.js';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createDeliveryHooks } from '../../src/modules/communications/index.js';
 import webpush from 'web-push';
@@ -20,23 +20,10 @@ import webpush from 'web-push';
  * never moves backwards; a disabled channel reaches no provider.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const FROM = 'Tessera <no-reply@example.com>';
 const PUBLIC_URL = 'https://id.example.com';
 const TWILIO_FROM = '+15005550006';
 const QUEUE = { retryDelaySeconds: 1, retryBackoff: false, pollingIntervalSeconds: 0.5 };
-
-interface LogRow {
-  id: string;
-  channel: string;
-  recipient: string;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  provider_message_id: string | null;
-  error: string | null;
-  updated_at: Date;
-}
 
 interface Suppression {
   channel: string;
@@ -68,26 +55,18 @@ describe.each(engineCases())('provider delivery callbacks on $engine', ({ engine
     let base: string;
     let adminToken: string;
 
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-    const logOf = async (id: string): Promise<LogRow> => (await query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]))[0]!;
-    const logAt = (id: string, statuses: string[], what = statuses.join('/')): Promise<LogRow> =>
-      waitFor(async () => {
-        const row = await logOf(id);
-        return statuses.includes(row.status) && row;
-      }, 15_000, `log ${id} to be ${what}`);
+    const api = testClient(() => app);
+    const { query } = api;
+    const logOf = async (id: string): Promise<LogEntry> => (await api.logEntry(id))!;
+    /** The log entry once the path is done with it. */
+    const settled = (id: string): Promise<LogEntry> => api.logWhen(id, ['sent', 'suppressed', 'blocked_channel_disabled', 'failed']);
     const suppressions = async (channel: string): Promise<Suppression[]> => {
-      const res = await app.server.inject({ method: 'GET', url: `/v1/admin/communications/suppressions?channel=${channel}&limit=200`, headers: bearer(adminToken) });
+      const res = await api.call('GET', `/v1/admin/communications/suppressions?channel=${channel}&limit=200`, adminToken);
       expect(res.statusCode, res.body).toBe(200);
       return res.json<{ data: (Suppression & { created_at: string })[] }>().data.map(({ channel: c, recipient, reason }) => ({ channel: c, recipient, reason }));
     };
-    const email = async (to: string): Promise<LogRow> => {
-      const id = await app.context.messenger.notify({ channel: 'email', to, template: 'accounts.password_changed', data: changedData() });
-      return logAt(id, ['sent', 'suppressed', 'blocked_channel_disabled', 'failed'], 'settled');
-    };
-    const sms = async (to: string): Promise<LogRow> => {
-      const id = await app.context.messenger.notify({ channel: 'sms', to, template: 'otp.code', data: codeData() });
-      return logAt(id, ['sent', 'suppressed', 'blocked_channel_disabled', 'failed'], 'settled');
-    };
+    const email = async (to: string): Promise<LogEntry> => settled(await app.context.messenger.notify({ channel: 'email', to, template: 'accounts.password_changed', data: changedData() }));
+    const sms = async (to: string): Promise<LogEntry> => settled(await app.context.messenger.notify({ channel: 'sms', to, template: 'otp.code', data: codeData() }));
     const resendHook = `/v1/hooks/resend`;
     const twilioHook = `/v1/hooks/twilio`;
 
@@ -97,8 +76,7 @@ describe.each(engineCases())('provider delivery callbacks on $engine', ({ engine
       app = await providerApp(engine, resend, twilio);
       await app.server.listen({ host: '127.0.0.1', port: 0 });
       base = `http://127.0.0.1:${(app.server.server.address() as AddressInfo).port}`;
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      adminToken = await accessTokenFor(app, user.id);
+      adminToken = (await api.platformAdmin()).token;
     });
     afterAll(async () => {
       await app?.destroy();
@@ -292,7 +270,7 @@ describe.each(engineCases())('provider delivery callbacks on $engine', ({ engine
     });
 
     it('a channel switched off by the platform admin reaches no provider: the log says blocked_channel_disabled', async () => {
-      const patch = (payload: unknown) => app.server.inject({ method: 'PATCH', url: '/v1/admin/communications/settings', headers: bearer(adminToken), payload: payload as Record<string, unknown> });
+      const patch = (payload: unknown) => api.call('PATCH', '/v1/admin/communications/settings', adminToken, payload);
       const smsCount = twilio.messages.length;
       const emailCount = resend.emails.length;
       expect((await patch({ channels: { sms: { enabled: false }, email: { enabled: false } } })).statusCode).toBe(200);
@@ -364,10 +342,7 @@ describe('provider choice without Resend and Twilio', () => {
       expect(app.context.pushProvider).toMatchObject({ kind: 'web-push', publicKey: vapid.publicKey });
       const number = phoneNumber();
       const id = await app.context.messenger.notify({ channel: 'sms', to: number, template: 'otp.code', data: codeData() });
-      const log = await waitFor(async () => {
-        const [row] = (await app.context.db.sql.query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id])).rows;
-        return row && ['sent', 'failed'].includes(row.status) && row;
-      }, 15_000, 'the SMS to be sent');
+      const log = await testClient(() => app).logWhen(id, ['sent', 'failed']);
       const request = gateway.requests.at(-1)!;
       expect(request).toMatchObject({ signatureValid: true, json: { id, to: number, text: expect.stringContaining('482913') } });
       expect(log).toMatchObject({ status: 'sent', provider: 'http', provider_message_id: expect.stringMatching(/^gw_/) });

@@ -3,10 +3,10 @@ import type { AddressObject, ParsedMail } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { testClient } from '../helpers/client.js';
 import { engineCases, type Engine } from '../helpers/db.js';
-import { drainMail, signUp, uniqueEmail } from '../helpers/outbox.js';
+import { drainMail, uniqueEmail } from '../helpers/outbox.js';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp.js';
-import { waitFor } from '../helpers/wait.js';
 
 /*
  * Mail through the whole app to a real SMTP server (smtp-server): `context.mail.send` → communication
@@ -16,34 +16,15 @@ import { waitFor } from '../helpers/wait.js';
 
 const FROM = 'Tessera <no-reply@example.com>';
 const PUBLIC_URL = 'https://id.example.com';
-const PASSWORD = 'correct horse battery staple';
 
 function addresses(field: AddressObject | AddressObject[] | undefined): string[] {
   const list = Array.isArray(field) ? field : field ? [field] : [];
   return list.flatMap((entry) => entry.value.map((mailbox) => mailbox.address ?? ''));
 }
 
-const unique = (label: string): string => `${label}-${randomBytes(4).toString('hex')}@example.org`;
-
 /** A header's value as it was on the wire (mailparser folds List-* headers into one `list` object). */
 const rawHeader = (mail: ParsedMail, name: string): string | undefined =>
   mail.headerLines.find((line) => line.key === name.toLowerCase())?.line.replace(/^[^:]+:\s*/, '');
-
-interface LogRow {
-  id: string;
-  channel: string;
-  requested_channel: string | null;
-  template: string;
-  category: string;
-  recipient: string;
-  user_id: string | null;
-  status: string;
-  reason: string | null;
-  provider: string | null;
-  provider_message_id: string | null;
-  attempts: number;
-  error: string | null;
-}
 
 /** An app on `engine` (PostgreSQL with Redis under its own prefix) delivering by SMTP, with quick retries. */
 async function smtpApp(engine: Engine, smtp: SmtpSink): Promise<TestApp> {
@@ -62,13 +43,8 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
     let smtp: SmtpSink;
     let app: TestApp;
 
-    const logOf = async (id: string): Promise<LogRow> =>
-      (await app.context.db.sql.query<LogRow & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id])).rows[0]!;
-    const logWhen = (id: string, statuses: string[], timeoutMs = 15_000): Promise<LogRow> =>
-      waitFor(async () => {
-        const row = await logOf(id);
-        return statuses.includes(row.status) && row;
-      }, timeoutMs, `log ${id} to become ${statuses.join(' or ')}`);
+    const api = testClient(() => app);
+    const { logWhen } = api;
 
     beforeAll(async () => {
       smtp = await startSmtpSink({
@@ -87,7 +63,7 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
 
     it('a mail sent with context.mail.send arrives rendered, and its log entry is sent by smtp with the Message-ID', async () => {
       expect(app.context.mailTransport.kind).toBe('smtp');
-      const to = unique('changed');
+      const to = uniqueEmail('changed');
       const at = new Date().toISOString();
       const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at, ip: '203.0.113.7' } });
       expect(id).toMatch(/^com_[0-9a-z]{26}$/);
@@ -108,7 +84,7 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
     });
 
     it('a non-security mail carries the one-click unsubscribe headers', async () => {
-      const to = unique('invitee');
+      const to = uniqueEmail('invitee');
       const id = await app.context.mail.send({
         to, template: 'orgs.invitation', data: { token: 'tok', org_name: 'Acme', role: 'member', expires_at: new Date(Date.now() + 86_400_000).toISOString() },
       });
@@ -119,16 +95,15 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
     });
 
     it('a mail to a registered address is linked to its user, found by the address when the flow names none', async () => {
-      const email = uniqueEmail('owner');
-      const user = await signUp(app, email, PASSWORD);
+      const { email, user } = await api.signedUp('owner');
       const id = await app.context.mail.send({ to: email.toUpperCase(), template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
       expect(await logWhen(id, ['sent'])).toMatchObject({ user_id: user.id, status: 'sent' });
-      const given = await app.context.mail.send({ to: unique('other'), userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
+      const given = await app.context.mail.send({ to: uniqueEmail('other'), userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
       expect(await logWhen(given, ['sent'])).toMatchObject({ user_id: user.id });
     });
 
     it('a temporary 451 refusal: the log says retrying with the error, then sent on the next attempt (attempts 2)', async () => {
-      const to = unique('retry');
+      const to = uniqueEmail('retry');
       refusals.set(to, [451, 451, 451, 451, 451, 451]);
       const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
       const retrying = await logWhen(id, ['retrying', 'sent', 'failed']);
@@ -145,7 +120,7 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
     });
 
     it('a permanent 550 refusal: failed after one attempt, never retried', async () => {
-      const to = unique('rejected');
+      const to = uniqueEmail('rejected');
       refusals.set(to, [550, 550, 550]);
       const id = await app.context.mail.send({ to, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: null } });
       const failed = await logWhen(id, ['failed', 'sent']);
@@ -154,7 +129,7 @@ describe.each(engineCases())('mail through the app to a real SMTP server on $eng
       // Nothing is left to retry it: the queue drains and the server saw exactly one try.
       await drainMail(app);
       expect(dataCommands.get(to)).toBe(1);
-      expect(await logOf(id)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(await api.logEntry(id)).toMatchObject({ status: 'failed', attempts: 1 });
       expect(smtp.messagesTo(to)).toEqual([]);
     });
   });

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createEngineApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
+import { testClient, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { drainMail, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
-import { waitFor } from '../helpers/wait.js';
+import { drainMail, uniqueEmail, waitForMail } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 
 /*
@@ -13,7 +13,6 @@ import { newId } from '../../src/platform/crypto/ids.js';
  * sends then show up in today's statistics.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const CHANNELS = ['email', 'sms', 'push', 'in_app'] as const;
 const SETTLED = ['sent', 'delivered', 'failed', 'bounced', 'complained', 'blocked_channel_disabled', 'suppressed', 'opted_out', 'rate_limited'];
 
@@ -39,31 +38,20 @@ describe.each(engineCases())('communication statistics and test sends on $engine
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
     let admin: { id: string; token: string };
-    let member: { id: string; email: string; token: string };
-
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
-    const stats = (search: string, token: string | null = admin.token) =>
-      app.server.inject({ method: 'GET', url: `/v1/admin/communications/stats${search}`, headers: token ? bearer(token) : {} });
+    let member: Signed;
+    const api = testClient(() => app);
+    const { call, query } = api;
+    const stats = (search: string, token: string | null = admin.token) => call('GET', `/v1/admin/communications/stats${search}`, token);
     async function statsOk(search: string): Promise<StatsEntry[]> {
       const res = await stats(search);
       expect(res.statusCode, res.body).toBe(200);
       return res.json<{ data: StatsEntry[] }>().data;
     }
-    const testSend = (payload: unknown, token: string | null = admin.token) =>
-      app.server.inject({ method: 'POST', url: '/v1/admin/communications/test', headers: token ? bearer(token) : {}, payload: payload as Record<string, unknown> });
-    const logById = (id: string) =>
-      query<{ id: string; channel: string; template: string; category: string; recipient: string; status: string; reason: string | null; error: string | null }>(
-        'SELECT id, channel, template, category, recipient, status, reason, error FROM communication_logs WHERE id = $1',
-        [id],
-      );
-    const settledLog = (id: string) =>
-      waitFor(async () => {
-        const [found] = await logById(id);
-        return found && SETTLED.includes(found.status) && found;
-      }, 10_000, `log ${id} to settle`);
+    const testSend = (payload: unknown, token: string | null = admin.token) => call('POST', '/v1/admin/communications/test', token, payload);
+    const settledLog = (id: string) => api.logWhen(id, SETTLED, 10_000);
     const logCount = async () => Number((await query<{ n: string | number }>('SELECT count(*) AS n FROM communication_logs'))[0]!.n);
     const setChannel = async (channel: string, enabled: boolean) => {
-      const res = await app.server.inject({ method: 'PATCH', url: '/v1/admin/communications/settings', headers: bearer(admin.token), payload: { channels: { [channel]: { enabled } } } });
+      const res = await call('PATCH', '/v1/admin/communications/settings', admin.token, { channels: { [channel]: { enabled } } });
       expect(res.statusCode, res.body).toBe(200);
     };
 
@@ -82,11 +70,8 @@ describe.each(engineCases())('communication statistics and test sends on $engine
 
     beforeAll(async () => {
       app = await createEngineApp(engine);
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      admin = { id: user.id, token: await accessTokenFor(app, user.id) };
-      const email = uniqueEmail('member');
-      const plain = await signUp(app, email, PASSWORD);
-      member = { id: plain.id, email, token: await accessTokenFor(app, plain.id) };
+      admin = await api.platformAdmin();
+      member = await api.signedIn('member');
 
       const d1 = '2024-03-01';
       await seed([
@@ -174,7 +159,7 @@ describe.each(engineCases())('communication statistics and test sends on $engine
     });
 
     it('documents both routes in OpenAPI', async () => {
-      const paths = (await app.server.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, unknown>> }>().paths;
+      const paths = (await call('GET', '/openapi.json', null)).json<{ paths: Record<string, Record<string, unknown>> }>().paths;
       expect(Object.keys(paths['/v1/admin/communications/stats']!)).toEqual(['get']);
       expect(Object.keys(paths['/v1/admin/communications/test']!)).toEqual(['post']);
     });
@@ -202,9 +187,8 @@ describe.each(engineCases())('communication statistics and test sends on $engine
       ).toEqual([{ actor_id: admin.id, target_type: 'communication_log', target_id: id }]);
 
       // A user who turned everything off on email still gets the test (security category).
-      const optedOut = await app.server.inject({
-        method: 'PUT', url: '/v1/me/notification-preferences', headers: bearer(member.token),
-        payload: { categories: { account: { email: false }, organization: { email: false }, product: { email: false }, marketing: { email: false } } },
+      const optedOut = await call('PUT', '/v1/me/notification-preferences', member.token, {
+        categories: { account: { email: false }, organization: { email: false }, product: { email: false }, marketing: { email: false } },
       });
       expect(optedOut.statusCode, optedOut.body).toBe(200);
       const toMember = await testSend({ channel: 'email', to: member.email });
@@ -216,13 +200,13 @@ describe.each(engineCases())('communication statistics and test sends on $engine
       expect(await settledLog(sms.json<{ message_id: string }>().message_id)).toMatchObject({ channel: 'sms', recipient: '+14155550123', status: 'sent' });
       expect(await query("SELECT recipient FROM dev_outbox WHERE channel = 'sms' AND recipient = $1", ['+14155550123'])).toHaveLength(1);
 
-      const inApp = await testSend({ channel: 'in_app', to: member.id });
+      const inApp = await testSend({ channel: 'in_app', to: member.user.id });
       expect(inApp.statusCode, inApp.body).toBe(202);
-      expect(await settledLog(inApp.json<{ message_id: string }>().message_id)).toMatchObject({ channel: 'in_app', recipient: member.id, status: 'sent' });
-      expect(await query("SELECT template FROM notifications WHERE user_id = $1 AND template = 'communications.test'", [member.id])).toHaveLength(1);
+      expect(await settledLog(inApp.json<{ message_id: string }>().message_id)).toMatchObject({ channel: 'in_app', recipient: member.user.id, status: 'sent' });
+      expect(await query("SELECT template FROM notifications WHERE user_id = $1 AND template = 'communications.test'", [member.user.id])).toHaveLength(1);
 
       // Push to a user with no subscription: taken, then failed with the reason in the log.
-      const push = await testSend({ channel: 'push', to: member.id });
+      const push = await testSend({ channel: 'push', to: member.user.id });
       expect(push.statusCode, push.body).toBe(202);
       expect(await settledLog(push.json<{ message_id: string }>().message_id)).toMatchObject({ channel: 'push', status: 'failed', error: 'the user has no push subscription' });
 

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
+import { testClient, type Method, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { linkToken, signUpAndVerify, uniqueEmail, waitForMail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { linkToken, waitForMail } from '../helpers/outbox.js';
+import { expectProblem } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { createPostgresDatabase, type Database } from '../../src/platform/db/database.js';
 import { createAudit } from '../../src/platform/events/index.js';
@@ -17,9 +18,7 @@ import { DEFAULT_TEMPLATES } from '../../src/modules/communications/communicatio
  * 404, 409, 422 with the line, 400), and the audit trail.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const BASE = '/v1/admin/communications/templates';
-type Method = 'GET' | 'POST' | 'PUT';
 
 interface Summary {
   id: string;
@@ -50,11 +49,9 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
     let admin: { id: string; token: string };
-    let member: { id: string; token: string; email: string };
-
-    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-      app.server.inject({ method, url, headers: token ? bearer(token) : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    let member: Signed;
+    const api = testClient(() => app);
+    const { call, query } = api;
     async function ok<T>(method: Method, url: string, payload?: unknown, status = 200): Promise<T> {
       const res = await call(method, url, admin.token, payload);
       expect(res.statusCode, res.body).toBe(status);
@@ -74,12 +71,9 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
       );
 
     beforeAll(async () => {
-      app = await createTestApp({ engine });
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      admin = { id: user.id, token: await accessTokenFor(app, user.id) };
-      const email = uniqueEmail('member');
-      const plain = await signUpAndVerify(app, email, PASSWORD);
-      member = { id: plain.id, token: await accessTokenFor(app, plain.id), email };
+      app = await createEngineApp(engine);
+      admin = await api.platformAdmin();
+      member = await api.signedIn('member');
     });
     afterAll(async () => app?.destroy());
 
@@ -151,7 +145,7 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
           expect(res.statusCode).toBe(202);
           viaHttp = false;
         } else {
-          await app.context.mail.send({ to: member.email, template: 'accounts.password_reset', data: { token: 'a-reset-token-of-some-length', expires_minutes: 60 }, userId: member.id });
+          await app.context.mail.send({ to: member.email, template: 'accounts.password_reset', data: { token: 'a-reset-token-of-some-length', expires_minutes: 60 }, userId: member.user.id });
         }
         const mail = await waitForMail(app, { to: member.email, template: 'accounts.password_reset', after: since });
         expect(linkToken(mail, 'reset-password')).toMatch(/.{20,}/);
@@ -232,15 +226,15 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
       expect(renderer.categoryOf('no.such_template')).toBeUndefined();
 
       // Through the pipeline: a Spanish-speaking user gets the Spanish mail.
-      await query('UPDATE users SET locale = $1 WHERE id = $2', ['es', member.id]);
+      await query('UPDATE users SET locale = $1 WHERE id = $2', ['es', member.user.id]);
       try {
         const since = new Date();
-        await app.context.mail.send({ to: member.email, template: 'accounts.new_sign_in', data: { at: '2025-03-01T14:05:00Z', ip: '203.0.113.7', device: 'Firefox' }, userId: member.id });
+        await app.context.mail.send({ to: member.email, template: 'accounts.new_sign_in', data: { at: '2025-03-01T14:05:00Z', ip: '203.0.113.7', device: 'Firefox' }, userId: member.user.id });
         const mail = await waitForMail(app, { to: member.email, template: 'accounts.new_sign_in', after: since });
         expect(mail.subject).toBe('Nuevo inicio de sesión en tu cuenta de Tessera');
         expect(mail.text).toContain('Dispositivo: Firefox');
       } finally {
-        await query('UPDATE users SET locale = NULL WHERE id = $1', [member.id]);
+        await query('UPDATE users SET locale = NULL WHERE id = $1', [member.user.id]);
       }
     });
 
@@ -262,7 +256,7 @@ describe.each(engineCases())('message templates on $engine', ({ engine, availabl
       expect(app.context.templates.categoryOf('acme.welcome')).toBe('product');
 
       const since = new Date();
-      await app.context.messenger.notify({ channel: 'email', template: 'acme.welcome', userId: member.id, data: { name: '<i>Mia</i>', secret: 'not declared' } });
+      await app.context.messenger.notify({ channel: 'email', template: 'acme.welcome', userId: member.user.id, data: { name: '<i>Mia</i>', secret: 'not declared' } });
       const mail = await waitForMail(app, { to: member.email, template: 'acme.welcome', after: since });
       expect(mail.subject).toBe('Welcome, <i>Mia</i>');
       expect(mail.html).toContain('<p>Hello &lt;i&gt;Mia&lt;/i&gt;, welcome to Tessera.</p>');

@@ -4,7 +4,8 @@ import { expect } from 'vitest';
 import type { App } from '../../src/app/app.js';
 import { newId } from '../../src/platform/crypto/ids.js';
 import { bearer } from './http.js';
-import { login, signUp, uniqueEmail, type UserBody } from './outbox.js';
+import { login, signUp, uniqueEmail, type TokenBody, type UserBody } from './outbox.js';
+import { waitFor } from './wait.js';
 
 /*
  * The one test client of the API suites: calls through `app.server.inject` (from a client address
@@ -96,6 +97,21 @@ export interface LogRow {
   error: string | null;
 }
 
+/** A whole row of communication_logs (`SELECT *`): a LogRow with its cost and timestamps. */
+export interface LogEntry extends LogRow {
+  cost: string | null;
+  cost_currency: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** What a password sign-in answers when a second factor is due. */
+export interface MfaChallenge {
+  mfa_required: true;
+  mfa_token: string;
+  methods: string[];
+}
+
 /** A private address per call unless one is given (tests pick theirs from 198.51.100.0/24, RFC 5737). */
 export const randomIp = (): string => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
@@ -125,6 +141,19 @@ export interface TestClient {
    * queued ahead of the mail a test waits for: for suites that need many people and test no sign-in.
    */
   seeded(label: string, options?: { name?: string; email?: string }): Promise<Signed>;
+  /** A new account (with PASSWORD unless told), not signed in: verified (as `signedIn`'s) unless `verified: false`. */
+  signedUp(label: string, options?: { name?: string; email?: string; password?: string; verified?: boolean }): Promise<{ email: string; user: UserBody }>;
+  /**
+   * Another session of an existing account: a password sign-in that answers tokens (200 and no second
+   * step expected), from the client `signedIn` uses (inject's 127.0.0.1) unless `ip` is given.
+   */
+  signIn(email: string, options?: { password?: string; userAgent?: string; ip?: string }): Promise<Signed>;
+  /** The second step of a password sign-in of an account with a second factor (200 with `mfa_required` expected), from inject's 127.0.0.1 unless `ip` is given. */
+  challenge(email: string, options?: { password?: string; userAgent?: string; ip?: string }): Promise<MfaChallenge>;
+  /** The whole communication_logs row of a message (the id `mail.send` or `messenger.notify` answered). */
+  logEntry(id: string): Promise<LogEntry | undefined>;
+  /** Waits (up to `timeoutMs`, default 15 s) until a message's log row has one of these statuses, and answers it. */
+  logWhen(id: string, statuses: readonly string[], timeoutMs?: number): Promise<LogEntry>;
 }
 
 export interface TestClientOptions {
@@ -256,7 +285,46 @@ export function testClient(getApp: () => App, clientOptions: TestClientOptions =
       );
     },
     seeded,
+    async signedUp(label, options = {}) {
+      const email = options.email ?? uniqueEmail(label);
+      const user = await signUp(app(), email, options.password ?? PASSWORD, options.name, { verified: options.verified ?? true });
+      return { email, user };
+    },
+    async signIn(email, options = {}) {
+      const res = await passwordSignIn(app(), email, options);
+      expect(res.statusCode, res.body).toBe(200);
+      const tokens = res.json<TokenBody>();
+      expect(tokens.access_token, `a second step instead of tokens: ${res.body}`).toEqual(expect.any(String));
+      return { email, user: tokens.user, token: tokens.access_token, refreshToken: tokens.refresh_token, sessionId: tokens.session_id };
+    },
+    async challenge(email, options = {}) {
+      const res = await passwordSignIn(app(), email, options);
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json<MfaChallenge>();
+      expect(body.mfa_required, `tokens instead of a second step: ${res.body}`).toBe(true);
+      return body;
+    },
+    async logEntry(id) {
+      return (await query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]))[0];
+    },
+    async logWhen(id, statuses, timeoutMs = 15_000) {
+      return waitFor(async () => {
+        const [row] = await query<LogEntry & Record<string, unknown>>('SELECT * FROM communication_logs WHERE id = $1', [id]);
+        return row && statuses.includes(row.status) && row;
+      }, timeoutMs, `log ${id} to be ${statuses.join(' or ')}`);
+    },
   };
+}
+
+/** A password sign-in, as `signIn` and `challenge` send it (inject's own client address unless `ip` is given). */
+function passwordSignIn(app: App, email: string, options: { password?: string; userAgent?: string; ip?: string }): Promise<Response> {
+  return app.server.inject({
+    method: 'POST',
+    url: '/v1/auth/login',
+    ...(options.ip ? { remoteAddress: options.ip } : {}),
+    headers: options.userAgent ? { 'user-agent': options.userAgent } : {},
+    payload: { email, password: options.password ?? PASSWORD },
+  });
 }
 
 /** Rows cut down to these columns, to compare whole rows with `toEqual` (`columns(await api.auditRows({ orgId }), 'action', 'result')`). */

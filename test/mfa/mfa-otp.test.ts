@@ -2,10 +2,11 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator } from '../helpers/authenticator.js';
+import type { MfaChallenge } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
-import { linkToken, login, signUp, signUpAndVerify, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
-import { ensureOtpTemplate, harness, otherCode, PASSWORD, uniquePhone } from '../otp/harness.js';
+import { linkToken, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { ensureOtpTemplate, harness, otherCode, uniquePhone } from '../otp/harness.js';
 
 /*
  * Email and SMS codes as second factors of a sign-in, end to end on each engine: a user with a
@@ -15,12 +16,6 @@ import { ensureOtpTemplate, harness, otherCode, PASSWORD, uniquePhone } from '..
  * reason for a challenge, and do not satisfy MFA_REQUIRED.
  */
 
-interface Challenge {
-  mfa_required: true;
-  mfa_token: string;
-  methods: string[];
-}
-
 describe.each(engineCases())('email and SMS codes as second factors on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
@@ -28,14 +23,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
     const h = harness(() => app);
     const { call } = h;
 
-    /** Signs in with the password; expects a challenge. */
-    async function challenge(email: string): Promise<Challenge> {
-      const res = await call('POST', '/v1/auth/login', null, { email, password: PASSWORD });
-      expect(res.statusCode, res.body).toBe(200);
-      const body = res.json<Challenge>();
-      expect(body.mfa_required).toBe(true);
-      return body;
-    }
+    const { challenge } = h;
     const sendOtp = (mfaToken: string, method: string) => call('POST', '/v1/auth/mfa/otp/send', null, { mfa_token: mfaToken, method });
     async function sendOtpOk(mfaToken: string, method: string): Promise<{ otp_id: string; expires_at: string; channel: string }> {
       const res = await sendOtp(mfaToken, method);
@@ -46,19 +34,18 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
 
     /** A user with a verified address and an authenticator app; with `phone`, a verified phone number too (through /v1/me/phone). */
     async function user(label: string, options: { verified?: boolean; phone?: boolean } = {}) {
-      const email = uniqueEmail(label);
-      const body = options.verified === false ? await signUp(app, email, PASSWORD, undefined, { verified: false }) : await signUpAndVerify(app, email, PASSWORD);
-      const tokens = await login(app, email, PASSWORD);
-      const started = await call('POST', '/v1/me/mfa/totp', tokens.access_token);
+      const { email, user: body } = await h.signedUp(label, { verified: options.verified ?? true });
+      const tokens = await h.signIn(email);
+      const started = await call('POST', '/v1/me/mfa/totp', tokens.token);
       const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
-      expect((await call('POST', '/v1/me/mfa/totp/confirm', tokens.access_token, { code: await device.next() })).statusCode).toBe(200);
+      expect((await call('POST', '/v1/me/mfa/totp/confirm', tokens.token, { code: await device.next() })).statusCode).toBe(200);
       let phone: string | null = null;
       if (options.phone) {
         phone = uniquePhone();
-        const sent = await call('POST', '/v1/me/phone', tokens.access_token, { phone });
+        const sent = await call('POST', '/v1/me/phone', tokens.token, { phone });
         expect(sent.statusCode, sent.body).toBe(202);
         const code = await h.textedCode(phone);
-        const verified = await call('POST', '/v1/me/phone/verify', tokens.access_token, { otp_id: sent.json<{ otp_id: string }>().otp_id, code });
+        const verified = await call('POST', '/v1/me/phone/verify', tokens.token, { otp_id: sent.json<{ otp_id: string }>().otp_id, code });
         expect(verified.statusCode, verified.body).toBe(200);
       }
       return { id: body.id, email, phone };
@@ -68,7 +55,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
       // Unverified sign-in allowed: the one way an account with an unverified address reaches a challenge.
       app = await createEngineApp(engine, { ALLOW_UNVERIFIED_LOGIN: 'true' });
       await ensureOtpTemplate(app);
-      adminToken = await h.admin(uniqueEmail('mfa-otp-admin'));
+      adminToken = (await h.platformAdmin()).token;
     });
     afterAll(async () => app?.destroy());
 
@@ -148,12 +135,11 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
     });
 
     it('no second factor enrolled: a verified address or phone does not bring a challenge (email and SMS codes are alternatives, not the factor)', async () => {
-      const email = uniqueEmail('mfa-otp-none');
-      const body = await signUpAndVerify(app, email, PASSWORD);
+      const { email, user: body } = await h.signedUp('mfa-otp-none');
       await h.givePhone(body.id, uniquePhone());
-      const tokens = await login(app, email, PASSWORD);
-      expect(tokens.access_token).toEqual(expect.any(String));
-      const status = await call('GET', '/v1/me/mfa', tokens.access_token);
+      const tokens = await h.signIn(email);
+      expect(tokens.token).toEqual(expect.any(String));
+      const status = await call('GET', '/v1/me/mfa', tokens.token);
       expect(status.json()).toMatchObject({ totp: false, passkeys: 0 });
     });
 
@@ -200,7 +186,7 @@ describe.each(engineCases())('email and SMS codes as second factors on $engine',
       const mail = await waitForMail(app, { to: me.email, template: 'accounts.magic_link', after: started });
       const res = await call('POST', '/v1/auth/magic-link/verify', null, { token: linkToken(mail, 'magic-link') });
       expect(res.statusCode, res.body).toBe(200);
-      const body = res.json<Challenge>();
+      const body = res.json<MfaChallenge>();
       expect(body.methods).toEqual(['totp', 'backup_code']);
       expectProblem(await sendOtp(body.mfa_token, 'email_otp'), 422, 'mfa_method_unavailable');
     });
@@ -218,13 +204,12 @@ describe('MFA_REQUIRED=all with email and SMS codes (PGlite)', () => {
   afterAll(async () => app?.destroy());
 
   it('a verified address and phone do not satisfy the policy: enrolment is still required', async () => {
-    const email = uniqueEmail('mfa-otp-policy');
-    const body = await signUpAndVerify(app, email, PASSWORD);
+    const { email, user: body } = await h.signedUp('mfa-otp-policy');
     await h.givePhone(body.id, uniquePhone());
-    const tokens = await login(app, email, PASSWORD);
-    expect(decodeJwt(tokens.access_token).mfa_enroll).toBe(true);
-    const status = await h.call('GET', '/v1/me/mfa', tokens.access_token);
+    const tokens = await h.signIn(email);
+    expect(decodeJwt(tokens.token).mfa_enroll).toBe(true);
+    const status = await h.call('GET', '/v1/me/mfa', tokens.token);
     expect(status.json()).toMatchObject({ enrollment_required: true });
-    expectProblem(await h.call('GET', '/v1/me/sessions', tokens.access_token), 403, 'mfa_enrollment_required');
+    expectProblem(await h.call('GET', '/v1/me/sessions', tokens.token), 403, 'mfa_enrollment_required');
   });
 });

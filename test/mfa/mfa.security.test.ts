@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
 import { ACCESS_TOKEN_TYPE } from '../../src/platform/http/auth.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, createTestApp, type TestApp } from '../helpers/app.js';
 import { authenticator, PERIOD_MS, recoveryToken, type Authenticator } from '../helpers/authenticator.js';
-import { engineCases, type Engine } from '../helpers/db.js';
-import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { PASSWORD, testClient, type Signed } from '../helpers/client.js';
+import { engineCases } from '../helpers/db.js';
+import { drainMail, findMails, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
 import { expectProblem } from '../helpers/http.js';
 
 /*
@@ -15,30 +15,15 @@ import { expectProblem } from '../helpers/http.js';
  * (recent sign-in) rule of sensitive operations, and refusals of the recovery link.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const MFA_AUDIENCE = 'urn:tessera:mfa';
 const MFA_TOKEN_TYPE = 'mfa+jwt';
 const { redisUrl } = inject('services');
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-
-
-
-
-
-
-async function appOn(engine: Engine): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, build: { cache } });
-}
-
 describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available }) => {
   describe.skipIf(!available || (engine === 'postgres' && !redisUrl))(`${engine}${engine === 'postgres' ? ' + Redis' : ''}`, () => {
     let app: TestApp;
-    const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-      app.server.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const { call, query } = api;
     const verify = (mfaToken: string, factor: Record<string, string>) => call('POST', '/v1/auth/mfa/verify', null, { mfa_token: mfaToken, ...factor });
     const remaining = async (accessToken: string) => (await call('GET', '/v1/me/mfa', accessToken)).json<{ backup_codes_remaining: number }>().backup_codes_remaining;
 
@@ -49,20 +34,15 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
     }
 
     /** Signs in with the password; expects an MFA challenge and answers its mfa_token. */
-    async function mfaToken(email: string): Promise<string> {
-      const body = await passwordLogin(email);
-      expect(body.mfa_required).toBe(true);
-      return body.mfa_token as string;
-    }
+    const mfaToken = async (email: string): Promise<string> => (await api.challenge(email)).mfa_token;
 
     /** A new account with TOTP enrolled (confirmed with one code), signed in once before enrolling. */
-    async function enrolled(label: string): Promise<{ email: string; userId: string; tokens: TokenBody; device: Authenticator; backupCodes: string[]; secret: string }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
-      const tokens = (await passwordLogin(email)) as unknown as TokenBody;
-      const started = (await call('POST', '/v1/me/mfa/totp', tokens.access_token)).json<{ secret: string; otpauth_uri: string }>();
+    async function enrolled(label: string): Promise<{ email: string; userId: string; tokens: Signed; device: Authenticator; backupCodes: string[]; secret: string }> {
+      const tokens = await api.signedIn(label);
+      const { email, user } = tokens;
+      const started = (await call('POST', '/v1/me/mfa/totp', tokens.token)).json<{ secret: string; otpauth_uri: string }>();
       const device = authenticator(started.otpauth_uri);
-      const confirmed = await call('POST', '/v1/me/mfa/totp/confirm', tokens.access_token, { code: await device.next() });
+      const confirmed = await call('POST', '/v1/me/mfa/totp/confirm', tokens.token, { code: await device.next() });
       expect(confirmed.statusCode, confirmed.body).toBe(200);
       return { email, userId: user.id, tokens, device, backupCodes: confirmed.json<{ backup_codes: string[] }>().backup_codes, secret: started.secret };
     }
@@ -78,7 +58,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
     const ageSession = (sessionId: string) => query(`UPDATE sessions SET reauthenticated_at = now() - interval '10 minutes' WHERE id = $1`, [sessionId]);
 
     beforeAll(async () => {
-      app = await appOn(engine);
+      app = await createEngineApp(engine);
     });
     afterAll(async () => app?.destroy());
 
@@ -116,12 +96,11 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
       });
 
       it('the code that confirmed the enrolment does not sign in', async () => {
-        const email = uniqueEmail('confirm-replay');
-        await signUp(app, email, PASSWORD);
-        const tokens = (await passwordLogin(email)) as unknown as TokenBody;
-        const device = authenticator((await call('POST', '/v1/me/mfa/totp', tokens.access_token)).json<{ otpauth_uri: string }>().otpauth_uri);
+        const tokens = await api.signedIn('confirm-replay');
+        const { email } = tokens;
+        const device = authenticator((await call('POST', '/v1/me/mfa/totp', tokens.token)).json<{ otpauth_uri: string }>().otpauth_uri);
         const code = await device.next();
-        expect((await call('POST', '/v1/me/mfa/totp/confirm', tokens.access_token, { code })).statusCode).toBe(200);
+        expect((await call('POST', '/v1/me/mfa/totp/confirm', tokens.token, { code })).statusCode).toBe(200);
         expectProblem(await verify(await mfaToken(email), { code }), 401, 'invalid_mfa_code');
       });
 
@@ -141,7 +120,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         const victimNow = new Set([-1, 0, 1].map((o) => victim.device.totp.generate({ timestamp: Date.now() + o * PERIOD_MS })));
         if (!victimNow.has(theirs)) expectProblem(await verify(token, { code: theirs }), 401, 'invalid_mfa_code');
         expectProblem(await verify(token, { backup_code: attacker.backupCodes[0]! }), 401, 'invalid_mfa_code');
-        expect(await remaining(attacker.tokens.access_token)).toBe(10);
+        expect(await remaining(attacker.tokens.token)).toBe(10);
       });
 
       it('malformed bodies answer 400: five digits, letters, two factors at once, no factor', async () => {
@@ -171,7 +150,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         expect((await verify(token, { code: await device.next() })).statusCode).toBe(200);
         expectProblem(await verify(token, { code: await device.next() }), 401, 'invalid_mfa_token');
         expectProblem(await verify(token, { backup_code: backupCodes[0]! }), 401, 'invalid_mfa_token');
-        expect(await remaining(tokens.access_token)).toBe(10);
+        expect(await remaining(tokens.token)).toBe(10);
       });
 
       it('of two requests racing with one mfa_token (a code and a backup code), exactly one signs in', async () => {
@@ -188,7 +167,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         const results = await Promise.all([verify(token, { backup_code: backupCodes[0]! }), verify(token, { backup_code: backupCodes[1]! })]);
         expect(results.map((r) => r.statusCode).sort()).toEqual([200, 401]);
         expect(results.find((r) => r.statusCode === 401)!.json<{ code: string }>().code).toBe('invalid_mfa_token');
-        expect(await remaining(tokens.access_token)).toBe(9);
+        expect(await remaining(tokens.token)).toBe(9);
         // The loser's code is still good for a later sign-in.
         const loser = results[0]!.statusCode === 401 ? backupCodes[0]! : backupCodes[1]!;
         expect((await verify(await mfaToken(email), { backup_code: loser })).statusCode).toBe(200);
@@ -226,12 +205,12 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         expectProblem(await verify(await mfaToken(email), { backup_code: backupCodes[0]! }), 401, 'invalid_mfa_code');
         expectProblem(await verify(await mfaToken(email), { backup_code: backupCodes[0]!.toUpperCase() }), 401, 'invalid_mfa_code');
         expect((await verify(await mfaToken(email), { backup_code: backupCodes[1]! })).statusCode).toBe(200);
-        expect(await remaining(tokens.access_token)).toBe(8);
+        expect(await remaining(tokens.token)).toBe(8);
       });
 
       it('regenerating them (a recent sign-in) kills the old set', async () => {
         const { email, backupCodes, tokens } = await enrolled('backup-regen');
-        const res = await call('POST', '/v1/me/mfa/backup-codes', tokens.access_token);
+        const res = await call('POST', '/v1/me/mfa/backup-codes', tokens.token);
         expect(res.statusCode, res.body).toBe(200);
         const fresh = res.json<{ backup_codes: string[] }>().backup_codes;
         expect(fresh).toHaveLength(10);
@@ -313,7 +292,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: 'not the password' }), 401, 'invalid_credentials');
         const [user] = await query<{ failed_login_count: number }>('SELECT failed_login_count FROM users WHERE id = $1', [userId]);
         expect(user!.failed_login_count).toBe(1);
-        expect((await call('GET', '/v1/me/mfa', tokens.access_token)).json()).toMatchObject({ totp: true, backup_codes_remaining: 10, enrollment_required: false });
+        expect((await call('GET', '/v1/me/mfa', tokens.token)).json()).toMatchObject({ totp: true, backup_codes_remaining: 10, enrollment_required: false });
         const res = await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD });
         expect(res.statusCode, res.body).toBe(200);
         expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD }), 400, 'recovery_invalid');
@@ -338,7 +317,7 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
         const reset = await waitForMail(app, { to: email, template: 'accounts.password_reset', after: before });
         const resetToken = decodeURIComponent(/\/reset-password\?token=([^\s"'<>&]+)/.exec(reset.text)![1]!);
         expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token: resetToken, password: PASSWORD }), 400, 'recovery_invalid');
-        expect((await call('GET', '/v1/me/mfa', tokens.access_token)).json()).toMatchObject({ totp: true });
+        expect((await call('GET', '/v1/me/mfa', tokens.token)).json()).toMatchObject({ totp: true });
       });
 
       it('asking twice within a minute mails one link', async () => {
@@ -371,9 +350,9 @@ describe.each(engineCases())('MFA abuse cases on $engine', ({ engine, available 
 describe.each(engineCases())('MFA recovery requests on $engine (job workers off)', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
-    const post = (url: string, payload: Record<string, unknown>, token?: string) =>
-      app.server.inject({ method: 'POST', url, payload, headers: token ? { authorization: `Bearer ${token}` } : {} });
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const post = (url: string, payload: Record<string, unknown>, token?: string) => api.call('POST', url, token ?? null, payload);
+    const { query } = api;
 
     beforeAll(async () => {
       app = await createTestApp({ engine, build: { workers: false } });
@@ -381,10 +360,7 @@ describe.each(engineCases())('MFA recovery requests on $engine (job workers off)
     afterAll(async () => app?.destroy());
 
     it('regression (timing): an account with TOTP and an unknown address get the same request work: one queued job each, no link, mail or audit made before the 202', async () => {
-      const email = uniqueEmail('recovery-structure');
-      const user = await signUp(app, email, PASSWORD);
-      const login = await post('/v1/auth/login', { email, password: PASSWORD });
-      const access = login.json<TokenBody>().access_token;
+      const { email, user, token: access } = await api.signedIn('recovery-structure');
       const started = await post('/v1/me/mfa/totp', {}, access);
       const device = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
       expect((await post('/v1/me/mfa/totp/confirm', { code: await device.next() }, access)).statusCode).toBe(200);

@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
 import * as OTPAuth from 'otpauth';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createRedisCache } from '../../src/platform/cache/index.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
 import { authenticator, PERIOD_MS, recoveryToken, type Authenticator } from '../helpers/authenticator.js';
-import { engineCases, type Engine } from '../helpers/db.js';
-import { drainMail, findMails, signUp, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
+import { PASSWORD, testClient } from '../helpers/client.js';
+import { engineCases } from '../helpers/db.js';
+import { drainMail, findMails, uniqueEmail, waitForMail, type TokenBody } from '../helpers/outbox.js';
 import { expectProblem } from '../helpers/http.js';
 
 /*
@@ -16,20 +15,7 @@ import { expectProblem } from '../helpers/http.js';
  * made by an independent library (otpauth) from the otpauth:// URI the server answered.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const { redisUrl } = inject('services');
-
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-
-
-
-
-
-interface MfaChallengeBody {
-  mfa_required: true;
-  mfa_token: string;
-  methods: string[];
-}
 
 interface MfaStatusBody {
   totp: boolean;
@@ -38,34 +24,10 @@ interface MfaStatusBody {
   enrollment_required: boolean;
 }
 
-
-async function appOn(engine: Engine, env: Record<string, string> = {}): Promise<TestApp> {
-  if (engine === 'pglite') return createTestApp({ engine, env });
-  const cache = await createRedisCache(redisUrl!, { prefix: `test:${randomBytes(6).toString('hex')}:` });
-  return createTestApp({ engine, env, build: { cache } });
-}
-
-/** Calls and helpers bound to one app. */
+/** The shared test client of one app, with the second-factor steps. */
 function harness(getApp: () => TestApp) {
-  const app = () => getApp();
-  const call = (method: Method, url: string, token: string | null, payload?: unknown) =>
-    app().server.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }) });
-  const query = async <T extends Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]> => (await app().context.db.sql.query<T>(text, params)).rows;
-
-  async function signedUp(label: string) {
-    const email = uniqueEmail(label);
-    const user = await signUp(app(), email, PASSWORD);
-    return { email, user };
-  }
-
-  /** Signs in with the password; expects the first step (an mfa_token) and answers it. */
-  async function firstStep(email: string): Promise<MfaChallengeBody> {
-    const res = await call('POST', '/v1/auth/login', null, { email, password: PASSWORD });
-    expect(res.statusCode, res.body).toBe(200);
-    const body = res.json<MfaChallengeBody>();
-    expect(body.mfa_required).toBe(true);
-    return body;
-  }
+  const api = testClient(getApp);
+  const { call } = api;
 
   /** Signs in with the password; expects tokens (no second factor due). */
   async function passwordOnly(email: string): Promise<TokenBody> {
@@ -90,7 +52,7 @@ function harness(getApp: () => TestApp) {
 
   /** A new account with an enrolled authenticator app. */
   async function enrolled(label: string) {
-    const { email, user } = await signedUp(label);
+    const { email, user } = await api.signedUp(label);
     const tokens = await passwordOnly(email);
     const totp = await enrolTotp(tokens.access_token);
     return { email, user, tokens, ...totp };
@@ -102,12 +64,14 @@ function harness(getApp: () => TestApp) {
     expect(res.statusCode, res.body).toBe(200);
     return res.json<MfaStatusBody>();
   };
-  const auditRows = (userId: string, action: string) =>
-    query<{ result: string; reason: string | null; actor_id: string | null }>('SELECT result, reason, actor_id FROM audit_events WHERE target_id = $1 AND action = $2 ORDER BY created_at, id', [userId, action]);
-  const eventRows = (userId: string, type: string) =>
-    query<{ payload: Record<string, unknown> }>(`SELECT payload FROM events WHERE type = $1 AND payload->>'user_id' = $2 ORDER BY created_at, id`, [type, userId]);
+  /** The audit entries of an action on a user: result, reason and actor. */
+  const auditOf = async (userId: string, action: string) =>
+    (await api.auditRows({ targetId: userId, action })).map(({ result, reason, actor_id }) => ({ result, reason, actor_id }));
+  /** The outbox events of a type about a user (payload.user_id). */
+  const eventsOf = (userId: string, type: string) =>
+    api.query<{ payload: Record<string, unknown> }>(`SELECT payload FROM events WHERE type = $1 AND payload->>'user_id' = $2 ORDER BY created_at, id`, [type, userId]);
 
-  return { call, query, signedUp, firstStep, passwordOnly, enrolTotp, enrolled, verify, status, auditRows, eventRows };
+  return { ...api, passwordOnly, enrolTotp, enrolled, verify, status, auditOf, eventsOf };
 }
 
 describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
@@ -117,7 +81,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
     const { call } = h;
 
     beforeAll(async () => {
-      app = await appOn(engine);
+      app = await createEngineApp(engine);
     });
     afterAll(async () => app?.destroy());
 
@@ -171,9 +135,9 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         for (const code of codes) expect(code.replace(/-/g, '').length).toBeGreaterThanOrEqual(10);
 
         expect(await h.status(tokens.access_token)).toEqual({ totp: true, passkeys: 0, backup_codes_remaining: 10, enrollment_required: false });
-        expect(await h.eventRows(user.id, 'mfa.enabled')).toEqual([{ payload: { user_id: user.id, factor: 'totp' } }]);
-        expect(await h.auditRows(user.id, 'mfa.enabled')).toEqual([{ result: 'success', reason: null, actor_id: user.id }]);
-        expect(await h.auditRows(user.id, 'mfa.verification_failed')).toEqual([expect.objectContaining({ result: 'failure' })]);
+        expect(await h.eventsOf(user.id, 'mfa.enabled')).toEqual([{ payload: { user_id: user.id, factor: 'totp' } }]);
+        expect(await h.auditOf(user.id, 'mfa.enabled')).toEqual([{ result: 'success', reason: null, actor_id: user.id }]);
+        expect(await h.auditOf(user.id, 'mfa.verification_failed')).toEqual([expect.objectContaining({ result: 'failure' })]);
 
         // Backup codes are stored as keyed hashes only.
         const stored = await h.query<{ code_hash: string }>('SELECT code_hash FROM mfa_backup_codes WHERE user_id = $1', [user.id]);
@@ -221,12 +185,12 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         expectProblem(await call('GET', '/v1/me', body.mfa_token as string), 401, 'invalid_token');
         expectProblem(await call('GET', '/v1/me/mfa', body.mfa_token as string), 401, 'invalid_token');
         // The first factor is audited as such; no session exists yet.
-        expect(await h.auditRows(user.id, 'auth.first_factor')).toEqual([expect.objectContaining({ result: 'success', reason: 'pwd; second factor due' })]);
+        expect(await h.auditOf(user.id, 'auth.first_factor')).toEqual([expect.objectContaining({ result: 'success', reason: 'pwd; second factor due' })]);
       });
 
       it('POST /v1/auth/mfa/verify with a TOTP code answers tokens whose amr lists pwd, otp and mfa', async () => {
         const { email, user, app: device } = await h.enrolled('verify-totp');
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         const res = await h.verify(mfaToken, { code: await device.next() });
         expect(res.statusCode, res.body).toBe(200);
         expect(res.headers['cache-control']).toBe('no-store');
@@ -247,7 +211,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
       it('a backup code signs in once (amr backup_code), mails the owner, and leaves 9', async () => {
         const { email, user, tokens: first, backupCodes } = await h.enrolled('verify-backup');
         const before = new Date();
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         // Typed by hand: case and the dash do not matter.
         const res = await h.verify(mfaToken, { backup_code: backupCodes[3]!.toUpperCase().replace('-', '') });
         expect(res.statusCode, res.body).toBe(200);
@@ -258,8 +222,8 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         expect(mail.text).toMatch(/Codes left\s*:?\s*9/);
         expect(mail.text).not.toContain(backupCodes[3]!);
         expect((await h.status(first.access_token)).backup_codes_remaining).toBe(9);
-        expect(await h.auditRows(user.id, 'mfa.backup_code_used')).toEqual([{ result: 'success', reason: '9 left', actor_id: user.id }]);
-        expect(await h.eventRows(user.id, 'mfa.backup_code_used')).toEqual([{ payload: { user_id: user.id, remaining: 9 } }]);
+        expect(await h.auditOf(user.id, 'mfa.backup_code_used')).toEqual([{ result: 'success', reason: '9 left', actor_id: user.id }]);
+        expect(await h.eventsOf(user.id, 'mfa.backup_code_used')).toEqual([{ payload: { user_id: user.id, remaining: 9 } }]);
       });
     });
 
@@ -271,7 +235,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         expect(asked.statusCode, asked.body).toBe(202);
         const mail = await waitForMail(app, { to: email, template: 'mfa.recovery', after: before });
         const token = recoveryToken(mail);
-        expect(await h.auditRows(user.id, 'mfa.recovery_requested')).toHaveLength(1);
+        expect(await h.auditOf(user.id, 'mfa.recovery_requested')).toHaveLength(1);
 
         const res = await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD });
         expect(res.statusCode, res.body).toBe(200);
@@ -285,8 +249,8 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         // Sessions from before the recovery (perhaps on the lost device) are ended.
         expectProblem(await call('GET', '/v1/me', earlier.access_token), 401, 'invalid_token');
         await waitForMail(app, { to: email, template: 'mfa.recovery_used', after: before });
-        expect(await h.auditRows(user.id, 'mfa.recovery_used')).toEqual([expect.objectContaining({ result: 'success', actor_id: user.id })]);
-        expect(await h.eventRows(user.id, 'mfa.recovery_used')).toEqual([{ payload: { user_id: user.id } }]);
+        expect(await h.auditOf(user.id, 'mfa.recovery_used')).toEqual([expect.objectContaining({ result: 'success', actor_id: user.id })]);
+        expect(await h.eventsOf(user.id, 'mfa.recovery_used')).toEqual([{ payload: { user_id: user.id } }]);
         // The link works once.
         expectProblem(await call('POST', '/v1/auth/mfa/recovery/complete', null, { token, password: PASSWORD }), 400, 'recovery_invalid');
         // The password alone now signs in, and the new tokens say the user must enrol again.
@@ -297,7 +261,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
       it('the mfa_token of a sign-in also asks for the link', async () => {
         const { email } = await h.enrolled('recover-token');
         const before = new Date();
-        const { mfa_token: mfaToken } = await h.firstStep(email);
+        const { mfa_token: mfaToken } = await h.challenge(email);
         const res = await call('POST', '/v1/auth/mfa/recovery', null, { mfa_token: mfaToken });
         expect(res.statusCode, res.body).toBe(202);
         const mail = await waitForMail(app, { to: email, template: 'mfa.recovery', after: before });
@@ -338,7 +302,7 @@ describe.each(engineCases())('MFA on $engine', ({ engine, available }) => {
         const [row] = await h.query<{ mfa_reenroll_required: boolean }>('SELECT mfa_reenroll_required FROM users WHERE id = $1', [user.id]);
         expect(row!.mfa_reenroll_required).toBe(false);
         // Sign-ins ask for the new factor again.
-        expect((await h.firstStep(email)).methods).toEqual(['totp', 'email_otp', 'backup_code']);
+        expect((await h.challenge(email)).methods).toEqual(['totp', 'email_otp', 'backup_code']);
       });
     });
   });
@@ -350,7 +314,7 @@ describe('MFA_REQUIRED policies (PGlite)', () => {
     let app: TestApp;
     const h = harness(() => app);
     beforeAll(async () => {
-      app = await appOn('pglite', { MFA_REQUIRED: 'all' });
+      app = await createEngineApp('pglite', { MFA_REQUIRED: 'all' });
     });
     afterAll(async () => app?.destroy());
 
@@ -376,7 +340,7 @@ describe('MFA_REQUIRED policies (PGlite)', () => {
     let app: TestApp;
     const h = harness(() => app);
     beforeAll(async () => {
-      app = await appOn('pglite', { MFA_REQUIRED: 'admins' });
+      app = await createEngineApp('pglite', { MFA_REQUIRED: 'admins' });
     });
     afterAll(async () => app?.destroy());
 

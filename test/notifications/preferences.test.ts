@@ -1,9 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { accessTokenFor, createEngineApp, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { createEngineApp, TEST_SECRET, type TestApp } from '../helpers/app.js';
+import { testClient } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { drainMail, signUp, uniqueEmail, waitForMail } from '../helpers/outbox.js';
-import { bearer, expectProblem, PROBLEM } from '../helpers/http.js';
+import { drainMail, uniqueEmail, waitForMail } from '../helpers/outbox.js';
+import { expectProblem, PROBLEM } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { createSecretBox } from '../../src/platform/crypto/secret-box.js';
 import { createUnsubscribeLinks } from '../../src/modules/notifications/index.js';
@@ -15,7 +16,6 @@ import { createUnsubscribeLinks } from '../../src/modules/notifications/index.js
  * and the messenger honouring both (opted_out, suppressed) while security mail still goes out.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const CATEGORIES = ['security', 'account', 'organization', 'product', 'marketing'] as const;
 const ALL_ON = Object.fromEntries(CATEGORIES.map((category) => [category, { email: true, sms: true, push: true, in_app: true }]));
 const SETTLED = ['sent', 'delivered', 'failed', 'bounced', 'complained', 'blocked_channel_disabled', 'suppressed', 'opted_out', 'rate_limited'];
@@ -28,8 +28,8 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
     let admin: { id: string; token: string };
-
-    const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app.context.db.sql.query<T>(text, params)).rows;
+    const api = testClient(() => app);
+    const { call, query } = api;
     const preferenceRows = (userId: string) =>
       query<{ category: string; channel: string; enabled: boolean }>('SELECT category, channel, enabled FROM notification_preferences WHERE user_id = $1 ORDER BY category, channel', [userId]);
     const preferenceAudit = (userId: string) =>
@@ -47,14 +47,8 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
         const rows = await logsTo(recipient);
         return rows.length === count && rows.every((row) => SETTLED.includes(row.status)) && rows;
       }, 10_000, `${count} settled log entries for ${recipient}`);
-    const getPrefs = (token: string | null) => app.server.inject({ method: 'GET', url: '/v1/me/notification-preferences', headers: token ? bearer(token) : {} });
-    const putPrefs = (token: string | null, payload: unknown) =>
-      app.server.inject({ method: 'PUT', url: '/v1/me/notification-preferences', headers: token ? bearer(token) : {}, payload: payload as Record<string, unknown> });
-    async function newUser(label: string): Promise<{ id: string; email: string; token: string }> {
-      const email = uniqueEmail(label);
-      const user = await signUp(app, email, PASSWORD);
-      return { id: user.id, email, token: await accessTokenFor(app, user.id) };
-    }
+    const getPrefs = (token: string | null) => call('GET', '/v1/me/notification-preferences', token);
+    const putPrefs = (token: string | null, payload: unknown) => call('PUT', '/v1/me/notification-preferences', token, payload);
     /** The path and query of an absolute link, for inject. */
     const pathOf = (url: string): string => {
       const parsed = new URL(url);
@@ -73,24 +67,23 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
 
     beforeAll(async () => {
       app = await createEngineApp(engine);
-      const { user } = await app.context.admins.createPlatformAdmin({ email: uniqueEmail('admin'), password: PASSWORD });
-      admin = { id: user.id, token: await accessTokenFor(app, user.id) };
+      admin = await api.platformAdmin();
     });
     afterAll(async () => app?.destroy());
 
     it('GET: every category and channel on by default; 401 without a token', async () => {
-      const user = await newUser('defaults');
+      const user = await api.signedIn('defaults');
       const res = await getPrefs(user.token);
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toEqual({ categories: ALL_ON });
-      expect(await preferenceRows(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
       expectProblem(await getPrefs(null), 401, 'unauthorized');
       expectProblem(await putPrefs(null, { categories: { marketing: { email: false } } }), 401, 'unauthorized');
       expectProblem(await getPrefs('not-a-token'), 401, 'invalid_token');
     });
 
     it('documents the routes in OpenAPI (the unsubscribe pages as text/html)', async () => {
-      const res = await app.server.inject({ method: 'GET', url: '/openapi.json' });
+      const res = await call('GET', '/openapi.json', null);
       expect(res.statusCode, res.body).toBe(200);
       type Operation = { responses: Record<string, { content?: Record<string, unknown> }> };
       const paths = res.json<{ paths: Record<string, Record<string, Operation>> }>().paths;
@@ -101,7 +94,7 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
     });
 
     it('PUT merges a partial change, answers and stores the whole state, audits what changed; the messenger honours it (opted_out)', async () => {
-      const user = await newUser('put');
+      const user = await api.signedIn('put');
       const res = await putPrefs(user.token, { categories: { marketing: { email: false, sms: false }, product: { push: false } } });
       expect(res.statusCode, res.body).toBe(200);
       const expected: Categories = structuredClone(ALL_ON);
@@ -110,14 +103,14 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       expected.product!.push = false;
       expect(res.json()).toEqual({ categories: expected });
       expect((await getPrefs(user.token)).json()).toEqual({ categories: expected });
-      expect(await preferenceRows(user.id)).toEqual([
+      expect(await preferenceRows(user.user.id)).toEqual([
         { category: 'marketing', channel: 'email', enabled: false },
         { category: 'marketing', channel: 'sms', enabled: false },
         { category: 'product', channel: 'push', enabled: false },
       ]);
-      expect(await preferenceAudit(user.id)).toEqual([
+      expect(await preferenceAudit(user.user.id)).toEqual([
         {
-          actor_id: user.id, reason: null,
+          actor_id: user.user.id, reason: null,
           changes: { 'product.push': { before: true, after: false }, 'marketing.email': { before: true, after: false }, 'marketing.sms': { before: true, after: false } },
         },
       ]);
@@ -131,37 +124,37 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       expect((await putPrefs(user.token, { categories: { organization: { in_app: false } } })).json()).toEqual({ categories: expected });
       // The whole document as GET returns it is accepted too (security all true).
       expect((await putPrefs(user.token, { categories: expected })).json()).toEqual({ categories: expected });
-      const audit = await preferenceAudit(user.id);
+      const audit = await preferenceAudit(user.user.id);
       expect(audit).toHaveLength(2);
       expect(audit[1]!.changes).toEqual({ 'organization.in_app': { before: true, after: false }, 'marketing.email': { before: false, after: true } });
 
       // What the messenger reads (Recipients.allows): organization in-app is off, email is on.
-      await app.context.messenger.notify({ channel: 'in_app', userId: user.id, template: 'orgs.invitation', data: invitationData() });
-      const [stopped] = await settled(user.id, 1);
+      await app.context.messenger.notify({ channel: 'in_app', userId: user.user.id, template: 'orgs.invitation', data: invitationData() });
+      const [stopped] = await settled(user.user.id, 1);
       expect(stopped).toMatchObject({ channel: 'in_app', category: 'organization', status: 'opted_out', reason: 'the user turned off organization messages on in_app' });
-      await app.context.messenger.notify({ channel: 'email', userId: user.id, template: 'orgs.invitation', data: invitationData() });
+      await app.context.messenger.notify({ channel: 'email', userId: user.user.id, template: 'orgs.invitation', data: invitationData() });
       await waitForMail(app, { to: user.email, template: 'orgs.invitation' });
       // Another user's preferences are untouched.
-      const other = await newUser('other');
+      const other = await api.signedIn('other');
       expect((await getPrefs(other.token)).json()).toEqual({ categories: ALL_ON });
     });
 
     it('PUT refuses turning any security channel off as a whole (422 with the path, nothing written) and malformed bodies (400)', async () => {
-      const user = await newUser('security');
+      const user = await api.signedIn('security');
       const refused = expectProblem(await putPrefs(user.token, { categories: { marketing: { email: false }, security: { sms: false, email: true, push: false } } }), 422, 'security_required');
       expect(refused.errors).toEqual([
         { path: 'body.categories.security.sms', message: 'must stay true' },
         { path: 'body.categories.security.push', message: 'must stay true' },
       ]);
-      expect(await preferenceRows(user.id)).toEqual([]);
-      expect(await preferenceAudit(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
+      expect(await preferenceAudit(user.user.id)).toEqual([]);
       expect((await getPrefs(user.token)).json()).toEqual({ categories: ALL_ON });
 
       // Security on is accepted (and stores nothing: it cannot be anything else).
       const on = await putPrefs(user.token, { categories: { security: { email: true, sms: true, push: true, in_app: true } } });
       expect(on.statusCode, on.body).toBe(200);
       expect(on.json()).toEqual({ categories: ALL_ON });
-      expect(await preferenceRows(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
 
       const malformed: unknown[] = [
         {},
@@ -176,24 +169,24 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
         { categories: [] },
       ];
       for (const body of malformed) expectProblem(await putPrefs(user.token, body), 400, 'validation_failed');
-      expect(await preferenceRows(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
     });
 
     it('non-security mail carries List-Unsubscribe + List-Unsubscribe-Post; security mail does not', async () => {
-      const user = await newUser('headers');
+      const user = await api.signedIn('headers');
       const link = await invitationLink(user.email);
       expect(link.startsWith(`${app.config.publicUrl}/v1/unsubscribe?token=`)).toBe(true);
       // The link is the signed token of the user and the category (no address when there is a user).
       const token = new URL(link).searchParams.get('token')!;
       const payload = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-      expect(payload).toEqual({ u: user.id, c: 'organization', iat: expect.any(Number) });
+      expect(payload).toEqual({ u: user.user.id, c: 'organization', iat: expect.any(Number) });
       const mail = await waitForMail(app, { to: user.email, template: 'orgs.invitation' });
       // The same link in the body of both parts (the templates' layout renders `unsubscribe_url`).
       expect(mail.text).toContain(link);
       expect(mail.html).toContain(`href="${link}"`);
 
       const after = new Date();
-      await app.context.messenger.notify({ channel: 'email', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString() } });
+      await app.context.messenger.notify({ channel: 'email', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString() } });
       const security = await waitForMail(app, { to: user.email, template: 'accounts.password_changed', after });
       expect(security.headers).toBeNull();
       expect(security.text).not.toContain('/v1/unsubscribe');
@@ -201,7 +194,7 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
     });
 
     it('GET shows a confirmation page with a POST form and changes nothing; forged, altered or security tokens are 400', async () => {
-      const user = await newUser('page');
+      const user = await api.signedIn('page');
       const link = await invitationLink(user.email);
       const page = await app.server.inject({ method: 'GET', url: pathOf(link) });
       expect(page.statusCode, page.body).toBe(200);
@@ -215,8 +208,8 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       expect(page.body).toContain('organization emails');
       // GET again (a link scanner): nothing written.
       expect((await app.server.inject({ method: 'GET', url: pathOf(link) })).statusCode).toBe(200);
-      expect(await preferenceRows(user.id)).toEqual([]);
-      expect(await preferenceAudit(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
+      expect(await preferenceAudit(user.user.id)).toEqual([]);
 
       const [body, signature] = token.split('.') as [string, string];
       const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -254,14 +247,14 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       }
       expectProblem(await app.server.inject({ method: 'GET', url: '/v1/unsubscribe' }), 400, 'validation_failed');
       expectProblem(await oneClick('/v1/unsubscribe'), 400, 'validation_failed');
-      expect(await preferenceRows(user.id)).toEqual([]);
+      expect(await preferenceRows(user.user.id)).toEqual([]);
       expect(await preferenceRows(admin.id)).toEqual([]);
       // The signer itself refuses to make a security link.
-      expect(() => createUnsubscribeLinks({ key, publicUrl: 'http://x' }).sign({ userId: user.id, recipient: user.email, category: 'security' })).toThrow();
+      expect(() => createUnsubscribeLinks({ key, publicUrl: 'http://x' }).sign({ userId: user.user.id, recipient: user.email, category: 'security' })).toThrow();
     });
 
     it('POST one-click turns the category off on email (audited, idempotent); the next such mail is opted_out, security mail still goes out', async () => {
-      const user = await newUser('oneclick');
+      const user = await api.signedIn('oneclick');
       const link = await invitationLink(user.email);
       const res = await oneClick(pathOf(link));
       expect(res.statusCode, res.body).toBe(200);
@@ -270,8 +263,8 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       const expected: Categories = structuredClone(ALL_ON);
       expected.organization!.email = false;
       expect((await getPrefs(user.token)).json()).toEqual({ categories: expected });
-      expect(await preferenceRows(user.id)).toEqual([{ category: 'organization', channel: 'email', enabled: false }]);
-      expect(await preferenceAudit(user.id)).toEqual([{ actor_id: user.id, reason: 'one-click unsubscribe link', changes: { 'organization.email': { before: true, after: false } } }]);
+      expect(await preferenceRows(user.user.id)).toEqual([{ category: 'organization', channel: 'email', enabled: false }]);
+      expect(await preferenceAudit(user.user.id)).toEqual([{ actor_id: user.user.id, reason: 'one-click unsubscribe link', changes: { 'organization.email': { before: true, after: false } } }]);
 
       // Again, as multipart (how some providers post it), with no body, and from the page's form (HTML answer): same state, no new audit entry.
       const boundary = 'xYzBoundary';
@@ -282,7 +275,7 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       expect(browser.statusCode).toBe(200);
       expect(browser.headers['content-type']).toBe('text/html; charset=utf-8');
       expect(browser.body).toContain('You are unsubscribed');
-      expect(await preferenceAudit(user.id)).toHaveLength(1);
+      expect(await preferenceAudit(user.user.id)).toHaveLength(1);
       // A body larger than any one-click post is refused, not read.
       const huge = await oneClick(pathOf(link), { 'content-type': 'application/x-www-form-urlencoded' }, `List-Unsubscribe=One-Click&pad=${'x'.repeat(10_000)}`);
       expect(huge.statusCode).toBe(413);
@@ -291,7 +284,7 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       // The next organization mail is stopped and logged; a security mail still goes out.
       const before = (await logsTo(user.email)).length;
       await app.context.messenger.notify({ channel: 'email', to: user.email, template: 'orgs.invitation', data: invitationData(), category: 'organization' });
-      await app.context.messenger.notify({ channel: 'email', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString() } });
+      await app.context.messenger.notify({ channel: 'email', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString() } });
       const rows = await settled(user.email, before + 2);
       expect(rows.slice(-2).map((row) => [row.template, row.status])).toEqual([
         ['orgs.invitation', 'opted_out'],
@@ -299,14 +292,14 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       ]);
       await waitForMail(app, { to: user.email, template: 'accounts.password_changed' });
       // As the admin log shows it.
-      const listed = await app.server.inject({ method: 'GET', url: `/v1/admin/communications/logs?recipient=${encodeURIComponent(user.email)}&status=opted_out`, headers: bearer(admin.token) });
+      const listed = await call('GET', `/v1/admin/communications/logs?recipient=${encodeURIComponent(user.email)}&status=opted_out`, admin.token);
       expect(listed.statusCode, listed.body).toBe(200);
       expect(listed.json<{ data: { template: string; reason: string }[] }>().data).toEqual([
         expect.objectContaining({ template: 'orgs.invitation', status: 'opted_out', reason: 'the user turned off organization messages on email' }),
       ]);
       // Only email was turned off: organization in-app still reaches the user.
-      await app.context.messenger.notify({ channel: 'in_app', userId: user.id, template: 'orgs.invitation', data: invitationData() });
-      expect((await settled(user.id, 1))[0]).toMatchObject({ channel: 'in_app', status: 'sent' });
+      await app.context.messenger.notify({ channel: 'in_app', userId: user.user.id, template: 'orgs.invitation', data: invitationData() });
+      expect((await settled(user.user.id, 1))[0]).toMatchObject({ channel: 'in_app', status: 'sent' });
     });
 
     it('an address that is no user is put on the email suppression list (reason unsubscribed); the next mail to it is suppressed', async () => {
@@ -322,7 +315,7 @@ describe.each(engineCases())('notification preferences and unsubscribe on $engin
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toEqual({ unsubscribed: true, scope: 'suppression', category: 'organization' });
       expect((await oneClick(pathOf(link))).statusCode).toBe(200);
-      const list = await app.server.inject({ method: 'GET', url: '/v1/admin/communications/suppressions?channel=email', headers: bearer(admin.token) });
+      const list = await call('GET', '/v1/admin/communications/suppressions?channel=email', admin.token);
       expect(list.json<{ data: unknown[] }>().data).toContainEqual({ channel: 'email', recipient: address, reason: 'unsubscribed', created_at: expect.any(String) });
 
       await app.context.messenger.notify({ channel: 'email', to: address, template: 'orgs.invitation', data: invitationData(), category: 'organization' });

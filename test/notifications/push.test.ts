@@ -4,10 +4,10 @@ import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkPushSubscription, MAX_PUSH_SUBSCRIPTIONS } from '../../src/modules/notifications/index.js';
 import type { Resolver } from '../../src/platform/delivery/index.js';
-import { accessTokenFor, createEngineApp, type TestApp } from '../helpers/app.js';
+import { createEngineApp, type TestApp } from '../helpers/app.js';
+import { testClient, type Page, type Signed } from '../helpers/client.js';
 import { engineCases } from '../helpers/db.js';
-import { signUp, uniqueEmail } from '../helpers/outbox.js';
-import { bearer, expectProblem } from '../helpers/http.js';
+import { expectProblem } from '../helpers/http.js';
 import { startFakePushService, verifyVapid, type FakePushService } from '../helpers/providers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -19,7 +19,6 @@ import { waitFor } from '../helpers/wait.js';
  * that removes the subscription.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const VAPID = webpush.generateVAPIDKeys();
 const SUBJECT = 'mailto:push-ops@example.test';
 
@@ -41,27 +40,23 @@ const browserSubscription = (endpoint = endpointAt()) => ({ endpoint, expiration
 describe.each(engineCases())('push subscriptions on $engine', ({ engine, available }) => {
   describe.skipIf(!available)(engine, () => {
     let app: TestApp;
-    let alice: { id: string; token: string };
-    let bob: { id: string; token: string };
+    let alice: Signed;
+    let bob: Signed;
     let service: FakePushService;
     let previousCa: unknown;
+    const api = testClient(() => app);
 
-    const post = (token: string | null, payload: unknown, headers: Record<string, string> = {}) =>
-      app.server.inject({ method: 'POST', url: '/v1/me/push-subscriptions', headers: { ...(token ? bearer(token) : {}), ...headers }, payload: payload as Record<string, unknown> });
+    const post = (token: string | null, payload: unknown, userAgent?: string) => api.call('POST', '/v1/me/push-subscriptions', token, payload, { userAgent });
     const list = async (token: string): Promise<SubscriptionJson[]> => {
-      const res = await app.server.inject({ method: 'GET', url: '/v1/me/push-subscriptions', headers: bearer(token) });
+      const res = await api.call('GET', '/v1/me/push-subscriptions', token);
       expect(res.statusCode, res.body).toBe(200);
-      const body = res.json<{ data: SubscriptionJson[]; next_cursor: null }>();
+      const body = res.json<Page<SubscriptionJson>>();
       expect(body.next_cursor).toBeNull();
       return body.data;
     };
-    const remove = (token: string | null, id: string) => app.server.inject({ method: 'DELETE', url: `/v1/me/push-subscriptions/${id}`, headers: token ? bearer(token) : {} });
-    const rows = async (where: string, params: unknown[]) =>
-      (await app.context.db.sql.query<{ id: string; user_id: string; endpoint: string; p256dh: string; auth: string; user_agent: string | null }>(`SELECT id, user_id, endpoint, p256dh, auth, user_agent FROM push_subscriptions WHERE ${where} ORDER BY id`, params)).rows;
-    const newUser = async (label: string) => {
-      const user = await signUp(app, uniqueEmail(label), PASSWORD);
-      return { id: user.id, token: await accessTokenFor(app, user.id) };
-    };
+    const remove = (token: string | null, id: string) => api.call('DELETE', `/v1/me/push-subscriptions/${id}`, token);
+    const rows = (where: string, params: unknown[]) =>
+      api.query<{ id: string; user_id: string; endpoint: string; p256dh: string; auth: string; user_agent: string | null }>(`SELECT id, user_id, endpoint, p256dh, auth, user_agent FROM push_subscriptions WHERE ${where} ORDER BY id`, params);
 
     beforeAll(async () => {
       service = await startFakePushService();
@@ -69,8 +64,8 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       previousCa = globalAgent.options.ca;
       globalAgent.options.ca = service.agent.options.ca;
       app = await createEngineApp(engine, { VAPID_PUBLIC_KEY: VAPID.publicKey, VAPID_PRIVATE_KEY: VAPID.privateKey, VAPID_SUBJECT: SUBJECT });
-      alice = await newUser('alice');
-      bob = await newUser('bob');
+      alice = await api.signedIn('alice');
+      bob = await api.signedIn('bob');
     });
     afterAll(async () => {
       globalAgent.options.ca = previousCa as typeof globalAgent.options.ca;
@@ -79,24 +74,24 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
     });
 
     it('GET /v1/push/vapid-public-key gives the configured application server key, to anyone', async () => {
-      const res = await app.server.inject({ method: 'GET', url: '/v1/push/vapid-public-key' });
+      const res = await api.call('GET', '/v1/push/vapid-public-key', null);
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toEqual({ public_key: VAPID.publicKey });
       expect(res.body).not.toContain(VAPID.privateKey);
     });
 
     it('registers a browser subscription (201), lists it without its keys, and keeps the keys unpadded', async () => {
-      const user = await newUser('register');
+      const user = await api.signedIn('register');
       const subscription = browserSubscription();
       const padded = { ...subscription, keys: { p256dh: subscription.keys.p256dh + '=', auth: subscription.keys.auth + '==' } };
-      const res = await post(user.token, padded, { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' });
+      const res = await post(user.token, padded, 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0');
       expect(res.statusCode, res.body).toBe(201);
       const created = res.json<SubscriptionJson>();
       expect(created).toEqual({ id: expect.stringMatching(/^psh_[0-9a-z]{26}$/), endpoint: subscription.endpoint, user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', created_at: expect.any(String), last_used_at: null });
       expect(res.body).not.toContain(subscription.keys.auth);
       expect(await list(user.token)).toEqual([created]);
       expect(await rows('id = $1', [created.id])).toEqual([
-        { id: created.id, user_id: user.id, endpoint: subscription.endpoint, p256dh: subscription.keys.p256dh, auth: subscription.keys.auth, user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' },
+        { id: created.id, user_id: user.user.id, endpoint: subscription.endpoint, p256dh: subscription.keys.p256dh, auth: subscription.keys.auth, user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0' },
       ]);
     });
 
@@ -107,13 +102,13 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       const again = await post(alice.token, { ...subscription, keys: fresh });
       expect(again.statusCode, again.body).toBe(200);
       expect(again.json<SubscriptionJson>().id).toBe(first.id);
-      expect(await rows('endpoint = $1', [subscription.endpoint])).toMatchObject([{ id: first.id, user_id: alice.id, p256dh: fresh.p256dh, auth: fresh.auth }]);
+      expect(await rows('endpoint = $1', [subscription.endpoint])).toMatchObject([{ id: first.id, user_id: alice.user.id, p256dh: fresh.p256dh, auth: fresh.auth }]);
 
       const moved = await post(bob.token, subscription);
       expect(moved.statusCode, moved.body).toBe(201);
       const movedBody = moved.json<SubscriptionJson>();
       expect(movedBody.id).not.toBe(first.id);
-      expect(await rows('endpoint = $1', [subscription.endpoint])).toMatchObject([{ id: movedBody.id, user_id: bob.id, p256dh: subscription.keys.p256dh }]);
+      expect(await rows('endpoint = $1', [subscription.endpoint])).toMatchObject([{ id: movedBody.id, user_id: bob.user.id, p256dh: subscription.keys.p256dh }]);
       expect((await list(alice.token)).map((s) => s.endpoint)).not.toContain(subscription.endpoint);
       expect((await list(bob.token)).map((s) => s.id)).toContain(movedBody.id);
       // Alice's old id is gone for her too.
@@ -121,7 +116,7 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
     });
 
     it(`keeps at most ${MAX_PUSH_SUBSCRIPTIONS} per user: registering one more evicts the oldest`, async () => {
-      const user = await newUser('cap');
+      const user = await api.signedIn('cap');
       const ids: string[] = [];
       for (let i = 0; i < MAX_PUSH_SUBSCRIPTIONS + 2; i++) {
         const res = await post(user.token, browserSubscription());
@@ -131,7 +126,7 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       const kept = (await list(user.token)).map((s) => s.id);
       expect(kept).toHaveLength(MAX_PUSH_SUBSCRIPTIONS);
       expect([...kept].sort()).toEqual([...ids].sort().slice(2));
-      expect(await rows('user_id = $1', [user.id])).toHaveLength(MAX_PUSH_SUBSCRIPTIONS);
+      expect(await rows('user_id = $1', [user.user.id])).toHaveLength(MAX_PUSH_SUBSCRIPTIONS);
     });
 
     it('deletes mine (204, then 404); another user\'s id is a 404 and stays; a malformed id is a 400', async () => {
@@ -148,12 +143,12 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
 
     it('every route but the public key answers 401 without a token', async () => {
       expectProblem(await post(null, browserSubscription()), 401, 'unauthorized');
-      expectProblem(await app.server.inject({ method: 'GET', url: '/v1/me/push-subscriptions' }), 401, 'unauthorized');
+      expectProblem(await api.call('GET', '/v1/me/push-subscriptions', null), 401, 'unauthorized');
       expectProblem(await remove(null, 'psh_00000000000000000000000000'), 401, 'unauthorized');
     });
 
     it('refuses subscriptions a browser could not have made (400) and writes nothing', async () => {
-      const user = await newUser('invalid');
+      const user = await api.signedIn('invalid');
       const good = browserSubscription();
       const point = Buffer.from(good.keys.p256dh, 'base64url');
       const offCurve = Buffer.from(point);
@@ -183,12 +178,12 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
         expect(body, what).toMatchObject({ status: 400 });
         if (code === 'invalid_push_subscription') expect(body.errors, what).toEqual(expect.arrayContaining([expect.objectContaining({ path: expect.any(String), message: expect.any(String) })]));
       }
-      expect(await rows('user_id = $1', [user.id])).toEqual([]);
+      expect(await rows('user_id = $1', [user.user.id])).toEqual([]);
       expect(await list(user.token)).toEqual([]);
     });
 
     it('delivers a push through the messenger to the local push service (aes128gcm, VAPID); a 410 removes the subscription', async () => {
-      const user = await newUser('delivery');
+      const user = await api.signedIn('delivery');
       const device = service.subscribe();
       const registered = await post(user.token, device.target);
       expect(registered.statusCode, registered.body).toBe(201);
@@ -196,7 +191,7 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       const path = new URL(device.target.endpoint).pathname;
       const to = () => service.requests.filter((request) => request.path === path);
 
-      const logId = await app.context.messenger.notify({ channel: 'push', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+      const logId = await app.context.messenger.notify({ channel: 'push', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
       const [request] = await waitFor(() => to().length > 0 && to(), 15_000, 'the push request');
       expect(request!.method).toBe('POST');
       expect(request!.headers['content-encoding']).toBe('aes128gcm');
@@ -206,12 +201,12 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
       expect(payload.category).toBe('security');
       const claims = await verifyVapid(request!.headers.authorization as string, VAPID.publicKey, service.origin);
       expect(claims.sub).toBe(SUBJECT);
-      const status = (logId: string) => app.context.db.sql.query<{ status: string; provider: string | null }>('SELECT status, provider FROM communication_logs WHERE id = $1', [logId]).then((r) => r.rows[0]);
+      const status = (logId: string) => api.query<{ status: string; provider: string | null }>('SELECT status, provider FROM communication_logs WHERE id = $1', [logId]).then((r) => r[0]);
       expect(await waitFor(async () => (await status(logId))?.status === 'sent' && status(logId), 10_000, 'the log to be sent')).toEqual({ status: 'sent', provider: 'web-push' });
 
       // The browser unsubscribed: the push service answers 410 Gone, and the subscription is dropped.
       service.gone.add(path);
-      const goneLog = await app.context.messenger.notify({ channel: 'push', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+      const goneLog = await app.context.messenger.notify({ channel: 'push', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
       await waitFor(async () => (await status(goneLog))?.status === 'failed', 10_000, 'the second push to fail');
       expect(to()).toHaveLength(2);
       expect(await rows('id = $1', [id])).toEqual([]);
@@ -219,18 +214,15 @@ describe.each(engineCases())('push subscriptions on $engine', ({ engine, availab
     });
 
     it('at delivery, a subscription whose endpoint now points at a private address is never contacted: the message fails and says why (the outbound guard on every send)', async () => {
-      const user = await newUser('rebound');
+      const user = await api.signedIn('rebound');
       const device = service.subscribe();
       const registered = await post(user.token, device.target);
       expect(registered.statusCode, registered.body).toBe(201);
       // As if its name had been rebound: the stored endpoint now points into the private network.
-      await app.context.db.sql.query('UPDATE push_subscriptions SET endpoint = $1 WHERE id = $2', ['https://10.0.0.8/wpush/v2/rebound', registered.json<SubscriptionJson>().id]);
+      await api.query('UPDATE push_subscriptions SET endpoint = $1 WHERE id = $2', ['https://10.0.0.8/wpush/v2/rebound', registered.json<SubscriptionJson>().id]);
       const before = service.requests.length;
-      const logId = await app.context.messenger.notify({ channel: 'push', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
-      const row = await waitFor(async () => {
-        const [entry] = (await app.context.db.sql.query<{ status: string; error: string | null }>('SELECT status, error FROM communication_logs WHERE id = $1', [logId])).rows;
-        return entry?.status === 'failed' && entry;
-      }, 10_000, 'the push to fail');
+      const logId = await app.context.messenger.notify({ channel: 'push', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+      const row = await api.logWhen(logId, ['failed'], 10_000);
       expect(row.error).toMatch(/the push service's address is not allowed \(10\.0\.0\.8 is a forbidden address\)/);
       expect(service.requests.length).toBe(before);
     });

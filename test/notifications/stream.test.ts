@@ -6,10 +6,10 @@ import { buildApp, type App } from '../../src/app/app.js';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import { createPostgresDatabase, type Database } from '../../src/platform/db/database.js';
 import { COOKIES } from '../../src/platform/http/auth.js';
-import { notificationChannel } from '../../src/modules/notifications/index.js';
-import { accessTokenFor, createTestApp, logCollector, type TestApp } from '../helpers/app.js';
+import { notificationChannel, type NotificationBody as NotificationJson } from '../../src/modules/notifications/index.js';
+import { createTestApp, logCollector, type TestApp } from '../helpers/app.js';
+import { testClient } from '../helpers/client.js';
 import { engines } from '../helpers/db.js';
-import { login, signUp, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
 import { bearer } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { openStream, readBody, type SseStream } from './sse-client.js';
@@ -24,27 +24,12 @@ import { openStream, readBody, type SseStream } from './sse-client.js';
  * leaves no subscription behind.
  */
 
-const PASSWORD = 'correct horse battery staple';
 const STREAM = '/v1/me/notifications/stream';
 
-interface NotificationJson {
-  id: string;
-  category: string;
-  title: string;
-  body: string;
-  url: string | null;
-  read_at: string | null;
-  created_at: string;
-}
 
 async function listen(app: App): Promise<string> {
   await app.server.listen({ port: 0, host: '127.0.0.1' });
   return `http://127.0.0.1:${(app.server.server.address() as AddressInfo).port}`;
-}
-
-async function newUser(app: App, label: string): Promise<{ id: string; token: string }> {
-  const user = await signUp(app, uniqueEmail(label), PASSWORD);
-  return { id: user.id, token: await accessTokenFor(app, user.id) };
 }
 
 const note = (app: App, userId: string, title: string, url: string | null = null) =>
@@ -61,6 +46,7 @@ async function listed(app: App, token: string, id: string): Promise<Notification
 describe('notification stream on PGlite (one instance, in-process cache)', () => {
   let app: TestApp;
   let base: string;
+  const api = testClient(() => app);
   const streams: SseStream[] = [];
   const open = async (headers: Record<string, string>): Promise<SseStream> => {
     const stream = await openStream(`${base}${STREAM}`, headers);
@@ -78,7 +64,7 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it('answers text/event-stream with no caching or proxy buffering, then each new notification as an event with the list JSON', async () => {
-    const alice = await newUser(app, 'alice');
+    const alice = await api.signedIn('alice');
     const stream = await open(bearer(alice.token));
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toMatch(/^text\/event-stream/);
@@ -88,7 +74,7 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
     expect(stream.retry).toBe(3000);
     expect(stream.events).toEqual([]);
 
-    const created = await note(app, alice.id, 'Order shipped', 'https://shop.example.test/orders/7');
+    const created = await note(app, alice.user.id, 'Order shipped', 'https://shop.example.test/orders/7');
     const event = await stream.event(0);
     expect(event).toEqual({ id: created.id, event: 'notification', data: expect.any(String) });
     const data = JSON.parse(event.data) as NotificationJson;
@@ -99,19 +85,19 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it("carries only the user's own notifications", async () => {
-    const alice = await newUser(app, 'own-a');
-    const bob = await newUser(app, 'own-b');
+    const alice = await api.signedIn('own-a');
+    const bob = await api.signedIn('own-b');
     const stream = await open(bearer(alice.token));
-    await note(app, bob.id, 'for bob');
-    const mine = await note(app, alice.id, 'for alice');
+    await note(app, bob.user.id, 'for bob');
+    const mine = await note(app, alice.user.id, 'for alice');
     expect((await stream.event(0)).id).toBe(mine.id);
     expect(stream.events.map((e) => JSON.parse(e.data) as NotificationJson).map((n) => n.title)).toEqual(['for alice']);
   });
 
   it('delivers what the messenger stores on the in_app channel (the real path: job, template, store, publish)', async () => {
-    const user = await newUser(app, 'messenger');
+    const user = await api.signedIn('messenger');
     const stream = await open(bearer(user.token));
-    await app.context.messenger.notify({ channel: 'in_app', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+    await app.context.messenger.notify({ channel: 'in_app', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
     const event = await stream.event(0, 15_000);
     const data = JSON.parse(event.data) as NotificationJson;
     expect(data.title).toMatch(/password was changed/i);
@@ -119,23 +105,23 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it('with Last-Event-ID, first replays the notifications created after it, oldest first, then goes live', async () => {
-    const user = await newUser(app, 'replay');
-    const [n1, n2, n3] = [await note(app, user.id, 'n1'), await note(app, user.id, 'n2'), await note(app, user.id, 'n3')];
-    await app.server.inject({ method: 'POST', url: `/v1/me/notifications/${n3.id}/read`, headers: bearer(user.token) });
+    const user = await api.signedIn('replay');
+    const [n1, n2, n3] = [await note(app, user.user.id, 'n1'), await note(app, user.user.id, 'n2'), await note(app, user.user.id, 'n3')];
+    await api.call('POST', `/v1/me/notifications/${n3.id}/read`, user.token);
 
     const stream = await open({ ...bearer(user.token), 'last-event-id': n1.id });
     await stream.event(1);
     expect(stream.events.map((e) => e.id)).toEqual([n2.id, n3.id]);
     // Replayed as they stand now: n3 was read since.
     expect((JSON.parse(stream.events[1]!.data) as NotificationJson).read_at).toEqual(expect.any(String));
-    const n4 = await note(app, user.id, 'n4');
+    const n4 = await note(app, user.user.id, 'n4');
     expect((await stream.event(2)).id).toBe(n4.id);
     expect(stream.events).toHaveLength(3);
 
     // Without the header nothing is replayed; an id we never issued replays nothing and still streams.
     for (const headers of [{}, { 'last-event-id': 'garbage' }, { 'last-event-id': 'usr_00000000000000000000000000' }] as Record<string, string>[]) {
       const fresh = await open({ ...bearer(user.token), ...headers });
-      const n = await note(app, user.id, 'live only');
+      const n = await note(app, user.user.id, 'live only');
       expect((await fresh.event(0)).id).toBe(n.id);
       expect(fresh.events).toHaveLength(1);
       fresh.close();
@@ -143,20 +129,20 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it('replays at most the newest 100 missed notifications', async () => {
-    const user = await newUser(app, 'cap');
-    const mark = await note(app, user.id, 'seen');
+    const user = await api.signedIn('cap');
+    const mark = await note(app, user.user.id, 'seen');
     const missed: string[] = [];
-    for (let i = 0; i < 105; i++) missed.push((await note(app, user.id, `missed ${i}`)).id);
+    for (let i = 0; i < 105; i++) missed.push((await note(app, user.user.id, `missed ${i}`)).id);
     const stream = await open({ ...bearer(user.token), 'last-event-id': mark.id });
     await stream.event(99);
-    const live = await note(app, user.id, 'live');
+    const live = await note(app, user.user.id, 'live');
     await stream.event(100);
     // Ids are time-ordered to the millisecond: "newest" is the id order.
     expect(stream.events.map((e) => e.id)).toEqual([...missed.sort().slice(5), live.id]);
   });
 
   it('sends a `: ping` comment while idle', async () => {
-    const user = await newUser(app, 'ping');
+    const user = await api.signedIn('ping');
     const stream = await open(bearer(user.token));
     await stream.comment('ping');
     expect(stream.events).toEqual([]);
@@ -164,15 +150,15 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it('authenticates a browser by its session cookie (what EventSource sends), with no CSRF token for this GET', async () => {
-    const user = await newUser(app, 'cookie');
+    const user = await api.signedIn('cookie');
     const stream = await open({ cookie: `${COOKIES.access}=${user.token}` });
     expect(stream.status).toBe(200);
-    const n = await note(app, user.id, 'by cookie');
+    const n = await note(app, user.user.id, 'by cookie');
     expect((await stream.event(0)).id).toBe(n.id);
   });
 
   it('refuses without credentials (401 problem), a bad token, and a token in the URL (not accepted there)', async () => {
-    const user = await newUser(app, 'refused');
+    const user = await api.signedIn('refused');
     const none = await readBody(`${base}${STREAM}`);
     expect(none.status).toBe(401);
     expect(none.headers['content-type']).toContain('application/problem+json');
@@ -188,10 +174,10 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
   });
 
   it('ends the stream once its session is revoked', async () => {
-    const user = await newUser(app, 'revoked');
+    const user = await api.signedIn('revoked');
     const stream = await open(bearer(user.token));
-    const sessionId = (await app.context.sessions.list(user.id))[0]!.id;
-    await app.context.sessions.revoke(sessionId, 'revoked_by_user', { type: 'user', id: user.id }, { ip: null, userAgent: null });
+    const sessionId = (await app.context.sessions.list(user.user.id))[0]!.id;
+    await app.context.sessions.revoke(sessionId, 'revoked_by_user', { type: 'user', id: user.user.id }, { ip: null, userAgent: null });
     await stream.ended;
     expect(stream.isEnded()).toBe(true);
   });
@@ -200,7 +186,7 @@ describe('notification stream on PGlite (one instance, in-process cache)', () =>
     const other = await createTestApp();
     try {
       const otherBase = await listen(other);
-      const user = await newUser(other, 'closing');
+      const user = await testClient(() => other).signedIn('closing');
       const [s1, s2] = await Promise.all([openStream(`${otherBase}${STREAM}`, bearer(user.token)), openStream(`${otherBase}${STREAM}`, bearer(user.token))]);
       await other.close();
       await Promise.all([s1.ended, s2.ended]);
@@ -217,6 +203,7 @@ const ENDS_WITHIN_MS = 5_000;
 describe('notification stream and the end of its session (default 25 s heartbeat)', () => {
   let app: TestApp;
   let base: string;
+  const api = testClient(() => app);
   const streams: SseStream[] = [];
   const open = async (token: string): Promise<SseStream> => {
     const stream = await openStream(`${base}${STREAM}`, bearer(token));
@@ -237,39 +224,37 @@ describe('notification stream and the end of its session (default 25 s heartbeat
   });
 
   it('sign-out (POST /v1/auth/logout) ends the stream within seconds, not at the next heartbeat (regression: it stayed open and delivered until the next ping)', async () => {
-    const user = await newUser(app, 'logout');
+    const user = await api.signedIn('logout');
     const stream = await open(user.token);
-    const stays = await newUser(app, 'stays');
+    const stays = await api.signedIn('stays');
     const other = await open(stays.token);
-    const res = await app.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(user.token) });
+    const res = await api.call('POST', '/v1/auth/logout', user.token);
     expect(res.statusCode, res.body).toBe(204);
     await endsSoon(stream, 'the stream of the signed-out session to end');
     expect(stream.events).toEqual([]);
     // Another session's stream, checked by the same rounds, lives on and delivers.
     expect(other.isEnded()).toBe(false);
-    const n = await note(app, stays.id, 'still here');
+    const n = await note(app, stays.user.id, 'still here');
     expect((await other.event(0)).id).toBe(n.id);
   });
 
   it('a notification created right after the session was revoked is never delivered: the session is checked before each write', async () => {
-    const user = await newUser(app, 'revoked-then-note');
+    const user = await api.signedIn('revoked-then-note');
     const stream = await open(user.token);
-    const sessionId = (await app.context.sessions.list(user.id))[0]!.id;
-    await app.context.sessions.revoke(sessionId, 'revoked_by_user', { type: 'user', id: user.id }, { ip: null, userAgent: null });
+    const sessionId = (await app.context.sessions.list(user.user.id))[0]!.id;
+    await app.context.sessions.revoke(sessionId, 'revoked_by_user', { type: 'user', id: user.user.id }, { ip: null, userAgent: null });
     // Published at once, before the next check of open streams: the write itself must refuse it.
-    await note(app, user.id, 'after the end');
+    await note(app, user.user.id, 'after the end');
     await endsSoon(stream, 'the stream of the revoked session to end');
     expect(stream.events).toEqual([]);
   });
 
   it('refresh-token theft (a rotated refresh token presented again) ends the session\'s stream', async () => {
-    const email = uniqueEmail('theft');
-    await signUpAndVerify(app, email, PASSWORD);
-    const tokens = await login(app, email, PASSWORD);
-    const stream = await open(tokens.access_token);
-    const refresh = (token: string) => app.server.inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refresh_token: token } });
-    expect((await refresh(tokens.refresh_token)).statusCode).toBe(200);
-    const reused = await refresh(tokens.refresh_token);
+    const tokens = await api.signedIn('theft');
+    const stream = await open(tokens.token);
+    const refresh = (token: string) => api.call('POST', '/v1/auth/refresh', null, { refresh_token: token });
+    expect((await refresh(tokens.refreshToken)).statusCode).toBe(200);
+    const reused = await refresh(tokens.refreshToken);
     expect(reused.statusCode, reused.body).toBe(401);
     await endsSoon(stream, 'the stream of the stolen session to end');
   });
@@ -285,6 +270,7 @@ describe.skipIf(!postgres)('notification stream across two instances on PostgreS
   let redis: Redis;
   let prefix: string;
   const streams: SseStream[] = [];
+  const apiA = testClient(() => appA);
 
   beforeAll(async () => {
     const { redisUrl } = inject('services');
@@ -311,12 +297,12 @@ describe.skipIf(!postgres)('notification stream across two instances on PostgreS
   };
 
   it('a notification created through instance A reaches a stream opened on instance B', async () => {
-    const user = await newUser(appA, 'two');
+    const user = await apiA.signedIn('two');
     const stream = await openStream(`${baseB}${STREAM}`, bearer(user.token));
     streams.push(stream);
     expect(stream.status).toBe(200);
 
-    const direct = await note(appA, user.id, 'from A');
+    const direct = await note(appA, user.user.id, 'from A');
     const first = await stream.event(0);
     expect(first).toMatchObject({ id: direct.id, event: 'notification' });
     const data = JSON.parse(first.data) as NotificationJson;
@@ -324,45 +310,45 @@ describe.skipIf(!postgres)('notification stream across two instances on PostgreS
     expect(data).toEqual(await listed(appB, user.token, direct.id));
 
     // Through the messenger: B runs no workers, so A's job stores and announces it.
-    await appA.context.messenger.notify({ channel: 'in_app', userId: user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
+    await appA.context.messenger.notify({ channel: 'in_app', userId: user.user.id, template: 'accounts.password_changed', data: { at: new Date().toISOString(), ip: '203.0.113.9' } });
     const second = await stream.event(1, 15_000);
     expect((JSON.parse(second.data) as NotificationJson).title).toMatch(/password was changed/i);
     expect(second.id).not.toBe(direct.id);
   });
 
   it('a stream reopened on B with Last-Event-ID replays what A created meanwhile', async () => {
-    const user = await newUser(appA, 'two-replay');
-    const seen = await note(appA, user.id, 'seen');
-    const missed = [await note(appA, user.id, 'missed 1'), await note(appA, user.id, 'missed 2')];
+    const user = await apiA.signedIn('two-replay');
+    const seen = await note(appA, user.user.id, 'seen');
+    const missed = [await note(appA, user.user.id, 'missed 1'), await note(appA, user.user.id, 'missed 2')];
     const stream = await openStream(`${baseB}${STREAM}`, { ...bearer(user.token), 'last-event-id': seen.id });
     streams.push(stream);
     await stream.event(1);
     expect(stream.events.map((e) => e.id)).toEqual(missed.map((n) => n.id));
-    const live = await note(appA, user.id, 'live');
+    const live = await note(appA, user.user.id, 'live');
     expect((await stream.event(2)).id).toBe(live.id);
   });
 
   it('a sign-out through instance A ends a stream open on instance B within seconds (the revocation is shared through Redis)', async () => {
-    const user = await newUser(appA, 'two-logout');
+    const user = await apiA.signedIn('two-logout');
     const stream = await openStream(`${baseB}${STREAM}`, bearer(user.token));
     streams.push(stream);
     expect(stream.status).toBe(200);
-    const res = await appA.server.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(user.token) });
+    const res = await apiA.call('POST', '/v1/auth/logout', user.token);
     expect(res.statusCode, res.body).toBe(204);
     await waitFor(() => stream.isEnded(), ENDS_WITHIN_MS, 'the stream on B to end');
     expect(stream.events).toEqual([]);
   });
 
   it('a client that goes away leaves no Redis subscription behind', async () => {
-    const user = await newUser(appA, 'gone');
+    const user = await apiA.signedIn('gone');
     const [s1, s2] = [await openStream(`${baseB}${STREAM}`, bearer(user.token)), await openStream(`${baseB}${STREAM}`, bearer(user.token))];
-    expect(await subscribers(user.id)).toBe(1);
+    expect(await subscribers(user.user.id)).toBe(1);
     s1.close();
     // The other tab still listens.
-    const n = await note(appA, user.id, 'still there');
+    const n = await note(appA, user.user.id, 'still there');
     expect((await s2.event(0)).id).toBe(n.id);
-    expect(await subscribers(user.id)).toBe(1);
+    expect(await subscribers(user.user.id)).toBe(1);
     s2.close();
-    await waitFor(async () => (await subscribers(user.id)) === 0, 10_000, 'the channel to be unsubscribed');
+    await waitFor(async () => (await subscribers(user.user.id)) === 0, 10_000, 'the channel to be unsubscribed');
   });
 });

@@ -3,19 +3,17 @@ import { expect, inject } from 'vitest';
 import { createRedisCache } from '../../src/platform/cache/index.js';
 import type { OtpLimits } from '../../src/modules/otp/index.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { testClient } from '../helpers/client.js';
 import type { Engine } from '../helpers/db.js';
-import { bearer } from '../helpers/http.js';
 import { waitFor } from '../helpers/wait.js';
 import { waitForMail } from '../helpers/outbox.js';
 
 /*
  * Shared by the OTP, phone and MFA-by-OTP suites: an app per engine (PGlite + in-process cache,
- * PostgreSQL + Redis), calls from a client address of the test's choice, the admin settings, and
- * the codes as they arrive: email in the development mail outbox, SMS in the development outbox.
+ * PostgreSQL + Redis) with the OTP limits of the test's choice, and on top of the shared test client
+ * the OTP routes (from a client address of the test's choice), the admin settings, and the codes as
+ * they arrive: email in the development mail outbox, SMS in the development outbox.
  */
-
-export const PASSWORD = 'correct horse battery staple';
-export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 export interface SentBody {
   otp_id: string;
@@ -46,29 +44,22 @@ export async function appOn(engine: Engine, otpLimits?: Partial<OtpLimits>): Pro
   return createTestApp({ engine, build: { ...build, cache } });
 }
 
-/** A fresh client address per call unless one is given: the per-IP limit is tested on purpose only. */
-export const randomIp = (): string => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
-
 /** A unique E.164 number in the +1 555 range. */
 export const uniquePhone = (): string => `+1555${String(randomInt(10_000_000)).padStart(7, '0')}`;
 
+/** The shared test client of one app, with the OTP routes (from a fresh client address per call unless `ip` is given: the per-IP limit is tested on purpose only). */
 export function harness(getApp: () => TestApp) {
   const app = () => getApp();
-  const call = (method: Method, url: string, token: string | null, payload?: unknown, ip: string = randomIp()) =>
-    app().server.inject({
-      method, url, remoteAddress: ip,
-      headers: token ? bearer(token) : {},
-      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-    });
-  const query = async <T extends Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> => (await app().context.db.sql.query<T>(text, params)).rows;
+  const api = testClient(getApp);
+  const { call, query } = api;
 
-  const send = (body: Record<string, unknown>, ip?: string) => call('POST', '/v1/otp/send', null, body, ip);
+  const send = (body: Record<string, unknown>, ip?: string) => call('POST', '/v1/otp/send', null, body, { ip });
   async function sendOk(body: Record<string, unknown>, ip?: string): Promise<SentBody> {
     const res = await send(body, ip);
     expect(res.statusCode, res.body).toBe(202);
     return res.json<SentBody>();
   }
-  const verify = (body: Record<string, unknown>, ip?: string) => call('POST', '/v1/otp/verify', null, body, ip);
+  const verify = (body: Record<string, unknown>, ip?: string) => call('POST', '/v1/otp/verify', null, body, { ip });
 
   const otpRow = async (id: string): Promise<OtpRowDb | undefined> => (await query<OtpRowDb>('SELECT * FROM otp_codes WHERE id = $1', [id]))[0];
   const otpRowsFor = (recipient: string) => query<OtpRowDb>('SELECT * FROM otp_codes WHERE recipient = $1 ORDER BY id', [recipient.toLowerCase()]);
@@ -92,10 +83,6 @@ export function harness(getApp: () => TestApp) {
     return codeIn((await waitForSms(phone, afterId)).text, length);
   }
 
-  async function admin(email: string): Promise<string> {
-    const { user } = await app().context.admins.createPlatformAdmin({ email, password: PASSWORD });
-    return (await app().context.sessions.start(user, { amr: ['pwd'], client: { ip: null, userAgent: null } })).accessToken;
-  }
   async function patchSettings(adminToken: string, body: Record<string, unknown>): Promise<void> {
     const res = await call('PATCH', '/v1/admin/communications/settings', adminToken, body);
     expect(res.statusCode, res.body).toBe(200);
@@ -106,7 +93,7 @@ export function harness(getApp: () => TestApp) {
     await query('UPDATE users SET phone = $2, phone_verified = true WHERE id = $1', [userId, phone]);
   }
 
-  return { call, query, send, sendOk, verify, otpRow, otpRowsFor, waitForSms, smsCount, mailedCode, textedCode, admin, patchSettings, givePhone };
+  return { ...api, send, sendOk, verify, otpRow, otpRowsFor, waitForSms, smsCount, mailedCode, textedCode, patchSettings, givePhone };
 }
 
 /** The one run of exactly `length` digits in a delivered text. */

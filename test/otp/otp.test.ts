@@ -2,9 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { engineCases } from '../helpers/db.js';
 import { expectProblem } from '../helpers/http.js';
-import { drainMail, findMails, signUp, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
+import { PASSWORD, randomIp } from '../helpers/client.js';
+import { drainMail, findMails, signUpAndVerify, uniqueEmail } from '../helpers/outbox.js';
 import { sleep } from '../helpers/wait.js';
-import { appOn, codeIn, ensureOtpTemplate, harness, otherCode, PASSWORD, randomIp, uniquePhone } from './harness.js';
+import { appOn, codeIn, ensureOtpTemplate, harness, otherCode, uniquePhone } from './harness.js';
 
 /*
  * The OTP service through HTTP on each engine: codes by email (development mail outbox) and SMS
@@ -44,7 +45,7 @@ describe.each(engineCases())('OTP service on $engine', ({ engine, available }) =
     beforeAll(async () => {
       app = await appOn(engine);
       templateStandIn = await ensureOtpTemplate(app);
-      adminToken = await h.admin(uniqueEmail('otp-admin'));
+      adminToken = (await h.platformAdmin()).token;
     });
     afterAll(async () => app?.destroy());
 
@@ -302,9 +303,8 @@ describe.each(engineCases())('OTP service on $engine', ({ engine, available }) =
       });
 
       it('SMS disabled: a login code for an account that the fallback cannot reach answers the decoy\'s 202, and the admin\'s log shows the code the switch stopped', async () => {
-        const email = uniqueEmail('otp-unreachable');
         // An unverified address: the email fallback cannot carry a code there.
-        const body = await signUp(app, email, PASSWORD, undefined, { verified: false });
+        const { user: body } = await h.signedUp('otp-unreachable', { verified: false });
         const number = uniquePhone();
         await h.givePhone(body.id, number);
         const sent = await sendOk({ channel: 'sms', to: number, purpose: 'login' });
