@@ -8,6 +8,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Each file gets its own throw-away databases; two cores here.
-    maxWorkers: 2,
+    maxWorkers: 3,
   },
 });

@@ -175,7 +175,9 @@ export function createWebhooksService(deps: { db: Database; box: SecretBox; audi
         const rows = await listDeliveries(tenant, id, options);
         const attempts = await attemptsOf(tenant, rows.map((row) => row.id));
         return rows.map((delivery) => ({ delivery, attempts: attempts.filter((attempt) => attempt.deliveryId === delivery.id) }));
-      });
+        // One snapshot: a delivery's status and its attempts as one commit left them (regression: a
+        // delivery listed as `sending` with the attempt that had already ended it).
+      }, { snapshot: true });
     },
 
     async retry(ctx, id, deliveryId, client) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { createEmptyPostgresDatabase, createTestDatabase, engineCases, type TestDatabase } from '../../../test/helpers/db.js';
 import { createPostgresDatabase } from './database.js';
+import { withTenant } from './tenant.js';
 import { auditEvents } from '../events/events.tables.js';
 import { newId } from '../crypto/ids.js';
 
@@ -35,6 +36,38 @@ describe.each(engineCases())('database on $engine', ({ engine, available }) => {
       ).rejects.toThrow('boom');
       const rows = await t.db.orm.select({ id: auditEvents.id }).from(auditEvents).where(sql`${auditEvents.id} in (${kept}, ${lost})`);
       expect(rows.map((r) => r.id)).toEqual([kept]);
+    });
+
+    it('runs afterCommit callbacks after COMMIT, never after a rollback, and at once outside a transaction', async () => {
+      const seen: string[] = [];
+      await t.db.transaction(async (tx) => {
+        tx.afterCommit?.(() => seen.push('committed'));
+        expect(seen).toEqual([]);
+      });
+      expect(seen).toEqual(['committed']);
+      await expect(t.db.transaction(async (tx) => {
+        tx.afterCommit?.(() => seen.push('rolled back'));
+        throw new Error('refused');
+      })).rejects.toThrow('refused');
+      t.db.afterCommit?.(() => seen.push('outside'));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      expect(seen).toEqual(['committed', 'outside']);
+    });
+
+    it.skipIf(engine !== 'postgres')('withTenant({ snapshot: true }) reads one snapshot: a row committed between two of its statements is not seen, and it refuses writes', async () => {
+      const orgId = newId('org');
+      const count = async (handle: { sql: TestDatabase['db']['sql'] }) =>
+        (await handle.sql.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE action = 'test.snapshot'")).rows[0]!.n;
+      const counts = await withTenant(t.db, orgId, async (tenant) => {
+        const first = await count(tenant);
+        // Committed by another connection while the snapshot transaction is open.
+        await t.db.orm.insert(auditEvents).values({ id: newId('aud'), actorType: 'system', action: 'test.snapshot' });
+        return [first, await count(tenant)];
+      }, { snapshot: true });
+      expect(counts[1]).toBe(counts[0]);
+      expect(await count(t.db)).toBe(counts[0]! + 1);
+      await expect(withTenant(t.db, orgId, (tenant) => tenant.orm.insert(auditEvents).values({ id: newId('aud'), actorType: 'system', action: 'test.snapshot' }), { snapshot: true }))
+        .rejects.toMatchObject({ cause: { code: '25006' } }); // read_only_sql_transaction
     });
 
     it('refuses UPDATE and DELETE on the audit log', async () => {
