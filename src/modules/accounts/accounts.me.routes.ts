@@ -1,4 +1,5 @@
 import { clientOf } from '../../platform/http/client.js';
+import { Page, wholeList } from '../../platform/http/pagination.js';
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { Guards } from '../../platform/http/auth.js';
@@ -82,13 +83,12 @@ export function meRoutes(
         tags: ['me'],
         summary: 'Live sessions of the signed-in user, newest first',
         security,
-        response: { 200: Type.Object({ data: Type.Array(Session), next_cursor: Type.Null() }), ...problems(401) },
+        response: { 200: Page(Session), ...problems(401) },
       },
     },
     async (request) => {
       const auth = request.auth!;
-      const rows = await sessions.list(auth.userId);
-      return { data: rows.map((row) => sessionBody(row, auth.sessionId, deps.refreshIdleTimeoutSeconds)), next_cursor: null };
+      return wholeList(await sessions.list(auth.userId), (row) => sessionBody(row, auth.sessionId, deps.refreshIdleTimeoutSeconds));
     },
   );
 

@@ -1,4 +1,5 @@
 import { clientOf } from '../../platform/http/client.js';
+import { Page, wholeList } from '../../platform/http/pagination.js';
 import type { FastifyReply } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { HttpServer } from '../../platform/http/server.js';
@@ -84,10 +85,10 @@ export function passkeyRoutes(server: HttpServer, deps: PasskeyRoutesDeps): void
         tags: ['passkeys'],
         summary: 'My passkeys, oldest first',
         security,
-        response: { 200: Type.Object({ data: Type.Array(Passkey), next_cursor: Type.Null() }), ...problems(401) },
+        response: { 200: Page(Passkey), ...problems(401) },
       },
     },
-    async (request) => ({ data: (await passkeys.list(request.auth!.userId)).map(passkeyBody), next_cursor: null }),
+    async (request) => wholeList(await passkeys.list(request.auth!.userId), passkeyBody),
   );
 
   server.patch(
