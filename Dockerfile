@@ -2,7 +2,7 @@
 # Run:   docker run -p 8080:8080 -e TESSERA_SECRET=... -v tessera-data:/data tessera
 # Without DATABASE_URL / REDIS_URL it runs embedded (PGlite in /data, in-process cache);
 # see compose.yaml for PostgreSQL + Redis.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 WORKDIR /app
 ENV NODE_ENV=production
