@@ -159,7 +159,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const communicationSettings = createSettingsService({ db, audit });
   const communications = createCommunicationsService({ db, audit });
   const templates = createTemplateService({
-    db, audit, context: { publicUrl: config.publicUrl, productName: 'Tessera' },
+    db, audit, context: { publicUrl: config.publicUrl, productName: config.brand.name },
     onError: (error) => logger.warn({ err: error }, 'message template categories not refreshed'),
   });
   const unsubscribeLinks = createUnsubscribeLinks({ key: box.deriveKey('unsubscribe-link v1'), publicUrl: config.publicUrl });

@@ -65,6 +65,10 @@ export interface Config {
   readonly bootstrapAdmin?: { readonly email: string; readonly password: string };
   /** Normalised origins (`scheme://host[:port]`). */
   readonly corsOrigins: string[];
+  /** Origins, besides this server's, that `return_to` of the hosted pages may lead to. */
+  readonly allowedRedirectOrigins: string[];
+  /** What the hosted pages and mails show: name, optional logo (a path or https URL), #rrggbb colour. */
+  readonly brand: { readonly name: string; readonly color: string; readonly logoUrl?: string };
   readonly bodyLimitBytes: number;
   readonly metricsToken?: string;
   /** A separate loopback listener for /metrics; absent: none. */
@@ -693,6 +697,42 @@ export const variables = {
     whenAbsent: 'none',
     parse: list(origin),
   }),
+  ALLOWED_REDIRECT_ORIGINS: optionalVariable({
+    title: 'Allowed redirect origins',
+    description: 'Comma-separated origins (such as `https://app.example.com`) the hosted pages may send a person back to after sign-in (`?return_to=`). The server\'s own pages are always allowed; any other `return_to` is ignored.',
+    whenAbsent: 'only this server\'s own pages',
+    parse: list(origin),
+  }),
+  BRAND_NAME: variable({
+    title: 'Brand name',
+    description: 'The product name the hosted pages and the mails show.',
+    default: 'Tessera',
+    parse: (raw, report) => {
+      const name = raw.trim();
+      if (name.length === 0 || name.length > 60) report(`expected 1 to 60 characters, got ${show(raw)}`);
+      return name;
+    },
+  }),
+  BRAND_LOGO_URL: optionalVariable({
+    title: 'Brand logo URL',
+    description: 'The logo of the hosted pages: a path on this server or an https URL (its origin is then added to the pages\' Content-Security-Policy for images).',
+    whenAbsent: 'the brand name as text',
+    parse: (raw, report) => {
+      if (raw.startsWith('/') && !raw.startsWith('//')) return raw;
+      const url = tryUrl(raw);
+      if (!url || url.protocol !== 'https:' || url.username !== '' || url.password !== '') report(`expected a path such as /logo.svg or an https:// URL, got ${show(raw)}`);
+      return url?.href ?? raw;
+    },
+  }),
+  BRAND_COLOR: variable({
+    title: 'Brand colour',
+    description: 'The primary colour of the hosted pages, as #rrggbb (buttons, links, focus rings).',
+    default: '#4f46e5',
+    parse: (raw, report) => {
+      if (!/^#[0-9a-fA-F]{6}$/.test(raw)) report(`expected a colour as #rrggbb, got ${show(raw)}`);
+      return raw.toLowerCase();
+    },
+  }),
   BODY_LIMIT_BYTES: variable({
     title: 'Body size limit',
     description: 'Largest request body accepted, in bytes.',
@@ -908,6 +948,8 @@ function toConfig(env: Env): Config {
     bootstrapAdmin:
       adminEmail !== undefined && adminPassword !== undefined ? { email: adminEmail, password: adminPassword } : undefined,
     corsOrigins: env.CORS_ORIGINS ?? [],
+    allowedRedirectOrigins: env.ALLOWED_REDIRECT_ORIGINS ?? [],
+    brand: { name: env.BRAND_NAME, color: env.BRAND_COLOR, ...(env.BRAND_LOGO_URL ? { logoUrl: env.BRAND_LOGO_URL } : {}) },
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     metricsToken: env.METRICS_TOKEN,
     metricsListen: env.METRICS_LISTEN,

@@ -90,6 +90,7 @@ export const httpErrors = defineErrors({
   headers_too_large: { status: 431, title: 'The request headers are too large' },
   internal_error: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'Service unavailable' },
+  pages_not_built: { status: 503, title: 'The hosted pages are not built' },
 });
 
 /** The generic code of an HTTP status (errors raised by the framework rather than by our code). */

@@ -1,0 +1,1 @@
+export { experienceRoutes, contrastOn, PAGE_LOCALES, type ExperienceDeps } from './experience.routes.js';

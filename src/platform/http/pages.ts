@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import { httpErrors } from './errors.js';
+import type { HttpServer } from './server.js';
+
+/**
+ * The paths of the hosted pages (the single-page app's routes that people bookmark and that mails
+ * link to). Each answers the app's `index.html`; the browser-side router draws the page.
+ */
+export const PAGE_PATHS: readonly string[] = Object.freeze([
+  '/', '/sign-in', '/sign-up', '/verify-email', '/forgot-password', '/reset-password', '/magic-link',
+  '/mfa', '/mfa/enroll', '/mfa/recover', '/invitations/accept', '/account', '/account/*',
+]);
+
+export interface PagesOptions {
+  /** The built front end (`web/dist`): `index.html` and `assets/` with hashed file names. */
+  root: string;
+  /** Origins besides 'self' that images may come from (an external brand logo). */
+  imageOrigins: readonly string[];
+}
+
+/**
+ * The Content-Security-Policy of every page: scripts, styles, fonts and API calls from this origin
+ * only, nothing inline, no frames, no plugins, forms posting nowhere else.
+ */
+export function pageCsp(imageOrigins: readonly string[]): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    `img-src ${["'self'", ...imageOrigins].join(' ')}`,
+    "font-src 'self'",
+    "connect-src 'self'",
+    "manifest-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/** One year: hashed file names change whenever their content does. */
+const ONE_YEAR_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * Serves the hosted pages: hashed assets under `/assets/` (immutable, precompressed gzip/brotli
+ * when the build wrote them), the app shell on each of PAGE_PATHS (never cached, so a new build is
+ * picked up at once), with the pages' CSP. When the front end was not built, the page paths answer
+ * 503 with a problem saying how to build it; the API is unaffected.
+ */
+export async function registerPages(server: HttpServer, options: PagesOptions): Promise<void> {
+  const csp = pageCsp(options.imageOrigins);
+  const indexFile = join(options.root, 'index.html');
+  const built = existsSync(indexFile);
+  const shell = built ? readFileSync(indexFile, 'utf8') : '';
+  const routeOptions = { schema: { hide: true }, config: { rateLimit: false as const } };
+
+  if (built && existsSync(join(options.root, 'assets'))) {
+    await server.register(fastifyStatic, {
+      root: join(options.root, 'assets'),
+      prefix: '/assets/',
+      preCompressed: true,
+      // Cache-Control: public, max-age=31536000, immutable
+      maxAge: ONE_YEAR_MS,
+      immutable: true,
+      lastModified: false,
+      index: false,
+    });
+  }
+  for (const path of PAGE_PATHS) {
+    server.get(path, routeOptions, async (_request, reply) => {
+      if (!built) throw httpErrors.pages_not_built('The hosted pages are not built: run `npm run build:web` (npm start and npm test do it)');
+      return reply
+        .header('content-security-policy', csp)
+        .header('cache-control', 'no-cache')
+        .type('text/html; charset=utf-8')
+        .send(shell);
+    });
+  }
+}

@@ -1,0 +1,43 @@
+import type en from '../en/common';
+import type { Messages } from '../types';
+
+export default {
+  language: 'Idioma',
+  languages: { en: 'English', es: 'Español' },
+  loading: 'Cargando…',
+  retry: 'Reintentar',
+  close: 'Cerrar',
+  cancel: 'Cancelar',
+  continue: 'Continuar',
+  save: 'Guardar',
+  saved: 'Guardado',
+  back: 'Volver',
+  signOut: 'Cerrar sesión',
+  skipToContent: 'Saltar al contenido',
+  required: 'Obligatorio',
+  showPassword: 'Mostrar contraseña',
+  hidePassword: 'Ocultar contraseña',
+  errorTitle: 'Algo salió mal',
+  fixErrors: 'Corrige los campos marcados.',
+  notFound: { title: 'Página no encontrada', body: 'No hay nada en esta dirección.', home: 'Ir a la página de inicio' },
+  errors: {
+    network_error: 'No se puede conectar con el servidor. Comprueba tu conexión e inténtalo de nuevo.',
+    rate_limited: 'Demasiados intentos. Espera {{seconds}} segundos e inténtalo de nuevo.',
+    rate_limited_later: 'Demasiados intentos. Espera un momento e inténtalo de nuevo.',
+    csrf_failed: 'No se pudo confirmar tu sesión. Recarga la página e inténtalo de nuevo.',
+    unauthorized: 'Vuelve a iniciar sesión.',
+    invalid_token: 'Vuelve a iniciar sesión.',
+    validation_failed: 'Revisa lo que has escrito.',
+    internal_error: 'El servidor tuvo un problema. Inténtalo de nuevo.',
+    unknown: 'Algo salió mal ({{status}}). Inténtalo de nuevo.',
+  },
+  step_up: {
+    title: 'Confirma que eres tú',
+    body: 'Por tu seguridad, vuelve a escribir tu contraseña para continuar.',
+    password: 'Contraseña',
+    confirm: 'Confirmar',
+    code: 'Código de tu aplicación de autenticación',
+    useCode: 'Usar un código de autenticación',
+    usePassword: 'Usar tu contraseña',
+  },
+} satisfies Messages<typeof en>;

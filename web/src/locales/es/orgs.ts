@@ -1,0 +1,6 @@
+import type en from '../en/orgs';
+import type { Messages } from '../types';
+
+export default {
+  title: 'Organizaciones',
+} satisfies Messages<typeof en>;
