@@ -100,6 +100,13 @@ export default {
     resent: 'If {{email}} still needs verifying, a new message is on its way.',
     typeCode: 'Have a code? Type it instead',
     backToSignIn: 'Back to sign in',
+    confirmTitle: 'Confirm your email address',
+    confirmBody: 'To finish, enter the password you chose when you signed up with {{email}}.',
+    password: 'Password',
+    passwordHelp: 'The one you chose when you signed up: it keeps your password.',
+    confirm: 'Verify',
+    withoutPassword: 'I did not choose a password: verify without one',
+    wrongPassword: 'That is not the password of this account.',
   },
   forgot: {
     title: 'Reset your password',
@@ -175,7 +182,7 @@ export default {
   },
   enroll: {
     title: 'Set up two-step verification',
-    intro: 'Your organization requires a second factor for your account. Choose one to continue.',
+    intro: 'A second factor is required for your account. Choose one to continue.',
     totp: 'Authenticator app',
     totpHelp: 'Codes from an app such as Google Authenticator, 1Password or Authy.',
     passkey: 'Passkey',

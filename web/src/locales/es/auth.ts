@@ -102,6 +102,13 @@ export default {
     resent: 'Si {{email}} aún necesita verificarse, hay un mensaje nuevo en camino.',
     typeCode: '¿Tienes un código? Escríbelo',
     backToSignIn: 'Volver a iniciar sesión',
+    confirmTitle: 'Confirma tu correo electrónico',
+    confirmBody: 'Para terminar, escribe la contraseña que elegiste al registrarte con {{email}}.',
+    password: 'Contraseña',
+    passwordHelp: 'La que elegiste al registrarte: así la conservas.',
+    confirm: 'Verificar',
+    withoutPassword: 'No elegí ninguna contraseña: verificar sin ella',
+    wrongPassword: 'Esa no es la contraseña de esta cuenta.',
   },
   forgot: {
     title: 'Restablece tu contraseña',
@@ -177,7 +184,7 @@ export default {
   },
   enroll: {
     title: 'Configura la verificación en dos pasos',
-    intro: 'Tu organización exige un segundo factor en tu cuenta. Elige uno para continuar.',
+    intro: 'Tu cuenta necesita un segundo factor. Elige uno para continuar.',
     totp: 'Aplicación de autenticación',
     totpHelp: 'Códigos de una aplicación como Google Authenticator, 1Password o Authy.',
     passkey: 'Llave de acceso',

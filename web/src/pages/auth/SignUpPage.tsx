@@ -10,7 +10,7 @@ import { AuthLayout } from '../../components/Layout';
 import { fieldErrors, useErrorMessage } from '../../lib/errors';
 import { useExperience } from '../../lib/experience';
 import { returnToQuery, useReturnTo } from '../../lib/sign-in';
-import { AFTER_VERIFY_KEY, brokenRules, ButtonLink, NewPasswordField } from './shared';
+import { AFTER_VERIFY_KEY, brokenRules, SIGNED_UP_KEY, ButtonLink, NewPasswordField } from './shared';
 
 /**
  * /sign-up: name (optional), email and a new password with the policy's live feedback; then
@@ -49,6 +49,7 @@ export function Page() {
       // The verify page (same browser) continues where the person was going.
       if (returnTo) localStorage.setItem(AFTER_VERIFY_KEY, returnTo);
       else localStorage.removeItem(AFTER_VERIFY_KEY);
+      localStorage.setItem(SIGNED_UP_KEY, email.trim());
       setError(null);
       setSent(email.trim());
     } catch (cause) {

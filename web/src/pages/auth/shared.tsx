@@ -14,6 +14,13 @@ import en from '../../locales/en/auth';
 /** Where the verify page continues after the address is proven (set at sign-up; this browser only). */
 export const AFTER_VERIFY_KEY = 'tessera.after_verify';
 
+/**
+ * The address this browser has just signed up with (until verified). Proving an address without
+ * the password removes a password set before it (the API's guard against pre-registration), so the
+ * verify page asks this browser's person for the password they chose rather than lose it.
+ */
+export const SIGNED_UP_KEY = 'tessera.signed_up';
+
 type Check = { acceptable: boolean; score: number; min_length: number; feedback: { warning: string | null; suggestions: string[] }; problems: { rule: string; message: string }[] };
 
 const WARNINGS = new Map<string, string>(Object.entries(en.strength.warnings).map(([key, text]) => [text, key]));
