@@ -57,7 +57,11 @@ export function Page() {
           <div className="app__header-end">
             <span className="app__user">{state.user.name ?? state.user.email}</span>
             <LanguageSwitcher />
-            <Button variant="secondary" onClick={() => void signOut().then(() => navigate('/sign-in', { replace: true }))}>
+            <Button variant="secondary" onClick={() => {
+              // Leave first: once signed out this page would send the visitor to sign in and come back here.
+              navigate('/sign-in', { replace: true });
+              void signOut();
+            }}>
               {t('common:signOut')}
             </Button>
           </div>
