@@ -217,7 +217,7 @@ describe.each(engineCases())('audit coverage on $engine', ({ engine, available }
         expect(second.statusCode, second.body).toBe(201);
         const secondId = second.json<{ id: string }>().id;
         const mail = await waitForMail(app, { to: invitee.email, template: 'orgs.invitation' });
-        const token = decodeURIComponent(/\/accept-invitation\?token=([^\s"'<>&]+)/.exec(mail.text)![1]!);
+        const token = decodeURIComponent(/\/invitations\/accept\?token=([^\s"'<>&]+)/.exec(mail.text)![1]!);
         const accepted = await call('POST', '/v1/invitations/accept', invitee.token, { token }, { ip: '198.51.100.21', userAgent: UA });
         expect(accepted.statusCode, accepted.body).toBe(200);
         const entry = await h.one('invitation.accepted', `invitation:${secondId}`);

@@ -46,9 +46,9 @@ export function authenticator(uri: string) {
 }
 export type Authenticator = ReturnType<typeof authenticator>;
 
-/** The token of the `/mfa-recovery?token=…` link of a recovery mail. */
+/** The token of the `/mfa/recover?token=…` link of a recovery mail. */
 export function recoveryToken(mail: { text: string; template: string }): string {
-  const match = /\/mfa-recovery\?token=([^\s"'<>&]+)/.exec(mail.text);
-  if (!match) throw new Error(`No /mfa-recovery?token= link in the ${mail.template} mail:\n${mail.text}`);
+  const match = /\/mfa\/recover\?token=([^\s"'<>&]+)/.exec(mail.text);
+  if (!match) throw new Error(`No /mfa/recover?token= link in the ${mail.template} mail:\n${mail.text}`);
   return decodeURIComponent(match[1]!);
 }

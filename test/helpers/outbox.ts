@@ -77,7 +77,7 @@ export async function drainMail(app: App, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-export type LinkPage = 'verify-email' | 'magic-link' | 'reset-password';
+export type LinkPage = 'verify-email' | 'magic-link' | 'reset-password' | 'invitations/accept';
 
 /** The token of the `/<page>?token=…` link in a mail's text part. */
 export function linkToken(mail: Pick<OutboxEntry, 'text' | 'template'>, page: LinkPage): string {

@@ -206,4 +206,28 @@ describe('rate limiting', () => {
       expect((await app.server.inject({ method: 'GET', url: '/health/live', remoteAddress: '198.51.100.9' })).statusCode).toBe(200);
     }
   });
+
+  it('documents a 429 with retry_after and Retry-After on every limited route, those that did not declare one too, and none on unlimited ones; 423 likewise', async () => {
+    type Answer = { description: string; headers?: Record<string, { schema: { type: string } }>; content?: Record<string, { schema: { properties?: Record<string, unknown> } }> };
+    const spec = (await app.server.inject({ method: 'GET', url: '/openapi.json' })).json<{ paths: Record<string, Record<string, { responses: Record<string, Answer> }>> }>();
+    const timed = (answer: Answer | undefined) => ({
+      header: answer?.headers?.['retry-after']?.schema.type,
+      body: Object.keys(answer?.content?.['application/json']?.schema.properties ?? {}).includes('retry_after'),
+    });
+    // Declared by the route (login: 423 and 429) and added by the limiter (GET /v1/me declares no 429).
+    expect(timed(spec.paths['/v1/auth/login']!.post!.responses['429'])).toEqual({ header: 'integer', body: true });
+    expect(timed(spec.paths['/v1/auth/login']!.post!.responses['423'])).toEqual({ header: 'integer', body: true });
+    expect(timed(spec.paths['/v1/me']!.get!.responses['429'])).toEqual({ header: 'integer', body: true });
+    expect(timed(spec.paths['/v1/me/invitations']!.get!.responses['429'])).toEqual({ header: 'integer', body: true });
+    // Every operation of a limited route documents its 429; the unlimited ones (health, JWKS) none.
+    const unlimited = ['/health/live', '/health/ready', '/.well-known/jwks.json'];
+    for (const [path, operations] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (unlimited.includes(path)) expect(operation.responses['429'], `${method} ${path}`).toBeUndefined();
+        else expect(timed(operation.responses['429']), `${method} ${path}`).toEqual({ header: 'integer', body: true });
+      }
+    }
+    // Other refusals are plain problems.
+    expect(timed(spec.paths['/v1/auth/login']!.post!.responses['401'])).toEqual({ header: undefined, body: false });
+  });
 });

@@ -29,7 +29,7 @@ interface InvitationBody {
 
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
 const escapeRegExp = (value: string): string => value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-const INVITATION_LINK = new RegExp(`${escapeRegExp(PUBLIC_URL)}/accept-invitation\\?token=([^\\s"<>&]+)`);
+const INVITATION_LINK = new RegExp(`${escapeRegExp(PUBLIC_URL)}/invitations/accept\\?token=([^\\s"<>&]+)`);
 const VERIFY_LINK = new RegExp(`${escapeRegExp(PUBLIC_URL)}/verify-email\\?token=([^\\s"<>&]+)`);
 
 function tokenOf(message: SinkMessage, link: RegExp): string {
@@ -105,7 +105,7 @@ describe.each(engineCases())('organization invitations on $engine', ({ engine, a
         expect(part).toContain(owner.email);
         expect(part).toContain(orgName);
         expect(part).toContain('admin');
-        expect(part).toContain(`${PUBLIC_URL}/accept-invitation?token=`);
+        expect(part).toContain(`${PUBLIC_URL}/invitations/accept?token=`);
         expect(part).toContain(`${invited.expires_at.slice(0, 16).replace('T', ' ')} UTC`);
       }
       const token = tokenOf(mail, INVITATION_LINK);

@@ -74,7 +74,7 @@ describe.each(engineCases())('custom roles on $engine', ({ engine, available }) 
     /** The token of the newest invitation mail to this address (delivered to the development outbox). */
     async function invitationToken(email: string): Promise<string> {
       const mail = await waitForMail(app, { to: email, template: 'orgs.invitation' });
-      return decodeURIComponent(/accept-invitation\?token=([^\s"<>&]+)/.exec(mail.text)![1]!);
+      return decodeURIComponent(/invitations\/accept\?token=([^\s"<>&]+)/.exec(mail.text)![1]!);
     }
 
     beforeAll(async () => {

@@ -28,7 +28,7 @@ describe('organization tiers', () => {
   const invite = (orgId: string, token: string, email: string) => call('POST', `/v1/orgs/${orgId}/invitations`, token, { email, role: 'member' });
   async function invitationToken(email: string): Promise<string> {
     const mail = await waitForMail(app, { to: email, template: 'orgs.invitation' });
-    return decodeURIComponent(/accept-invitation\?token=([^\s"<>&]+)/.exec(mail.text)![1]!);
+    return decodeURIComponent(/invitations\/accept\?token=([^\s"<>&]+)/.exec(mail.text)![1]!);
   }
   const setTier = (orgId: string, token: string | null, tier: string) => call('PATCH', `/v1/admin/orgs/${orgId}`, token, { tier });
 

@@ -119,7 +119,7 @@ describe.each(engineCases())('webhook delivery on $engine', ({ engine, available
       expect(invited.statusCode, invited.body).toBe(201);
       const invitationId = invited.json<{ id: string }>().id;
       const mail = await waitForMail(h.app, { to: invitee, template: 'orgs.invitation' });
-      const token = decodeURIComponent(/\/accept-invitation\?token=([^\s"'<>&]+)/.exec(mail.text)![1]!);
+      const token = decodeURIComponent(/\/invitations\/accept\?token=([^\s"'<>&]+)/.exec(mail.text)![1]!);
       const user = await signUpAndVerify(h.app, invitee, PASSWORD);
       const first = await login(h.app, invitee, PASSWORD);
       const accepted = await h.call('POST', '/v1/invitations/accept', first.access_token, { token });

@@ -1,5 +1,5 @@
 import type { Database, DbHandle } from '../../platform/db/database.js';
-import { findOtherPhoneHolder, findUserByContact, findUserByEmail, findUserById, lockPhone, updateUser } from './accounts.queries.js';
+import { findOtherPhoneHolder, findUserByContact, findUserByEmail, findUserById, findUsersByIds, lockPhone, updateUser } from './accounts.queries.js';
 import type { UserRow } from './accounts.schema.js';
 
 /**
@@ -10,6 +10,8 @@ import type { UserRow } from './accounts.schema.js';
  */
 export interface UserDirectory {
   byId(id: string, options?: { tx?: DbHandle }): Promise<UserRow | null>;
+  /** The users of these ids that exist, by id (one query: lists that name people, such as invitations and their inviters). */
+  byIds(ids: readonly string[], options?: { tx?: DbHandle }): Promise<Map<string, UserRow>>;
   /** Case-insensitive. */
   byEmail(email: string, options?: { tx?: DbHandle }): Promise<UserRow | null>;
   /** The account an address (case-insensitively) or a verified phone number belongs to. */
@@ -29,6 +31,10 @@ export function createUserDirectory(deps: { db: Database }): UserDirectory {
   const { db } = deps;
   return {
     byId: (id, options = {}) => findUserById(options.tx ?? db, id),
+    async byIds(ids, options = {}) {
+      const rows = await findUsersByIds(options.tx ?? db, [...new Set(ids)]);
+      return new Map(rows.map((row) => [row.id, row]));
+    },
     byEmail: (email, options = {}) => findUserByEmail(options.tx ?? db, email),
     byContact: (channel, recipient, options = {}) => findUserByContact(options.tx ?? db, channel, recipient),
     async setVerifiedPhone(tx, userId, phone) {

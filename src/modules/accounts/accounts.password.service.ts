@@ -9,7 +9,22 @@ import { PASSWORD_BOUND_PURPOSES, type OneTimeLinks } from './accounts.links.ser
 import type { AddressProofs } from './accounts.proof.service.js';
 import type { SessionService } from './accounts.sessions.js';
 import type { SignInService } from './accounts.signin.service.js';
-import { checkPassword, type PasswordPolicy } from './password-policy.js';
+import { checkPassword, type PasswordPolicy, type PasswordProblem } from './password-policy.js';
+import { estimateStrength } from './password-strength.js';
+
+/** What a strength meter shows while a password is typed. */
+export interface PasswordCheck {
+  /** Whether sign-up, reset and change would take it: no rule of the policy is broken. */
+  acceptable: boolean;
+  /** zxcvbn's 0–4, at most 1 while the policy refuses the password (a meter never shows a refused password as good). */
+  score: 0 | 1 | 2 | 3 | 4;
+  minLength: number;
+  /** Every rule broken, as weak_password would list them. */
+  problems: PasswordProblem[];
+  /** The first broken rule as a sentence; else zxcvbn's warning, if any. */
+  warning: string | null;
+  suggestions: string[];
+}
 
 /** Forgotten, reset and changed passwords. */
 export interface PasswordService {
@@ -21,6 +36,12 @@ export interface PasswordService {
   changePassword(userId: string, sessionId: string | null, input: { currentPassword: string; newPassword: string }, client: ClientInfo): Promise<void>;
   /** 422 weak_password listing every rule the password breaks. */
   assertPolicy(password: string, email: string): void;
+  /**
+   * The policy's verdict on a password (the very check `assertPolicy` makes, with the email when
+   * given) and an estimate of its strength (knowing the email and name), for a meter. Stores and
+   * logs nothing.
+   */
+  checkPassword(password: string, context: { email?: string; name?: string }): PasswordCheck;
 }
 
 const RESET_TTL_MINUTES = 60;
@@ -45,6 +66,20 @@ export function createPasswordService(deps: {
           errors: problems.map((p) => ({ path: 'body.password', rule: p.rule, message: p.message })),
         });
       }
+    },
+
+    checkPassword(password, context) {
+      const problems = checkPassword(password, { ...(context.email === undefined ? {} : { email: context.email }), policy: deps.policy });
+      const strength = estimateStrength(password, context);
+      const acceptable = problems.length === 0;
+      return {
+        acceptable,
+        score: acceptable ? strength.score : (Math.min(strength.score, 1) as 0 | 1),
+        minLength: deps.policy.minLength,
+        problems,
+        warning: problems[0] ? `The password ${problems[0].message}.` : strength.warning,
+        suggestions: strength.suggestions,
+      };
     },
 
     forgotPassword: (email, client) =>

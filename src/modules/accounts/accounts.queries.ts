@@ -16,6 +16,12 @@ export async function findUserById(db: DbHandle, id: string): Promise<UserRow | 
   return row ?? null;
 }
 
+/** The users of these ids that exist (in no particular order). */
+export async function findUsersByIds(db: DbHandle, ids: readonly string[]): Promise<UserRow[]> {
+  if (ids.length === 0) return [];
+  return db.orm.select().from(users).where(inArray(users.id, [...ids]));
+}
+
 /** Case-insensitive, using the unique index on lower(email). */
 export async function findUserByEmail(db: DbHandle, email: string): Promise<UserRow | null> {
   const [row] = await db.orm.select().from(users).where(sql`lower(${users.email}) = lower(${email})`).limit(1);

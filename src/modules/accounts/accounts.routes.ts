@@ -10,7 +10,7 @@ import type { IssuedTokens, SessionService } from './accounts.sessions.js';
 import type { SignInResult } from './accounts.signin.service.js';
 import { accountErrors } from './accounts.errors.js';
 import {
-  EmailBody, LoginBody, MfaRequired, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
+  CheckPasswordBody, EmailBody, LoginBody, MfaRequired, PasswordCheck, RefreshBody, ResetBody, SignupBody, TokenBody, Tokens, User, VerifyEmailBody, userBody,
 } from './accounts.schema.js';
 
 /** The sign-ins these routes start (composed in app/sign-in.ts: first factor, second factor, session). */
@@ -241,6 +241,33 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
     async (request, reply) => {
       await accounts.resetPassword(request.body.token, request.body.password, clientOf(request));
       return reply.code(204).send(null);
+    },
+  );
+
+  server.post(
+    '/v1/auth/password/check',
+    {
+      config: AUTH,
+      schema: {
+        tags: ['auth'],
+        summary: 'Judge a password as it is typed, for a strength meter: acceptable by the policy, and how strong',
+        description:
+          '`acceptable` is the very check sign-up, reset and change make (PASSWORD_REQUIRE_COMPLEXITY included). Nothing is stored or logged; the answer is `Cache-Control: no-store`. Counted in the `auth` rate-limit group: debounce the calls.',
+        body: CheckPasswordBody,
+        response: { 200: PasswordCheck, ...problems(400, 429) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const { password, email, name } = request.body;
+      const checked = accounts.checkPassword(password, { ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) });
+      return {
+        acceptable: checked.acceptable,
+        score: checked.score,
+        min_length: checked.minLength,
+        feedback: { warning: checked.warning, suggestions: checked.suggestions },
+        problems: checked.problems.map((problem) => ({ rule: problem.rule, message: problem.message })),
+      };
     },
   );
 

@@ -77,6 +77,27 @@ export const RefreshBody = Type.Object(
   },
   { additionalProperties: false },
 );
+export const CheckPasswordBody = Type.Object(
+  {
+    password: Type.String({ maxLength: 1024, description: 'The password as typed (never trimmed); not stored, not logged' }),
+    email: Type.Optional(Type.String({ maxLength: 320, description: 'The account\'s address: the policy refuses the address as the password, and the estimate knows it' })),
+    name: Type.Optional(Type.String({ maxLength: 200, description: 'The person\'s name: the estimate knows it' })),
+  },
+  { additionalProperties: false },
+);
+export const PasswordCheck = Type.Object({
+  acceptable: Type.Boolean({ description: 'Whether sign-up, password reset and change would accept it (the same policy check); without `email`, the check against the address is left out' }),
+  score: Type.Integer({ minimum: 0, maximum: 4, description: "zxcvbn's strength estimate, 0 (too guessable) to 4; at most 1 while the password is not acceptable. Estimated on the first 64 characters" }),
+  min_length: Type.Integer({ description: 'The shortest password the policy accepts (characters, not counting spaces at the start or end)' }),
+  feedback: Type.Object({
+    warning: Nullable(Type.String({ description: 'The first rule the password breaks, as a sentence; else what makes it guessable, if anything' })),
+    suggestions: Type.Array(Type.String(), { description: 'How to make it stronger (English)' }),
+  }),
+  problems: Type.Array(Type.Object({ rule: Type.String(), message: Type.String() }), {
+    description: 'Every policy rule the password breaks, as the `errors` of weak_password name them (too_short, too_long, too_common, same_as_email, whitespace_only, needs_uppercase, needs_lowercase, needs_digit, needs_symbol); empty when acceptable',
+  }),
+});
+
 export const ResetBody = Type.Object({ token: OpaqueToken, password: Password }, { additionalProperties: false });
 
 export const Tokens = Type.Object({

@@ -61,6 +61,7 @@ export function createAccounts(deps: {
     forgotPassword: passwords.forgotPassword,
     resetPassword: passwords.resetPassword,
     changePassword: passwords.changePassword,
+    checkPassword: passwords.checkPassword,
     getUser: profile.getUser,
     updateProfile: profile.updateProfile,
   };

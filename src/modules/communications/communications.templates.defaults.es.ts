@@ -41,7 +41,7 @@ export const SPANISH: Texts = {
       heading: 'Ya tienes una cuenta',
       blocks: [
         ['p', 'Alguien (quizá tú) intentó crear una cuenta de {{product_name}} con esta dirección de correo. Ya tienes una cuenta con esta dirección, así que no se creó ninguna cuenta nueva.'],
-        ['action', 'Iniciar sesión', url('/login')],
+        ['action', 'Iniciar sesión', url('/sign-in')],
         ['link', '¿Olvidaste tu contraseña?', 'Restablécela aquí', url('/forgot-password')],
         ['note', 'Si no fuiste tú, puedes ignorar este correo: tu cuenta no ha cambiado.'],
       ],
@@ -160,11 +160,11 @@ export const SPANISH: Texts = {
       blocks: [
         ['p', 'Alguien (esperamos que tú) pidió recuperar una cuenta protegida con un segundo factor. El enlace te permite iniciar sesión una vez con tu contraseña, sin el segundo factor, y funciona durante {{plural expires_minutes "minuto"}}.'],
         ['p', 'Al usarlo se eliminan tu aplicación de autenticación, tus códigos de respaldo y tus llaves de acceso: registrarás un segundo factor nuevo justo después de iniciar sesión.'],
-        ['action', 'Recuperar mi cuenta', url('/mfa-recovery', 'token')],
+        ['action', 'Recuperar mi cuenta', url('/mfa/recover', 'token')],
         ['note', 'Si no lo pediste, ignora este correo: nada cambia a menos que se use el enlace.'],
       ],
     },
-    sms: `Recupera tu cuenta de {{product_name}}: ${url('/mfa-recovery', 'token')} (caduca en {{plural expires_minutes "minuto"}}; elimina tus segundos factores). ¿No lo pediste? Ignora este mensaje.`,
+    sms: `Recupera tu cuenta de {{product_name}}: ${url('/mfa/recover', 'token')} (caduca en {{plural expires_minutes "minuto"}}; elimina tus segundos factores). ¿No lo pediste? Ignora este mensaje.`,
     in_app: { title: 'Recuperación de cuenta solicitada', text: 'Alguien pidió recuperar tu cuenta sin su segundo factor. Si no fuiste tú, ignóralo: nada cambia a menos que se use el enlace enviado por correo.' },
   },
   'mfa.recovery_used': {
@@ -187,7 +187,7 @@ export const SPANISH: Texts = {
       blocks: [
         ['p', `${INVITER} te invitó a unirte a ${ORG} en {{product_name}} con el rol {{role}}.`],
         ['facts', [['Organización', ORG], ['Rol', '{{role}}'], ['Invitación de', INVITER], ['Caduca', '{{when expires_at}}', 'expires_at']]],
-        ['action', 'Aceptar la invitación', url('/accept-invitation', 'token')],
+        ['action', 'Aceptar la invitación', url('/invitations/accept', 'token')],
         ['note', '¿Aún no tienes cuenta? Regístrate con esta dirección de correo y vuelve a abrir el enlace. El enlace funciona una sola vez, hasta el {{when expires_at}}. Si no esperabas esta invitación, ignora este correo.'],
       ],
     },

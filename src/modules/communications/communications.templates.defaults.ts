@@ -102,7 +102,7 @@ export const ENGLISH: Texts = {
       heading: 'You already have an account',
       blocks: [
         ['p', 'Someone (maybe you) tried to create a {{product_name}} account with this email address. You already have an account with this address, so no new account was created.'],
-        ['action', 'Sign in', url('/login')],
+        ['action', 'Sign in', url('/sign-in')],
         ['link', 'Forgot your password?', 'Reset it here', url('/forgot-password')],
         ['note', 'If this was not you, you can ignore this email: your account has not been changed.'],
       ],
@@ -222,11 +222,11 @@ export const ENGLISH: Texts = {
       blocks: [
         ['p', 'Someone (hopefully you) asked to recover an account that is protected by a second factor. The link lets you sign in once with your password, without the second factor, and works for {{plural expires_minutes "minute"}}.'],
         ['p', 'Using it removes your authenticator app, backup codes and passkeys: you will enrol a new second factor right after signing in.'],
-        ['action', 'Recover my account', url('/mfa-recovery', 'token')],
+        ['action', 'Recover my account', url('/mfa/recover', 'token')],
         ['note', 'If you did not ask for this, ignore this email: nothing changes unless the link is used.'],
       ],
     },
-    sms: `Recover your {{product_name}} account: ${url('/mfa-recovery', 'token')} (expires in {{plural expires_minutes "minute"}}; removes your second factors). Did not ask? Ignore this message.`,
+    sms: `Recover your {{product_name}} account: ${url('/mfa/recover', 'token')} (expires in {{plural expires_minutes "minute"}}; removes your second factors). Did not ask? Ignore this message.`,
     in_app: { title: 'Account recovery requested', text: 'Someone asked to recover your account without its second factor. If this was not you, ignore it: nothing changes unless the emailed link is used.' },
   },
   'mfa.recovery_used': {
@@ -249,7 +249,7 @@ export const ENGLISH: Texts = {
       blocks: [
         ['p', `${INVITER} invited you to join ${ORG} on {{product_name}} as {{article role}} {{role}}.`],
         ['facts', [['Organization', ORG], ['Role', '{{role}}'], ['Invited by', INVITER], ['Expires', '{{when expires_at}}', 'expires_at']]],
-        ['action', 'Accept the invitation', url('/accept-invitation', 'token')],
+        ['action', 'Accept the invitation', url('/invitations/accept', 'token')],
         ['note', 'No account yet? Sign up with this email address, then open the link again. The link works once, until {{when expires_at}}. If you did not expect this invitation, ignore this email.'],
       ],
     },

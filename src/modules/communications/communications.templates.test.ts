@@ -213,7 +213,7 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'accounts.verify_email', data: { token: TOKEN, code: '482913', expires_hours: 24, name: 'Alice' }, links: [`${URL_}/verify-email?token=${ENCODED}`], code: '482913', says: [/24 hours/, /Alice/] },
-  { name: 'accounts.signup_existing', data: {}, links: [`${URL_}/login`, `${URL_}/forgot-password`], says: [/maybe you/i, /already have an account/i] },
+  { name: 'accounts.signup_existing', data: {}, links: [`${URL_}/sign-in`, `${URL_}/forgot-password`], says: [/maybe you/i, /already have an account/i] },
   { name: 'accounts.magic_link', data: { token: TOKEN, expires_minutes: 15 }, links: [`${URL_}/magic-link?token=${ENCODED}`], says: [/15 minutes/] },
   { name: 'accounts.password_reset', data: { token: TOKEN, expires_minutes: 30 }, links: [`${URL_}/reset-password?token=${ENCODED}`], says: [/30 minutes/, /did not request/i, /ignore/i] },
   {
@@ -231,11 +231,11 @@ const cases: Case[] = [
   },
   { name: 'accounts.email_changed', data: { new_email: 'new@example.org', at: '2025-03-01T14:05:00Z' }, links: [], says: [/new@example\.org/, /was changed/i, /2025-03-01 14:05 UTC/] },
   { name: 'mfa.backup_code_used', data: { at: '2025-03-01T14:05:00Z', remaining: 9, ip: '203.0.113.9' }, links: [`${URL_}/forgot-password`], says: [/Codes left(: |<\/td><td[^>]*>)9\b/, /203\.0\.113\.9/] },
-  { name: 'mfa.recovery', data: { token: TOKEN, expires_minutes: 30 }, links: [`${URL_}/mfa-recovery?token=${ENCODED}`], says: [/30 minutes/, /second factor/] },
+  { name: 'mfa.recovery', data: { token: TOKEN, expires_minutes: 30 }, links: [`${URL_}/mfa/recover?token=${ENCODED}`], says: [/30 minutes/, /second factor/] },
   { name: 'mfa.recovery_used', data: { at: '2025-03-01T14:05:00Z', ip: '203.0.113.9' }, links: [`${URL_}/forgot-password`], says: [/second factors were removed/, /2025-03-01 14:05 UTC/] },
   {
     name: 'orgs.invitation', data: { token: TOKEN, org_name: 'Globex', role: 'admin', inviter_name: 'Olive Owner', inviter_email: 'olive@example.org', expires_at: '2025-03-08T10:00:00Z' },
-    links: [`${URL_}/accept-invitation?token=${ENCODED}`], says: [/Olive Owner \(olive@example\.org\) invited you to join Globex on Acme ID as an admin\./, /2025-03-08 10:00 UTC/],
+    links: [`${URL_}/invitations/accept?token=${ENCODED}`], says: [/Olive Owner \(olive@example\.org\) invited you to join Globex on Acme ID as an admin\./, /2025-03-08 10:00 UTC/],
   },
   { name: 'otp.code', data: { code: '551234', expires_minutes: 10, purpose: 'login' }, links: [], code: '551234', says: [/sign in to Acme ID/, /10 minutes/] },
   {
@@ -263,6 +263,33 @@ describe('system templates', () => {
     // Every message has the same versions in both languages.
     const shape = (locale: string) => DEFAULT_TEMPLATES.filter((item) => item.locale === locale).map((item) => `${item.name}:${item.channel}`).sort();
     expect(shape('es')).toEqual(shape('en'));
+  });
+
+  it('links only to the paths of the hosted pages, with a token where the page needs one, in every channel and language', () => {
+    // The hosted pages (web/) serve these paths; a link elsewhere would land on a 404.
+    const pages: Record<string, string[]> = {
+      '/sign-in': [], '/forgot-password': [], '/account/sessions': [],
+      '/verify-email': ['token'], '/magic-link': ['token'], '/reset-password': ['token'], '/mfa/recover': ['token'], '/invitations/accept': ['token'],
+    };
+    const byTemplate = new Map<string, Set<string>>();
+    for (const item of DEFAULT_TEMPLATES) {
+      for (const part of [item.subject, item.html, item.text]) {
+        for (const [, path, token] of (part ?? '').matchAll(/\{\{url "([^"]*)"(?: (\w+))?\}\}/g)) {
+          expect(Object.keys(pages), `${item.name} ${item.channel} ${item.locale}`).toContain(path);
+          expect(token ? [token] : [], `${path} in ${item.name} ${item.channel} ${item.locale}`).toEqual(pages[path!]);
+          byTemplate.set(item.name, new Set([...(byTemplate.get(item.name) ?? []), path!]));
+        }
+      }
+    }
+    // The one-time links each message carries.
+    expect(byTemplate.get('accounts.verify_email')).toContain('/verify-email');
+    expect(byTemplate.get('accounts.email_change')).toEqual(new Set(['/verify-email']));
+    expect(byTemplate.get('accounts.magic_link')).toEqual(new Set(['/magic-link']));
+    expect(byTemplate.get('accounts.password_reset')).toEqual(new Set(['/reset-password']));
+    expect(byTemplate.get('mfa.recovery')).toEqual(new Set(['/mfa/recover']));
+    expect(byTemplate.get('orgs.invitation')).toEqual(new Set(['/invitations/accept']));
+    expect(byTemplate.get('accounts.signup_existing')).toEqual(new Set(['/sign-in', '/forgot-password']));
+    expect(byTemplate.get('accounts.new_sign_in')).toContain('/account/sessions');
   });
 
   it('has the categories of the issue: invitations are organization, export account, the rest security', () => {

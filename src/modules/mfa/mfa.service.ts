@@ -204,9 +204,13 @@ export function createMfaService(deps: {
 
   /** Wrong codes count per account across every mfa_token and step-up: past the limit, even a right code is refused until the window ends. */
   async function assertNotThrottled(user: UserRow): Promise<void> {
-    if (Number((await cache.get(`mfa:failures:${user.id}`)) ?? 0) >= MAX_FAILURES_PER_USER) {
-      throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${FAILURE_WINDOW_SECONDS / 60} minutes`, undefined, {
-        'retry-after': String(FAILURE_WINDOW_SECONDS),
+    const key = `mfa:failures:${user.id}`;
+    if (Number((await cache.get(key)) ?? 0) >= MAX_FAILURES_PER_USER) {
+      // The time left in the window (adding 0 reads its time to live and counts nothing), so a page can show it.
+      const { ttlMs } = await cache.incr(key, FAILURE_WINDOW_SECONDS, 0);
+      const retryAfter = Math.min(FAILURE_WINDOW_SECONDS, Math.max(1, Math.ceil(ttlMs / 1000)));
+      throw mfaErrors.too_many_attempts(`Too many wrong codes for this account; try again in ${Math.ceil(retryAfter / 60)} min`, { retry_after: retryAfter }, {
+        'retry-after': String(retryAfter),
       });
     }
   }

@@ -1,9 +1,16 @@
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql, type SQL } from 'drizzle-orm';
 import type { DbHandle } from '../../platform/db/database.js';
 import type { TenantDb } from '../../platform/db/tenant.js';
-import { orgInvitations } from './orgs.tables.js';
+import { organizations, orgInvitations, orgRoles } from './orgs.tables.js';
 
 export type InvitationRow = typeof orgInvitations.$inferSelect;
+
+/** An invitation as its invitee sees it: with the name of its organization and, for a custom role, the role's name. */
+export interface ReceivedInvitationRow extends InvitationRow {
+  orgName: string;
+  /** The custom role's name; null for a built-in role (its key is its name). */
+  customRoleName: string | null;
+}
 
 /** Neither accepted nor revoked (it may still have expired). */
 const open = () => and(isNull(orgInvitations.acceptedAt), isNull(orgInvitations.revokedAt));
@@ -19,7 +26,54 @@ export async function findInvitationByTokenHash(db: DbHandle, tokenHash: string)
   return row ?? null;
 }
 
+/** Addressed to this email (case-insensitively), neither accepted nor revoked, and not expired (the index org_invitations_open_invitee_idx). */
+const openFor = (email: string, now: Date): SQL =>
+  and(sql`lower(${orgInvitations.email}) = lower(${email})`, open(), gt(orgInvitations.expiresAt, now))!;
+
+/** Invitations with their organization's name and their custom role's name. */
+function selectReceived(handle: DbHandle) {
+  return handle.orm
+    .select({ invitation: orgInvitations, orgName: organizations.name, customRoleName: orgRoles.name })
+    .from(orgInvitations)
+    .innerJoin(organizations, eq(organizations.id, orgInvitations.orgId))
+    .leftJoin(orgRoles, and(eq(orgRoles.orgId, orgInvitations.orgId), eq(orgRoles.id, orgInvitations.role)));
+}
+
+const received = (row: { invitation: InvitationRow; orgName: string; customRoleName: string | null }): ReceivedInvitationRow => ({
+  ...row.invitation, orgName: row.orgName, customRoleName: row.customRoleName,
+});
+
+/**
+ * The pending invitations addressed to an email, across organizations, in id order (oldest first),
+ * after the id `after`: an invitee's own list, which no tenant can scope.
+ */
+export async function listPendingInvitationsFor(db: DbHandle, email: string, now: Date, page: { limit: number; after?: string }): Promise<ReceivedInvitationRow[]> {
+  const rows = await selectReceived(db)
+    .where(and(openFor(email, now), page.after ? gt(orgInvitations.id, page.after) : undefined))
+    .orderBy(asc(orgInvitations.id))
+    .limit(page.limit);
+  return rows.map(received);
+}
+
+/** The organization of a pending invitation of this id addressed to this email; null for any other id (another's, closed, expired, unknown). */
+export async function findPendingInvitationFor(db: DbHandle, email: string, id: string, now: Date): Promise<{ orgId: string; id: string } | null> {
+  const [row] = await db.orm
+    .select({ orgId: orgInvitations.orgId, id: orgInvitations.id })
+    .from(orgInvitations)
+    .where(and(openFor(email, now), eq(orgInvitations.id, id)))
+    .limit(1);
+  return row ?? null;
+}
+
 // Org-scoped: every statement filtered by the tenant.
+
+/** The invitation with its organization's and custom role's names (not locked: a read). */
+export async function findReceivedInvitation(tenant: TenantDb, id: string): Promise<ReceivedInvitationRow | null> {
+  const [row] = await selectReceived(tenant)
+    .where(and(eq(orgInvitations.orgId, tenant.orgId), eq(orgInvitations.id, id)))
+    .limit(1);
+  return row ? received(row) : null;
+}
 
 export async function insertInvitation(tenant: TenantDb, row: Omit<typeof orgInvitations.$inferInsert, 'orgId'>): Promise<InvitationRow> {
   const [created] = await tenant.orm.insert(orgInvitations).values({ ...row, orgId: tenant.orgId }).returning();

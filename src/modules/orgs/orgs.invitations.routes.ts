@@ -1,16 +1,20 @@
 import { Type } from '@sinclair/typebox';
 import { clientOf } from '../../platform/http/client.js';
 import type { Guards } from '../../platform/http/auth.js';
-import { Page, wholeList } from '../../platform/http/pagination.js';
+import { Page, pageQuery, paginate, wholeList } from '../../platform/http/pagination.js';
 import { problems } from '../../platform/http/schemas.js';
 import type { HttpServer } from '../../platform/http/server.js';
 import type { OrgGuard, OrgRouteKey } from './orgs.guard.js';
-import { AcceptedInvitation, AcceptInvitation, CreateInvitation, Invitation, invitationBody, InvitationParams, orgBody, OrgParams } from './orgs.schema.js';
+import {
+  AcceptedInvitation, AcceptInvitation, CreateInvitation, Invitation, invitationBody, InvitationId, InvitationParams, orgBody, OrgParams, ReceivedInvitation,
+  receivedInvitationBody, ReceivedInvitationParams,
+} from './orgs.schema.js';
 import type { InvitationsService } from './orgs.invitations.service.js';
 
 /**
- * Invitations: the org-scoped routes (behind the org guard, listed in ORG_ROUTES) and the accept
- * route, which is not org-scoped: the token names the organization.
+ * Invitations: the org-scoped routes (behind the org guard, listed in ORG_ROUTES); the preview and
+ * accept routes, which are not org-scoped (the token names the organization); and the invitee's own
+ * invitations under /v1/me, found by the caller's verified address.
  */
 export function invitationRoutes(server: HttpServer, deps: { invitations: InvitationsService; guards: Guards; orgGuard: (key: OrgRouteKey) => OrgGuard }): void {
   const { invitations, guards, orgGuard } = deps;
@@ -92,6 +96,84 @@ export function invitationRoutes(server: HttpServer, deps: { invitations: Invita
     async (request) => {
       const { org, role } = await invitations.accept(request.auth!.userId, request.body.token, clientOf(request));
       return { org: orgBody(org, role), role };
+    },
+  );
+
+  server.post(
+    '/v1/invitations/preview',
+    {
+      schema: {
+        tags: ['orgs'],
+        summary: 'What an invitation link offers, before anyone signs in: the organization, the role, the invited address, the inviter, the expiry',
+        description:
+          'Public: the token is the credential. An unknown, used, revoked or expired token answers 400 `invitation_invalid`, as accepting it would. Reads only: the token stays usable. Says nothing about whether the address has an account.',
+        body: AcceptInvitation,
+        response: { 200: ReceivedInvitation, ...problems(400, 429) },
+      },
+    },
+    async (request, reply) => {
+      // The invited address and the organization, to the holder of a link: not for shared caches.
+      reply.header('cache-control', 'no-store');
+      return receivedInvitationBody(await invitations.preview(request.body.token));
+    },
+  );
+
+  server.get(
+    '/v1/me/invitations',
+    {
+      preValidation: guards.authenticate,
+      schema: {
+        tags: ['me'],
+        summary: 'Pending invitations addressed to my verified email address, across organizations, oldest first (the cursor is the last invitation id of a page)',
+        description: 'Neither accepted, revoked nor expired. None while the address is unverified.',
+        security,
+        querystring: Type.Object(pageQuery({ cursor: InvitationId }), { additionalProperties: false }),
+        response: { 200: Page(ReceivedInvitation), ...problems(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query as { limit: number; cursor?: string };
+      return paginate(limit, (take) => invitations.received(request.auth!.userId, { limit: take, ...(cursor ? { after: cursor } : {}) }), (view) => view.id, receivedInvitationBody);
+    },
+  );
+
+  server.post(
+    '/v1/me/invitations/:invitation_id/accept',
+    {
+      preValidation: guards.authenticate,
+      schema: {
+        tags: ['me'],
+        summary: 'Accept one of my pending invitations: join the organization with its role (as POST /v1/invitations/accept)',
+        description:
+          'Only an invitation GET /v1/me/invitations lists: any other id (another address\'s, accepted, revoked, expired, unknown) answers 404 `invitation_not_found`. 409 `already_member`; 403 `tier_limit_reached` when the organization is full.',
+        security,
+        params: ReceivedInvitationParams,
+        response: { 200: AcceptedInvitation, ...problems(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const { org, role } = await invitations.acceptReceived(request.auth!.userId, request.params.invitation_id, clientOf(request));
+      return { org: orgBody(org, role), role };
+    },
+  );
+
+  server.post(
+    '/v1/me/invitations/:invitation_id/decline',
+    {
+      preValidation: guards.authenticate,
+      schema: {
+        tags: ['me'],
+        summary: 'Decline one of my pending invitations: its link stops working',
+        description:
+          'The invitation ends as revoked by the invitee (audited as `invitation.declined`; the organization\'s webhooks get `invitation.revoked` with `reason: "declined"`). Any id GET /v1/me/invitations does not list answers 404 `invitation_not_found`.',
+        security,
+        params: ReceivedInvitationParams,
+        response: { 204: Type.Null(), ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await invitations.declineReceived(request.auth!.userId, request.params.invitation_id, clientOf(request));
+      return reply.code(204).send(null);
     },
   );
 }

@@ -12,8 +12,8 @@ import { normaliseEmail, type UserDirectory } from '../accounts/index.js';
 import { orgErrors } from './orgs.errors.js';
 import { findMember, findMembership, findOrgById, insertMember, type OrgRow } from './orgs.queries.js';
 import {
-  findInvitationByTokenHash, insertInvitation, listPendingInvitations, lockInvitation, lockOpenInvitationFor, updateOpenInvitation,
-  type InvitationRow,
+  findInvitationByTokenHash, findPendingInvitationFor, findReceivedInvitation, insertInvitation, listPendingInvitations, listPendingInvitationsFor, lockInvitation,
+  lockOpenInvitationFor, updateOpenInvitation, type InvitationRow, type ReceivedInvitationRow,
 } from './orgs.invitations.queries.js';
 import type { OrgActor, OrgContext } from './orgs.service.js';
 import { currentActor, grantableRole, resolveRole } from './orgs.roles.service.js';
@@ -31,6 +31,22 @@ export interface InvitationSettings {
   dailyLimit: number;
 }
 
+/** An invitation as its invitee sees it: which organization, which role, who invited, until when. */
+export interface ReceivedInvitation {
+  id: string;
+  orgId: string;
+  orgName: string;
+  /** What the invitation grants: a built-in role's name or a custom role's id (`rol_…`). */
+  roleKey: string;
+  /** What people read: the built-in role's name, or the custom role's name. */
+  roleName: string;
+  /** The address the invitation was sent to. */
+  email: string;
+  /** The inviter's name; null when they have none, or their account is gone. */
+  inviterName: string | null;
+  expiresAt: Date;
+}
+
 export interface InvitationsService {
   /**
    * Invites an address with a role and mails it a one-time link. 409 invitation_pending while an
@@ -45,6 +61,20 @@ export interface InvitationsService {
   resend(ctx: OrgContext, invitationId: string, client: ClientInfo): Promise<InvitationRow>;
   /** The signed-in user takes the invitation of `token`: they join with its role, and the token is spent. */
   accept(userId: string, token: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
+  /**
+   * The pending invitation of `token`, for the page that offers it before anyone signs in: 400
+   * invitation_invalid for an unknown, used, revoked or expired token, as `accept` answers. Reads only.
+   */
+  preview(token: string): Promise<ReceivedInvitation>;
+  /**
+   * The pending invitations addressed to the user's address, across organizations, oldest first (by
+   * id, after `after`): none while the address is unverified, since anyone may register any address.
+   */
+  received(userId: string, page: { limit: number; after?: string }): Promise<ReceivedInvitation[]>;
+  /** Accepts one of `received`: joins as `accept` does. 404 invitation_not_found for any other id (another's, closed, expired, unknown). */
+  acceptReceived(userId: string, invitationId: string, client: ClientInfo): Promise<{ org: OrgRow; role: string }>;
+  /** Declines one of `received`: it ends (revoked by the invitee, audited as invitation.declined). 404 invitation_not_found for any other id. */
+  declineReceived(userId: string, invitationId: string, client: ClientInfo): Promise<void>;
 }
 
 export function createInvitationsService(deps: {
@@ -97,6 +127,66 @@ export function createInvitationsService(deps: {
     const row = await lockInvitation(tenant, invitationId);
     if (!row || row.acceptedAt || row.revokedAt || (!allowExpired && row.expiresAt <= now)) throw orgErrors.invitation_not_found();
     return row;
+  }
+
+  /** The invitee's view of invitations, with their inviters' names (one look-up for the lot). */
+  async function receivedViews(rows: ReceivedInvitationRow[], handle?: TenantDb): Promise<ReceivedInvitation[]> {
+    const inviterIds = rows.map((row) => row.invitedBy).filter((id): id is string => id !== null);
+    const inviters = inviterIds.length > 0 ? await users.byIds(inviterIds, handle ? { tx: handle } : {}) : new Map<string, never>();
+    return rows.map((row) => ({
+      id: row.id,
+      orgId: row.orgId,
+      orgName: row.orgName,
+      roleKey: row.role,
+      roleName: row.customRoleName ?? row.role,
+      email: row.email,
+      inviterName: (row.invitedBy ? inviters.get(row.invitedBy)?.name : null) ?? null,
+      expiresAt: row.expiresAt,
+    }));
+  }
+
+  /**
+   * The user's own pending invitation `invitationId`, locked in its organization's transaction, and
+   * the user: 404 invitation_not_found unless it is open, unexpired and addressed to the user's
+   * verified address (whatever else it is, the answer does not say).
+   */
+  async function ownPending<T>(userId: string, invitationId: string, fn: (tenant: TenantDb, row: InvitationRow, now: Date) => Promise<T>): Promise<T> {
+    const user = await users.byId(userId);
+    const notFound = () => orgErrors.invitation_not_found();
+    if (!user?.emailVerified) throw notFound();
+    const found = await findPendingInvitationFor(db, user.email, invitationId, new Date());
+    if (!found) throw notFound();
+    return withTenant(db, found.orgId, async (tenant) => {
+      const now = new Date();
+      // Checked again under the row lock: it may have been accepted, revoked or resent meanwhile.
+      const row = await lockInvitation(tenant, found.id);
+      if (!row || !isPending(row, now) || row.email.toLowerCase() !== user.email.toLowerCase()) throw notFound();
+      return fn(tenant, row, now);
+    });
+  }
+
+  /**
+   * The user joins the organization with the invitation's role, and the invitation is spent: in the
+   * tenant's transaction, with the invitation row locked and found pending.
+   */
+  async function join(tenant: TenantDb, row: InvitationRow, userId: string, now: Date, client: ClientInfo): Promise<{ org: OrgRow; role: string }> {
+    if (await findMember(tenant, userId)) throw orgErrors.already_member();
+    // The tier may have been lowered, or the limit reached otherwise, since the invitation was sent.
+    await tiers.assertWithinLimit(tenant, 'members');
+    // A custom role cannot be deleted while an invitation grants it; resolving locks it until commit.
+    await resolveRole(tenant, row.role);
+    await insertMember(tenant, userId, row.role);
+    // One-time: the update only applies while the invitation is open (the row is locked, too).
+    if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
+    const actor = { type: 'user', id: userId } as const;
+    await invitationChange(tenant, actor, 'invitation.accepted', row.id, client, { user_id: userId, role: row.role });
+    await recordChange(
+      tenant, sinks,
+      { actor, orgId: tenant.orgId, action: 'member.added', target: { type: 'user', id: userId }, context: client },
+      { data: { org_id: tenant.orgId, user_id: userId, role: row.role, invitation_id: row.id } },
+    );
+    const membership = await findMembership(tenant, tenant.orgId, userId);
+    return { org: membership!.org, role: row.role };
   }
 
   /**
@@ -220,23 +310,38 @@ export function createInvitationsService(deps: {
           throw orgErrors.invitation_email_mismatch('Sign in with the address the invitation was sent to');
         }
         if (!user.emailVerified) throw orgErrors.email_not_verified('Verify your email address before accepting an invitation');
-        if (await findMember(tenant, userId)) throw orgErrors.already_member();
-        // The tier may have been lowered, or the limit reached otherwise, since the invitation was sent.
-        await tiers.assertWithinLimit(tenant, 'members');
-        // A custom role cannot be deleted while an invitation grants it; resolving locks it until commit.
-        await resolveRole(tenant, row.role);
-        await insertMember(tenant, userId, row.role);
-        // One-time: the update only applies while the invitation is open (the row is locked, too).
-        if (!(await updateOpenInvitation(tenant, row.id, { acceptedAt: now, acceptedBy: userId }))) throw orgErrors.invitation_invalid();
-        const actor = { type: 'user', id: userId } as const;
-        await invitationChange(tenant, actor, 'invitation.accepted', row.id, client, { user_id: userId, role: row.role });
+        return join(tenant, row, userId, now, client);
+      });
+    },
+
+    async preview(token) {
+      const found = await findInvitationByTokenHash(db, sha256(token));
+      if (!found) throw orgErrors.invitation_invalid();
+      return withTenant(db, found.orgId, async (tenant) => {
+        const row = await findReceivedInvitation(tenant, found.id);
+        if (!row || !isPending(row, new Date())) throw orgErrors.invitation_invalid();
+        const [view] = await receivedViews([row], tenant);
+        return view!;
+      });
+    },
+
+    async received(userId, page) {
+      const user = await users.byId(userId);
+      if (!user?.emailVerified) return [];
+      return receivedViews(await listPendingInvitationsFor(db, user.email, new Date(), page));
+    },
+
+    acceptReceived: (userId, invitationId, client) => ownPending(userId, invitationId, (tenant, row, now) => join(tenant, row, userId, now, client)),
+
+    async declineReceived(userId, invitationId, client) {
+      await ownPending(userId, invitationId, async (tenant, row, now) => {
+        await updateOpenInvitation(tenant, row.id, { revokedAt: now });
+        // Ended as a revocation (its event is invitation.revoked, for the organization's webhooks), by the invitee.
         await recordChange(
           tenant, sinks,
-          { actor, orgId: tenant.orgId, action: 'member.added', target: { type: 'user', id: userId }, context: client },
-          { data: { org_id: tenant.orgId, user_id: userId, role: row.role, invitation_id: row.id } },
+          { actor: { type: 'user', id: userId }, orgId: tenant.orgId, action: 'invitation.declined', target: { type: 'invitation', id: row.id }, context: client },
+          { type: 'invitation.revoked', data: { org_id: tenant.orgId, invitation_id: row.id, email: row.email, role: row.role, reason: 'declined', user_id: userId } },
         );
-        const membership = await findMembership(tenant, tenant.orgId, userId);
-        return { org: membership!.org, role: row.role };
       });
     },
   };

@@ -5,6 +5,7 @@ import { BUILT_IN_ROLES } from './orgs.permissions.js';
 import type { MemberRow, OrgRow } from './orgs.queries.js';
 import type { InvitationRow } from './orgs.invitations.queries.js';
 import type { RoleRow } from './orgs.roles.queries.js';
+import type { ReceivedInvitation as ReceivedInvitationView } from './orgs.invitations.service.js';
 import type { ApiKeyRow } from './orgs.api-keys.queries.js';
 
 /** The wire format of organizations and their members, invitations, roles and API keys: request and response schemas, and rows to bodies. */
@@ -21,6 +22,8 @@ export const KeyId = Type.String({ pattern: '^key_[0-9a-z]{26}$' });
 export const OrgParams = Type.Object({ org_id: OrgId });
 export const MemberParams = Type.Object({ org_id: OrgId, user_id: UserId });
 export const InvitationParams = Type.Object({ org_id: OrgId, invitation_id: InvitationId });
+/** One of the caller's own invitations (`/v1/me/invitations/{invitation_id}`). */
+export const ReceivedInvitationParams = Type.Object({ invitation_id: InvitationId });
 export const RoleParams = Type.Object({ org_id: OrgId, role_id: RoleId });
 export const KeyParams = Type.Object({ org_id: OrgId, key_id: KeyId });
 
@@ -73,6 +76,30 @@ export const Invitation = Type.Object({
 export const CreateInvitation = Type.Object({ email: Type.String({ minLength: 3, maxLength: 320 }), role: Role }, { additionalProperties: false });
 export const AcceptInvitation = Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
 export const AcceptedInvitation = Type.Object({ org: Org, role: Type.String() });
+
+/** An invitation as its invitee sees it: the invitation preview and the caller's own invitations. */
+export const ReceivedInvitation = Type.Object({
+  id: Type.String(),
+  organization: Type.Object({ id: Type.String(), name: Type.String() }),
+  role: Type.Object({
+    key: Type.String({ description: "What the invitation grants, as members' `role` holds it: a built-in role's name or a custom role's id (rol_…)" }),
+    name: Type.String({ description: "The role's name: the built-in name, or the custom role's name" }),
+  }),
+  email: Type.String({ description: 'The address the invitation was sent to' }),
+  inviter_name: Nullable(Type.String({ description: "The inviter's name; null when they have none or their account is gone" })),
+  expires_at: Timestamp,
+});
+
+export function receivedInvitationBody(view: ReceivedInvitationView): Static<typeof ReceivedInvitation> {
+  return {
+    id: view.id,
+    organization: { id: view.orgId, name: view.orgName },
+    role: { key: view.roleKey, name: view.roleName },
+    email: view.email,
+    inviter_name: view.inviterName,
+    expires_at: view.expiresAt.toISOString(),
+  };
+}
 
 export function invitationBody(row: InvitationRow): Static<typeof Invitation> {
   return { id: row.id, email: row.email, role: row.role, invited_by: row.invitedBy, created_at: row.createdAt.toISOString(), expires_at: row.expiresAt.toISOString() };

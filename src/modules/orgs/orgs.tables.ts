@@ -63,7 +63,8 @@ export const orgMemberDirectory = pgView('org_member_directory')
  * its SHA-256 only; an invitation is pending while it is neither accepted nor revoked and not expired.
  * One address has at most one open (neither accepted nor revoked) invitation per organization: the
  * partial unique index refuses a second, also when two requests race; an expired one is revoked
- * before it is replaced.
+ * before it is replaced. An invitee ends one by accepting or declining it (a decline is recorded as a
+ * revocation by the invitee).
  */
 export const orgInvitations = pgTable(
   'org_invitations',
@@ -87,6 +88,8 @@ export const orgInvitations = pgTable(
     uniqueIndex('org_invitations_token_hash_key').on(t.tokenHash),
     index('org_invitations_org_email_idx').on(t.orgId, sql`lower(${t.email})`),
     uniqueIndex('org_invitations_open_email_key').on(t.orgId, sql`lower(${t.email})`).where(sql`${t.acceptedAt} IS NULL AND ${t.revokedAt} IS NULL`),
+    // An invitee's open invitations across organizations, in id order (GET /v1/me/invitations).
+    index('org_invitations_open_invitee_idx').on(sql`lower(${t.email})`, t.id).where(sql`${t.acceptedAt} IS NULL AND ${t.revokedAt} IS NULL`),
   ],
 );
 

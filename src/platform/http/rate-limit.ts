@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Cache } from '../cache/cache.js';
 import { httpErrors } from './errors.js';
+import { RetryProblem } from './schemas.js';
 import type { HttpServer } from './server.js';
 
 export interface RateLimitRule {
@@ -23,6 +24,12 @@ declare module 'fastify' {
  * limiter fails open and logs): an outage of Redis must not take sign-in down with it.
  */
 export function installRateLimit(server: HttpServer, deps: { cache: Cache; groups: Record<string, RateLimitRule> }): void {
+  // Every limited route may answer 429: its documented answers say so (routes added after this call, which is all of them).
+  server.addHook('onRoute', (route) => {
+    if (route.config?.rateLimit === false || !route.schema || route.schema.hide) return;
+    const responses = (route.schema.response ??= {}) as Record<number, unknown>;
+    responses[429] ??= RetryProblem;
+  });
   server.addHook('onRequest', async (request: FastifyRequest, reply) => {
     const group = request.routeOptions.config?.rateLimit ?? 'default';
     if (group === false) return;

@@ -15,9 +15,27 @@ export const Problem = Type.Object(
   { additionalProperties: true, description: 'application/problem+json' },
 );
 
-/** Response schemas for the given error statuses (all problem documents). */
+/**
+ * The problem of a refusal that ends with time (423 a locked account, 429 a rate limit or a lockout
+ * of codes): `retry_after` in the body and the `Retry-After` header say, in seconds, how long is
+ * left, so a page can show it. Every such refusal carries both.
+ */
+export const RetryProblem = Type.Object(
+  { ...Problem.properties, retry_after: Type.Optional(Type.Integer({ minimum: 1, description: 'Seconds left before trying again (the same as the Retry-After header)' })) },
+  {
+    additionalProperties: true,
+    description: 'application/problem+json, with `retry_after` and the Retry-After header',
+    // Response headers, as @fastify/swagger documents them (not validated: serialization ignores the keyword).
+    headers: { 'retry-after': { type: 'integer', minimum: 1, description: 'Seconds left before trying again' } },
+  },
+);
+
+/** Statuses whose problem says when to try again. */
+const TIMED = new Set([423, 429]);
+
+/** Response schemas for the given error statuses (all problem documents; 423 and 429 with `retry_after` and Retry-After). */
 export function problems(...statuses: number[]): Record<number, TSchema> {
-  return Object.fromEntries(statuses.map((status) => [status, Problem]));
+  return Object.fromEntries(statuses.map((status) => [status, TIMED.has(status) ? RetryProblem : Problem]));
 }
 
 /** The body of a 202: the request was taken; what follows happens by mail. */
