@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { checkPage, hasChromium, mailLink, nextMail, startPagesServer, type PagesServer, type Person } from '../../helpers/browser.js';
+import { checkPage, hasChromium, mailLink, nextMail, PHONE, startPagesServer, type PagesServer, type Person } from '../../helpers/browser.js';
 import { PASSWORD, testClient, type Signed } from '../../helpers/client.js';
 import { signUp, uniqueEmail } from '../../helpers/outbox.js';
 
@@ -16,7 +16,8 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
   const api = testClient(() => server.app);
 
   beforeAll(async () => {
-    server = await startPagesServer();
+    // Access cookies live a minute (the shortest allowed): the notification stream ends with one, and the page must carry on.
+    server = await startPagesServer({ env: { ACCESS_TOKEN_TTL_SECONDS: '60' } });
   });
   afterAll(async () => {
     await server?.close();
@@ -41,13 +42,37 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     return { person, email, userId: user.id };
   }
 
+  /** At 375 px nothing makes the page scroll sideways (a failure names what sticks out). */
+  async function expectFitsPhone(page: Page): Promise<void> {
+    const before = page.viewportSize()!;
+    await page.setViewportSize(PHONE);
+    const width = (): Promise<number> => page.evaluate('document.documentElement.scrollWidth') as Promise<number>;
+    const beyond = (): Promise<string[]> =>
+      page.evaluate(`[...document.querySelectorAll('body *')]
+        .filter((el) => el.getBoundingClientRect().right > ${PHONE.width} + 1)
+        .map((el) => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ').join('.') : '') + ' ' + Math.round(el.getBoundingClientRect().right))`);
+    try {
+      await expect.poll(width, { timeout: 2000 }).toBeLessThanOrEqual(PHONE.width);
+    } catch {
+      throw new Error(`The page is ${await width()} px wide at ${PHONE.width} px; beyond the edge: ${(await beyond()).join(', ')}`);
+    }
+    await page.setViewportSize(before);
+  }
+
   /** An in-app notification made by the app's messenger, as any module makes one. */
   const notify = (userId: string, template: 'accounts.password_changed' | 'mfa.recovery_used') =>
     server.app.context.messenger.notify({ channel: 'in_app', userId, template, data: { at: new Date().toISOString(), ip: '198.51.100.4', device: null } });
 
-  it('shows new notifications live, counts them in the badge, marks them read; preferences are saved and stay', async () => {
+  it('shows new notifications live, counts them in the badge, marks them read; preferences are saved and stay; the stream outlives the access cookie', { timeout: 240_000 }, async () => {
     const { person, userId } = await signedInPerson('inbox', '/account/notifications');
     const { page } = person;
+    const streams: number[] = [];
+    const refreshes: number[] = [];
+    page.on('response', (response) => {
+      const path = new URL(response.url()).pathname;
+      if (path === '/v1/me/notifications/stream') streams.push(response.status());
+      if (path === '/v1/auth/refresh') refreshes.push(response.status());
+    });
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Notifications');
     await expect.poll(() => page.getByText('No notifications yet.').isVisible()).toBe(true);
     const badge = page.getByRole('link', { name: 'Notifications 1 unread' });
@@ -69,6 +94,7 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect(titles).toEqual(['Your second factor was reset', 'Your password was changed']);
 
     await checkPage(page, 'notifications');
+    await expectFitsPhone(page);
 
     // Mark one read: its button goes, the badge goes down.
     const item = page.getByRole('listitem').filter({ has: page.getByRole('heading', { name: 'Your password was changed' }) });
@@ -103,6 +129,15 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     // Another one after the reload still arrives live (a new stream).
     await notify(userId, 'accounts.password_changed');
     await page.getByRole('link', { name: 'Notifications 1 unread' }).waitFor({ timeout: 20_000 });
+
+    // The access cookie expires: the server ends the stream, the browser's own reconnection is refused
+    // (401), the page refreshes the session and opens a new stream, which still delivers live.
+    await expect
+      .poll(() => streams.includes(401) && streams.lastIndexOf(200) > streams.indexOf(401), { timeout: 150_000, interval: 1000 })
+      .toBe(true);
+    expect(refreshes).toContain(200);
+    await notify(userId, 'mfa.recovery_used');
+    await page.getByRole('link', { name: 'Notifications 2 unread' }).waitFor({ timeout: 20_000 });
     expect(person.problems).toEqual([]);
   });
 
@@ -138,6 +173,7 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect(orgClaim.name).toBe('Acme Robotics');
 
     await checkPage(page, 'organizations');
+    await expectFitsPhone(page);
 
     // Leave Globex, confirmed in a dialog.
     await page.getByRole('listitem').filter({ hasText: 'Globex Partners' }).getByRole('button', { name: 'Leave' }).click();
@@ -156,6 +192,7 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     const refusal = acmeDialog.getByRole('alert');
     await refusal.waitFor();
     expect(await refusal.textContent()).toContain('You are the only owner of Acme Robotics, so you cannot leave it.');
+    expect(await acmeDialog.getByRole('button', { name: 'Leave organization' }).count()).toBe(0);
     await checkPage(page, 'organizations-last-owner');
     await acmeDialog.getByRole('button', { name: 'Cancel' }).click();
     expect(await page.getByRole('listitem').filter({ hasText: 'Acme Robotics' }).count()).toBe(1);

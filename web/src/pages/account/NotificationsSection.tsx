@@ -26,7 +26,7 @@ export function UnreadBadge() {
   const { unread } = useLive();
   if (!unread) return null;
   return (
-    <span className="badge" data-testid="unread-badge">
+    <span className="badge unread-badge">
       <span aria-hidden="true">{formatNumber(unread)}</span>
       <span className="vh"> {t('badge', { count: unread })}</span>
     </span>

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call } from '../../../api/client';
+import { api, ApiError, call } from '../../../api/client';
 import type { paths } from '../../../api/schema';
 import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
@@ -21,7 +21,7 @@ export function OrgList({ orgs, active, onSwitched, onLeft }: { orgs: Org[]; act
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [leaving, setLeaving] = useState<Org | null>(null);
-  const [leaveError, setLeaveError] = useState<string | null>(null);
+  const [leaveError, setLeaveError] = useState<{ text: string; final: boolean } | null>(null);
 
   async function switchTo(org: Org): Promise<void> {
     setBusy(`switch:${org.id}`);
@@ -46,7 +46,8 @@ export function OrgList({ orgs, active, onSwitched, onLeft }: { orgs: Org[]; act
       setLeaving(null);
       onLeft(org);
     } catch (cause) {
-      setLeaveError(message(cause, { name: org.name }));
+      // The last owner cannot leave however often they try: no second "Leave" to press then.
+      setLeaveError({ text: message(cause, { name: org.name }), final: cause instanceof ApiError && cause.code === 'last_owner' });
     } finally {
       setBusy(null);
     }
@@ -56,7 +57,7 @@ export function OrgList({ orgs, active, onSwitched, onLeft }: { orgs: Org[]; act
   return (
     <>
       {error ? <Alert>{error}</Alert> : null}
-      <ul className="list">
+      <ul className="list orgs__list">
         {orgs.map((org) => {
           const nameId = `org-name-${org.id}`;
           const isActive = org.id === active;
@@ -101,11 +102,13 @@ export function OrgList({ orgs, active, onSwitched, onLeft }: { orgs: Org[]; act
         {leaving ? (
           <>
             <p>{t('list.leaveBody', { name: leaving.name })}</p>
-            {leaveError ? <Alert>{leaveError}</Alert> : null}
+            {leaveError ? <Alert>{leaveError.text}</Alert> : null}
             <div className="actions">
-              <Button variant="danger" busy={busy === `leave:${leaving.id}`} onClick={() => void leave(leaving)}>
-                {t('list.leaveConfirm')}
-              </Button>
+              {leaveError?.final ? null : (
+                <Button variant="danger" busy={busy === `leave:${leaving.id}`} onClick={() => void leave(leaving)}>
+                  {t('list.leaveConfirm')}
+                </Button>
+              )}
               <Button variant="secondary" onClick={() => setLeaving(null)}>
                 {t('common:cancel')}
               </Button>
