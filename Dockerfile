@@ -2,6 +2,19 @@
 # Run:   docker run -p 8080:8080 -e TESSERA_SECRET=... -v tessera-data:/data tessera
 # Without DATABASE_URL / REDIS_URL it runs embedded (PGlite in /data, in-process cache);
 # see compose.yaml for PostgreSQL + Redis.
+# The hosted pages are built in a stage of their own (Vite and the front-end packages are dev
+# dependencies); only web/dist reaches the image.
+FROM node:24-bookworm-slim AS pages
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY migrations ./migrations
+COPY src ./src
+COPY scripts ./scripts
+COPY web ./web
+RUN npx tsx scripts/web.ts build --force
+
 FROM node:24-bookworm-slim
 
 WORKDIR /app
@@ -16,6 +29,7 @@ COPY tsconfig.json ./
 COPY bin ./bin
 COPY migrations ./migrations
 COPY src ./src
+COPY --from=pages /build/web/dist ./web/dist
 
 ENV PORT=8080 \
     DATA_DIR=/data

@@ -151,6 +151,8 @@ export function installProblemHandlers(server: FastifyInstance, options: { expos
     for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD'] as const) {
       if (known.find(method, path)) allowed.add(method);
     }
+    // A route of this method matched and found nothing (a missing static file): not found, not 405.
+    if (allowed.has(request.method as 'GET')) return sendProblem(request, reply, httpErrors.not_found(`Nothing at ${path}`));
     if (allowed.size > 0) {
       if (allowed.has('GET')) allowed.add('HEAD');
       allowed.add('OPTIONS');

@@ -8,7 +8,7 @@ import { PASSWORD } from '../../helpers/client.js';
  * The web stack of the hosted pages in Chromium: the sign-in page within its JavaScript budget and
  * interactive after at most two API calls, under the strict CSP with no violation, accessible, in
  * English and Spanish (chosen by ?lang=, remembered, else Accept-Language), the return_to rules,
- * and the not-found page.
+ * CSRF on cookie sessions, and the way to sign-in from a page that needs it.
  */
 
 /** The sign-in page's budget: JavaScript transferred, gzip. */
@@ -117,7 +117,32 @@ describe.skipIf(!hasChromium)('hosted pages: the web stack', { timeout: 120_000 
     expect(await signIn('javascript:alert(1)')).toBe('/account');
   });
 
-  it('answers an unknown page with a readable not-found page', async () => {
+  it('refuses a cookie-authenticated change without the CSRF header, made from the signed-in page', async () => {
+    const email = uniqueEmail('csrf');
+    await signUp(server.app, email, PASSWORD);
+    const { page } = await server.person();
+    await page.goto('/sign-in');
+    await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => new URL(page.url()).pathname).toBe('/account');
+    const patch = (withHeader: boolean) =>
+      page.evaluate(`(async () => {
+        const headers = { 'content-type': 'application/json' };
+        const csrf = document.cookie.split('; ').find((c) => c.startsWith('tessera_csrf='));
+        if (${withHeader} && csrf) headers['x-csrf-token'] = decodeURIComponent(csrf.slice(13));
+        const response = await fetch('/v1/me', { method: 'PATCH', headers, body: JSON.stringify({ name: 'Changed' }) });
+        return { status: response.status, body: await response.json() };
+      })()`) as Promise<{ status: number; body: { code?: string; name?: string } }>;
+    const refused = await patch(false);
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('csrf_failed');
+    const allowed = await patch(true);
+    expect(allowed.status).toBe(200);
+    expect(allowed.body.name).toBe('Changed');
+  });
+
+  it('sends a signed-out visitor of an account page to sign in, to come back after', async () => {
     const { page } = await server.person();
     await page.goto('/account/nowhere/at-all');
     // Signed out: the account center sends the visitor to sign in first.

@@ -55,7 +55,7 @@ void i18next.use(initReactI18next).init({
   resources,
   lng: initialLanguage(),
   fallbackLng: 'en',
-  ns: ['common', 'auth', 'account', 'notifications', 'orgs'],
+  ns: ['common', 'auth'],
   defaultNS: 'common',
   interpolation: { escapeValue: false },
   returnNull: false,

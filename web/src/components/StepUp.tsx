@@ -20,7 +20,7 @@ const StepUpContext = createContext<StepUp | null>(null);
  */
 export function StepUpProvider({ children }: { children: ReactNode }) {
   const { t } = useTranslation();
-  const message = useErrorMessage();
+  const message = useErrorMessage('account');
   const [open, setOpen] = useState(false);
   const [mode, setMode] = useState<'password' | 'code'>('password');
   const [secret, setSecret] = useState('');

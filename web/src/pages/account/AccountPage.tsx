@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Navigate, NavLink, Route, Routes, useLocation, useNavigate } from 'react-router';
+import '../../locales/account-area';
 import { api, call } from '../../api/client';
 import { Loading } from '../../components/Alert';
 import { Button } from '../../components/Button';
