@@ -247,10 +247,24 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect(await page.getByRole('link', { name: 'Sign in' }).getAttribute('href')).toBe(`/sign-in?${returnTo}`);
     await checkPage(page, 'invitation-signed-out');
 
-    // The account (made through the API: the sign-up page is another branch's), then sign-in through the page.
-    await signUp(server.app, newcomer, PASSWORD, 'Nia Newcomer');
-    await page.getByRole('link', { name: 'Sign in' }).click();
+    // "Create an account": sign-up, the verification mail, its link in the same browser, Continue,
+    // sign-in, and back on the invitation (return_to kept across the verification).
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await page.waitForURL((url) => url.pathname === '/sign-up');
+    await page.getByLabel('Name (optional)').fill('Nia Newcomer');
+    await page.getByLabel('Email address').fill(newcomer);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    const verification = nextMail(server.smtp, newcomer, /Verify your email/);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Check your email');
+    await person.open(mailLink(await verification, '/verify-email'));
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Confirm your email address');
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Verify', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Email address verified');
+    await page.getByRole('button', { name: 'Continue' }).click();
     await page.waitForURL((url) => url.pathname === '/sign-in');
+    expect(new URL(page.url()).searchParams.get('return_to')).toBe(link);
     await signInOnPage(page, newcomer);
     await page.waitForURL((url) => url.pathname === '/invitations/accept');
     const join = page.getByRole('button', { name: 'Join Umbrella Works' });

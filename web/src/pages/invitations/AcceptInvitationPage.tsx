@@ -9,6 +9,8 @@ import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { formatDateTime } from '../../lib/format';
 import { useSession } from '../../lib/session';
+// The `orgs` namespace loads with the pages that use it.
+import '../../locales/account-area';
 import { roleLabel } from '../account/organizations/roles';
 import '../account/organizations/orgs.css';
 
