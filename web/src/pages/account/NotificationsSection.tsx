@@ -1,12 +1,34 @@
 import { useTranslation } from 'react-i18next';
+import { formatNumber } from '../../lib/format';
+import { Inbox } from './notifications/Inbox';
+import { useLive } from './notifications/live';
+import { PreferencesForm } from './notifications/Preferences';
+import './notifications/notifications.css';
 
-/** TODO(#13): the in-app inbox and preferences. */
+/** /account/notifications: the in-app inbox (live) and the notification preferences. */
 export function NotificationsSection() {
-  const { t } = useTranslation('account');
-  return <h1>{t('nav.notifications')}</h1>;
+  const { t } = useTranslation('notifications');
+  return (
+    <>
+      <h1>{t('title')}</h1>
+      <Inbox />
+      <PreferencesForm />
+    </>
+  );
 }
 
-/** TODO(#13): the live unread count beside "Notifications". */
+/**
+ * The unread count beside "Notifications" in the account center's nav, kept current by the same
+ * live stream as the inbox. Its accessible name is a sentence ("3 unread"); nothing when all is read.
+ */
 export function UnreadBadge() {
-  return null;
+  const { t } = useTranslation('notifications');
+  const { unread } = useLive();
+  if (!unread) return null;
+  return (
+    <span className="badge unread-badge">
+      <span aria-hidden="true">{formatNumber(unread)}</span>
+      <span className="vh"> {t('badge', { count: unread })}</span>
+    </span>
+  );
 }
