@@ -54,11 +54,12 @@ export function SignInPage() {
     void browserSupportsWebAuthnAutofill().then((supported) => {
       if (!supported || !active) return;
       passkey(true).catch((cause: unknown) => {
-        // Cancelled autofill, or another ceremony took over: nothing to say.
-        if (active && (cause as { name?: string }).name !== 'AbortError' && !(cause instanceof Error && /abort|cancel/i.test(cause.message))) {
-          fail(message(cause));
-        }
-      }).finally(() => setBusy(null));
+        // Cancelled autofill, or the button's ceremony took over: nothing to say, and the button's
+        // own busy state is not ours to reset.
+        if (!active || (cause as { name?: string }).name === 'AbortError' || (cause instanceof Error && /abort|cancel/i.test(cause.message))) return;
+        fail(message(cause));
+        setBusy(null);
+      });
     });
     return () => {
       active = false;
