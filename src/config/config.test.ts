@@ -45,6 +45,8 @@ describe('loadConfig defaults', () => {
       secret: undefined,
       bootstrapAdmin: undefined,
       corsOrigins: [],
+      allowedRedirectOrigins: [],
+      brand: { name: 'Tessera', color: '#4f46e5' },
       bodyLimitBytes: 1048576,
       metricsToken: undefined,
       rateLimit: {
