@@ -219,8 +219,9 @@ describe('rate limiting', () => {
     expect(timed(spec.paths['/v1/auth/login']!.post!.responses['423'])).toEqual({ header: 'integer', body: true });
     expect(timed(spec.paths['/v1/me']!.get!.responses['429'])).toEqual({ header: 'integer', body: true });
     expect(timed(spec.paths['/v1/me/invitations']!.get!.responses['429'])).toEqual({ header: 'integer', body: true });
-    // Every operation of a limited route documents its 429; the unlimited ones (health, JWKS) none.
-    const unlimited = ['/health/live', '/health/ready', '/.well-known/jwks.json'];
+    // Every operation of a limited route documents its 429; the unlimited ones (health, JWKS, the
+    // pages' experience: public, the same for everyone, cacheable) none.
+    const unlimited = ['/health/live', '/health/ready', '/.well-known/jwks.json', '/v1/experience'];
     for (const [path, operations] of Object.entries(spec.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         if (unlimited.includes(path)) expect(operation.responses['429'], `${method} ${path}`).toBeUndefined();
