@@ -41,7 +41,7 @@ export interface PasswordService {
    * given) and an estimate of its strength (knowing the email and name), for a meter. Stores and
    * logs nothing.
    */
-  checkPassword(password: string, context: { email?: string; name?: string }): PasswordCheck;
+  checkPassword(password: string, context: { email?: string; name?: string }): Promise<PasswordCheck>;
 }
 
 const RESET_TTL_MINUTES = 60;
@@ -68,9 +68,9 @@ export function createPasswordService(deps: {
       }
     },
 
-    checkPassword(password, context) {
+    async checkPassword(password, context) {
       const problems = checkPassword(password, { ...(context.email === undefined ? {} : { email: context.email }), policy: deps.policy });
-      const strength = estimateStrength(password, context);
+      const strength = await estimateStrength(password, context);
       const acceptable = problems.length === 0;
       return {
         acceptable,

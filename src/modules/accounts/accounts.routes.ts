@@ -260,7 +260,7 @@ export function accountRoutes(server: HttpServer, deps: AccountRoutesDeps): { to
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
       const { password, email, name } = request.body;
-      const checked = accounts.checkPassword(password, { ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) });
+      const checked = await accounts.checkPassword(password, { ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) });
       return {
         acceptable: checked.acceptable,
         score: checked.score,

@@ -1,6 +1,5 @@
-import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import type { ZxcvbnFactory } from '@zxcvbn-ts/core';
 import { adjacencyGraphs, dictionary as commonDictionary } from '@zxcvbn-ts/language-common';
-import { dictionary as englishDictionary, translations } from '@zxcvbn-ts/language-en';
 
 /** zxcvbn's estimate: 0 (too guessable) to 4 (very unguessable), with what to do about it (English). */
 export interface PasswordStrength {
@@ -19,16 +18,25 @@ export interface PasswordStrength {
 export const ESTIMATED_LENGTH = 64;
 const LEET_SUBSTITUTIONS = 10;
 
-let estimator: ZxcvbnFactory | undefined;
+let estimator: Promise<ZxcvbnFactory> | undefined;
 
-/** Built on first use (its dictionaries take most of a second to rank), then shared. */
-function zxcvbn(): ZxcvbnFactory {
-  estimator ??= new ZxcvbnFactory({
-    maxLength: ESTIMATED_LENGTH,
-    l33tMaxSubstitutions: LEET_SUBSTITUTIONS,
-    translations,
-    graphs: adjacencyGraphs,
-    dictionary: { ...commonDictionary, ...englishDictionary },
+/**
+ * Loaded and built on first use, then shared: the English dictionaries take a while to import and
+ * rank (most of a second), which no process start and no other route should pay for.
+ */
+function zxcvbn(): Promise<ZxcvbnFactory> {
+  estimator ??= (async () => {
+    const [{ ZxcvbnFactory: Factory }, english] = await Promise.all([import('@zxcvbn-ts/core'), import('@zxcvbn-ts/language-en')]);
+    return new Factory({
+      maxLength: ESTIMATED_LENGTH,
+      l33tMaxSubstitutions: LEET_SUBSTITUTIONS,
+      translations: english.translations,
+      graphs: adjacencyGraphs,
+      dictionary: { ...commonDictionary, ...english.dictionary },
+    });
+  })().catch((error: unknown) => {
+    estimator = undefined;
+    throw error;
   });
   return estimator;
 }
@@ -53,7 +61,7 @@ function personalWords(context: { email?: string; name?: string }): string[] {
 }
 
 /** zxcvbn's estimate of the password, knowing the person's address and name. No rule of the policy is applied here. */
-export function estimateStrength(password: string, context: { email?: string; name?: string } = {}): PasswordStrength {
-  const result = zxcvbn().check(password, personalWords(context));
+export async function estimateStrength(password: string, context: { email?: string; name?: string } = {}): Promise<PasswordStrength> {
+  const result = (await zxcvbn()).check(password, personalWords(context));
   return { score: result.score, warning: result.feedback.warning, suggestions: [...result.feedback.suggestions] };
 }
