@@ -1,5 +1,5 @@
 import { browserSupportsWebAuthn, browserSupportsWebAuthnAutofill, startAuthentication, WebAuthnAbortService } from '@simplewebauthn/browser';
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { api, call } from '../../api/client';
@@ -33,6 +33,8 @@ export function SignInPage() {
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<'password' | 'passkey' | 'magic' | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ email?: string; password?: string }>({});
+  /** Set once "Use a passkey" was pressed: the autofill must not start after it (a new ceremony aborts the running one). */
+  const modalStarted = useRef(false);
 
   const fail = (text: string) => {
     setError(text);
@@ -52,7 +54,7 @@ export function SignInPage() {
   useEffect(() => {
     let active = true;
     void browserSupportsWebAuthnAutofill().then((supported) => {
-      if (!supported || !active) return;
+      if (!supported || !active || modalStarted.current) return;
       passkey(true).catch((cause: unknown) => {
         // Cancelled autofill, or the button's ceremony took over: nothing to say, and the button's
         // own busy state is not ours to reset.
@@ -83,6 +85,7 @@ export function SignInPage() {
   }
 
   async function passkeyButton(): Promise<void> {
+    modalStarted.current = true;
     WebAuthnAbortService.cancelCeremony();
     setBusy('passkey');
     try {
