@@ -97,7 +97,6 @@ export async function call<T>(promise: Promise<{ data?: T; error?: unknown; resp
       ? (error as Problem)
       : { title: result.response.statusText || 'Error', status: result.response.status };
   if (!problem.status) problem.status = result.response.status;
-  const retryAfter = result.response.headers.get('retry-after');
-  if (retryAfter && problem.retry_after === undefined) problem.retry_after = Number(retryAfter);
+  // Timed refusals (423, 429) carry `retry_after` in the problem itself.
   throw new ApiError(problem);
 }

@@ -1,4 +1,4 @@
-import { useEffect, useRef, type FormEvent, type FormHTMLAttributes, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent, type FormHTMLAttributes, type ReactNode } from 'react';
 
 export interface FormProps extends Omit<FormHTMLAttributes<HTMLFormElement>, 'onSubmit'> {
   onSubmit: () => void | Promise<void>;
@@ -32,4 +32,17 @@ export function Form({ onSubmit, errorKey, children, ...rest }: FormProps) {
       {children}
     </form>
   );
+}
+
+/**
+ * The message a form shows after a refused submit, and the key that makes <Form errorKey> move
+ * focus to it: `fail(text)` shows it and moves focus (again, even for the same text; with null, to the first
+ * invalid field alone), `setError`
+ * only changes it (null to clear).
+ */
+export function useFormError(): { error: string | null; errorKey: number; fail: (text: string | null) => void; setError: (text: string | null) => void } {
+  const [state, setState] = useState<{ error: string | null; errorKey: number }>({ error: null, errorKey: 0 });
+  const fail = useCallback((text: string | null) => setState((s) => ({ error: text, errorKey: s.errorKey + 1 })), []);
+  const setError = useCallback((text: string | null) => setState((s) => ({ ...s, error: text })), []);
+  return { error: state.error, errorKey: state.errorKey, fail, setError };
 }

@@ -6,7 +6,7 @@ import { Alert } from './Alert';
 import { Button } from './Button';
 import { Dialog } from './Dialog';
 import { Field, PasswordField } from './Field';
-import { Form } from './Form';
+import { Form, useFormError } from './Form';
 
 type StepUp = <T>(action: () => Promise<T>) => Promise<T>;
 
@@ -24,8 +24,7 @@ export function StepUpProvider({ children }: { children: ReactNode }) {
   const [open, setOpen] = useState(false);
   const [mode, setMode] = useState<'password' | 'code'>('password');
   const [secret, setSecret] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [busy, setBusy] = useState(false);
   const pending = useRef<{ resolve: () => void; reject: (error: unknown) => void } | null>(null);
 
@@ -61,8 +60,7 @@ export function StepUpProvider({ children }: { children: ReactNode }) {
       pending.current?.resolve();
       pending.current = null;
     } catch (cause) {
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

@@ -6,7 +6,7 @@ import { chooseLanguage } from '../../app/i18n';
 import { Alert, Loading } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { fieldErrors, useErrorMessage } from '../../lib/errors';
 import { LANGUAGES, type Language } from '../../locales';
 import { useSession, type User } from '../../lib/session';
@@ -43,9 +43,8 @@ function Details({ user, reload }: { user: User; reload: () => Promise<void> }) 
   const [name, setName] = useState(user.name ?? '');
   const [language, setLanguage] = useState<Language | ''>(languageOf(user.locale));
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { error, errorKey, fail, setError } = useFormError();
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [errorKey, setErrorKey] = useState(0);
   const [saved, setSaved] = useState(false);
 
   async function save(): Promise<void> {
@@ -69,8 +68,7 @@ function Details({ user, reload }: { user: User; reload: () => Promise<void> }) 
       await reload();
     } catch (cause) {
       setErrors(fieldErrors(cause));
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

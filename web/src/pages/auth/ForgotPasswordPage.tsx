@@ -5,7 +5,7 @@ import { api, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { returnToQuery, useReturnTo } from '../../lib/sign-in';
@@ -20,16 +20,14 @@ export function Page() {
   const returnTo = useReturnTo();
   const [email, setEmail] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [sent, setSent] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function submit(): Promise<void> {
     if (!email.trim()) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setFieldError(null);
@@ -40,8 +38,7 @@ export function Page() {
       setSent(email.trim());
     } catch (cause) {
       setSent(null);
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

@@ -1,13 +1,14 @@
 import { startRegistration } from '@simplewebauthn/browser';
-import { useEffect, useMemo, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Navigate, useNavigate } from 'react-router';
 import { api, ApiError, call } from '../../api/client';
 import { Alert, Loading } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
+import { BackupCodeList, TotpKey, useBackupCodesFile } from '../../components/SecondFactor';
 import { useErrorMessage } from '../../lib/errors';
 import { useExperience } from '../../lib/experience';
 import { useSession } from '../../lib/session';
@@ -34,14 +35,9 @@ function Enrol({ email }: { email: string }) {
   const [step, setStep] = useState<Step>({ name: 'choose' });
   const [code, setCode] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [busy, setBusy] = useState<'totp' | 'passkey' | 'confirm' | null>(null);
 
-  const fail = (text: string) => {
-    setError(text);
-    setErrorKey((k) => k + 1);
-  };
 
   async function startTotp(): Promise<void> {
     setBusy('totp');
@@ -129,11 +125,7 @@ function Enrol({ email }: { email: string }) {
       ) : (
         <div className="stack">
           <p>{t('enroll.scan')}</p>
-          {/* The server's SVG (no script, no style attribute): drawn as markup so it stays sharp. */}
-          <div className="qr" role="img" aria-label={t('enroll.qrLabel')} dangerouslySetInnerHTML={{ __html: step.qrSvg }} />
-          <p>
-            {t('enroll.cantScan')} <code className="secret" data-testid="totp-secret">{step.secret}</code>
-          </p>
+          <TotpKey qrSvg={step.qrSvg} secret={step.secret} qrLabel={t('enroll.qrLabel')} keyLabel={t('enroll.cantScan')} />
           <Form onSubmit={confirm} errorKey={errorKey}>
             <Field
               label={t('enroll.code')}
@@ -165,24 +157,18 @@ function BackupCodes({ codes, email }: { codes: string[]; email: string }) {
   const { t } = useTranslation('auth');
   const { brand } = useExperience();
   const navigate = useNavigate();
-  const url = useMemo(() => {
-    const text = `${t('enroll.backupFile', { brand: brand.name, email })}\n\n${codes.join('\n')}\n`;
-    return URL.createObjectURL(new Blob([text], { type: 'text/plain;charset=utf-8' }));
-  }, [codes, email, brand.name, t]);
-  useEffect(() => () => URL.revokeObjectURL(url), [url]);
+  const file = useBackupCodesFile(`${t('enroll.backupFile', { brand: brand.name, email })}\n\n${codes.join('\n')}\n`);
 
   return (
     <AuthLayout title={t('enroll.backupTitle')}>
       <p>{t('enroll.backupIntro')}</p>
-      <ul className="codes" aria-label={t('enroll.backupTitle')} style={{ listStyle: 'none', margin: 0 }}>
-        {codes.map((code) => (
-          <li key={code}>{code}</li>
-        ))}
-      </ul>
-      <div className="stack" style={{ marginTop: '1rem' }}>
-        <a className="btn btn--secondary btn--block" style={{ textDecoration: 'none' }} href={url} download={`${brand.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-backup-codes.txt`}>
-          {t('enroll.download')}
-        </a>
+      <BackupCodeList codes={codes} label={t('enroll.backupTitle')} />
+      <div className="stack codes__actions">
+        {file.href ? (
+          <a className="btn btn--secondary btn--block" href={file.href} download={file.filename}>
+            {t('enroll.download')}
+          </a>
+        ) : null}
         <Button className="btn--block" onClick={() => navigate('/account', { replace: true })}>
           {t('enroll.saved')}
         </Button>

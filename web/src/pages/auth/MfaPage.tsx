@@ -6,7 +6,7 @@ import { api, ApiError, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { returnToQuery, useCompleteSignIn, useReturnTo, type MfaChallenge, type SignInReply } from '../../lib/sign-in';
@@ -42,9 +42,8 @@ function SecondFactor({ challenge }: { challenge: MfaChallenge }) {
   const [mode, setMode] = useState<Mode>(modes[0] ?? 'totp');
   const [code, setCode] = useState('');
   const [otp, setOtp] = useState<{ id: string; channel: 'email' | 'sms' } | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const { error, errorKey, fail: showError, setError } = useFormError();
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
   const [notice, setNotice] = useState<string | null>(null);
   const [expired, setExpired] = useState(false);
   const [busy, setBusy] = useState<'verify' | 'send' | 'passkey' | 'recover' | null>(null);
@@ -53,10 +52,9 @@ function SecondFactor({ challenge }: { challenge: MfaChallenge }) {
   const fail = (cause: unknown, onField = false) => {
     if (cause instanceof ApiError && cause.code === 'invalid_mfa_token') setExpired(true);
     const text = message(cause);
-    setError(text);
+    showError(text);
     setFieldError(onField ? text : null);
     setNotice(null);
-    setErrorKey((k) => k + 1);
   };
 
   async function verify(body: Record<string, unknown>): Promise<void> {
@@ -76,8 +74,7 @@ function SecondFactor({ challenge }: { challenge: MfaChallenge }) {
     const entered = mode === 'backup' ? value.trim() : value.replace(/\s/g, '');
     if (!entered) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     if (mode === 'totp') return verify({ code: entered });
@@ -108,8 +105,7 @@ function SecondFactor({ challenge }: { challenge: MfaChallenge }) {
     } catch (cause) {
       const name = (cause as { name?: string }).name;
       if (name === 'NotAllowedError' || name === 'AbortError') {
-        setError(t('mfa.passkeyCancelled'));
-        setErrorKey((k) => k + 1);
+        fail(t('mfa.passkeyCancelled'));
       } else fail(cause);
     } finally {
       setBusy(null);

@@ -5,7 +5,7 @@ import { api, ApiError, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { PasswordField } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { useSession } from '../../lib/session';
@@ -27,16 +27,14 @@ export function Page() {
   const navigate = useNavigate();
   const [password, setPassword] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail } = useFormError();
   const [busy, setBusy] = useState(false);
   const [state, setState] = useState<'form' | 'done' | 'expired'>(token && token.length >= 16 ? 'form' : 'expired');
 
   async function submit(): Promise<void> {
     if (!password) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setFieldError(null);
@@ -56,8 +54,7 @@ export function Page() {
       }
       const text = message(cause);
       if (cause instanceof ApiError && cause.code === 'invalid_credentials') setFieldError(text);
-      setError(text);
-      setErrorKey((k) => k + 1);
+      fail(text);
     } finally {
       setBusy(false);
     }

@@ -4,7 +4,7 @@ import { useSearchParams } from 'react-router';
 import { api, ApiError, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { brokenRules, ButtonLink, ExpiredLink, NewPasswordField } from './shared';
@@ -22,8 +22,7 @@ export function Page() {
   const [password, setPassword] = useState('');
   const [rules, setRules] = useState<string[]>([]);
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail } = useFormError();
   const [busy, setBusy] = useState(false);
   const [state, setState] = useState<'form' | 'done' | 'expired'>(token && token.length >= 16 ? 'form' : 'expired');
 
@@ -31,8 +30,7 @@ export function Page() {
     setRules([]);
     if (!password) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setFieldError(null);
@@ -46,8 +44,7 @@ export function Page() {
         return;
       }
       setRules(brokenRules(cause));
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

@@ -6,7 +6,7 @@ import { api, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field, PasswordField } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { useExperience } from '../../lib/experience';
@@ -28,8 +28,7 @@ export function SignInPage() {
   const returnTo = useReturnTo();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail: showError, setError } = useFormError();
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState<'password' | 'passkey' | 'magic' | null>(null);
   const [fieldErrors, setFieldErrors] = useState<{ email?: string; password?: string }>({});
@@ -37,9 +36,8 @@ export function SignInPage() {
   const modalStarted = useRef(false);
 
   const fail = (text: string) => {
-    setError(text);
+    showError(text);
     setNotice(null);
-    setErrorKey((k) => k + 1);
   };
 
   async function passkey(autofill: boolean): Promise<void> {

@@ -5,7 +5,7 @@ import { api, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { fieldErrors, useErrorMessage } from '../../lib/errors';
 import { useExperience } from '../../lib/experience';
@@ -27,16 +27,11 @@ export function Page() {
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<{ email?: string; password?: string | null; name?: string }>({});
   const [rules, setRules] = useState<string[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [busy, setBusy] = useState(false);
   const [sent, setSent] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
 
-  const fail = (text: string) => {
-    setError(text);
-    setErrorKey((k) => k + 1);
-  };
 
   async function submit(): Promise<void> {
     const missing = { ...(email.trim() ? {} : { email: t('common:required') }), ...(password ? {} : { password: t('common:required') }) };

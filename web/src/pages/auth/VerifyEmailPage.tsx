@@ -6,7 +6,7 @@ import type { User } from '../../lib/session';
 import { Alert, Loading } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { Field, PasswordField } from '../../components/Field';
-import { Form } from '../../components/Form';
+import { Form, useFormError } from '../../components/Form';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
 import { useExperience } from '../../lib/experience';
@@ -93,15 +93,13 @@ function ConfirmWithPassword({ email, verify }: { email: string; verify: (passwo
   const message = useErrorMessage('auth');
   const [password, setPassword] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail } = useFormError();
   const [busy, setBusy] = useState(false);
 
   async function submit(): Promise<void> {
     if (!password) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setBusy(true);
@@ -110,8 +108,7 @@ function ConfirmWithPassword({ email, verify }: { email: string; verify: (passwo
     } catch (cause) {
       const text = cause instanceof ApiError && cause.code === 'invalid_credentials' ? t('verify.wrongPassword') : message(cause);
       setFieldError(text);
-      setError(text);
-      setErrorKey((k) => k + 1);
+      fail(text);
       setBusy(false);
     }
   }
@@ -186,16 +183,14 @@ function Expired() {
   const message = useErrorMessage('auth');
   const [email, setEmail] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function resend(): Promise<void> {
     if (!email.trim()) {
       setFieldError(t('common:required'));
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setFieldError(null);
@@ -206,8 +201,7 @@ function Expired() {
       setNotice(t('verify.resent', { email: email.trim() }));
     } catch (cause) {
       setNotice(null);
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }
@@ -242,8 +236,7 @@ function CodeForm({ onDone }: { onDone: (result: Verified) => void }) {
   const [password, setPassword] = useState('');
   const askPassword = useState(() => signedUpHere() !== null && !hasSession())[0];
   const [errors, setErrors] = useState<{ email?: string; code?: string; password?: string }>({});
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail } = useFormError();
   const [busy, setBusy] = useState(false);
 
   async function submit(): Promise<void> {
@@ -254,8 +247,7 @@ function CodeForm({ onDone }: { onDone: (result: Verified) => void }) {
     };
     setErrors(found);
     if (Object.keys(found).length > 0) {
-      setError(t('common:fixErrors'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:fixErrors'));
       return;
     }
     setBusy(true);
@@ -267,8 +259,7 @@ function CodeForm({ onDone }: { onDone: (result: Verified) => void }) {
       if (cause instanceof ApiError && cause.code === 'invalid_code') setErrors({ code: t('errors.invalid_code') });
       const wrongPassword = cause instanceof ApiError && cause.code === 'invalid_credentials' && password;
       if (wrongPassword) setErrors({ password: t('verify.wrongPassword') });
-      setError(wrongPassword ? t('verify.wrongPassword') : message(cause));
-      setErrorKey((k) => k + 1);
+      fail(wrongPassword ? t('verify.wrongPassword') : message(cause));
     } finally {
       setBusy(false);
     }

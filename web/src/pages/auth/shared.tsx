@@ -1,10 +1,11 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useRef, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, ApiError, call } from '../../api/client';
+import { ApiError } from '../../api/client';
 import { PasswordField } from '../../components/Field';
 import { AuthLayout } from '../../components/Layout';
 import en from '../../locales/en/auth';
+import { usePasswordCheck } from '../../lib/password-check';
 
 /*
  * What the signed-out pages share: the new-password field with its strength meter, the "expired
@@ -21,7 +22,6 @@ export const AFTER_VERIFY_KEY = 'tessera.after_verify';
  */
 export const SIGNED_UP_KEY = 'tessera.signed_up';
 
-type Check = { acceptable: boolean; score: number; min_length: number; feedback: { warning: string | null; suggestions: string[] }; problems: { rule: string; message: string }[] };
 
 const WARNINGS = new Map<string, string>(Object.entries(en.strength.warnings).map(([key, text]) => [text, key]));
 const SUGGESTIONS = new Map<string, string>(Object.entries(en.strength.suggestions).map(([key, text]) => [text, key]));
@@ -49,31 +49,8 @@ export function NewPasswordField(props: {
   error?: string | null;
 }) {
   const { t } = useTranslation('auth');
-  const [check, setCheck] = useState<Check | null>(null);
-  const [pending, setPending] = useState(false);
   const { value, email, name } = props;
-
-  useEffect(() => {
-    if (!value) {
-      setCheck(null);
-      setPending(false);
-      return;
-    }
-    let active = true;
-    setPending(true);
-    const timer = setTimeout(() => {
-      const body = { password: value, ...(email ? { email } : {}), ...(name ? { name } : {}) };
-      call(api.POST('/v1/auth/password/check', { body }))
-        .then((result) => active && setCheck(result as Check))
-        // The meter is a help, never a blocker: the submit still gets the policy's answer.
-        .catch(() => active && setCheck(null))
-        .finally(() => active && setPending(false));
-    }, 300);
-    return () => {
-      active = false;
-      clearTimeout(timer);
-    };
-  }, [value, email, name]);
+  const { check, pending } = usePasswordCheck(value, { email, name });
 
   const min = check?.min_length ?? 8;
   const rules = check ? check.problems.map((p) => p.rule) : (props.rules ?? []);

@@ -4,7 +4,7 @@ import { api, call } from '../../../api/client';
 import type { paths } from '../../../api/schema';
 import { Alert, Loading } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useErrorMessage } from '../../../lib/errors';
 
 type Preferences = paths['/v1/me/notification-preferences']['get']['responses'][200]['content']['application/json'];
@@ -25,8 +25,7 @@ export function PreferencesForm() {
   const message = useErrorMessage('notifications');
   const [prefs, setPrefs] = useState<Categories | null>(null);
   const [loadError, setLoadError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
 
@@ -60,8 +59,7 @@ export function PreferencesForm() {
       setPrefs(answer.categories);
       setSaved(true);
     } catch (cause) {
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

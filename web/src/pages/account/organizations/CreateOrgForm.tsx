@@ -4,7 +4,7 @@ import { api, ApiError, call } from '../../../api/client';
 import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { Field } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useErrorMessage } from '../../../lib/errors';
 import type { Org } from './OrgList';
 
@@ -15,14 +15,12 @@ export function CreateOrgForm({ onCreated }: { onCreated: (org: Org) => void }) 
   const [name, setName] = useState('');
   const [slug, setSlug] = useState('');
   const [errors, setErrors] = useState<{ name?: string; slug?: string }>({});
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail: showError, setError } = useFormError();
   const [busy, setBusy] = useState(false);
 
   const fail = (text: string | null, fields: { name?: string; slug?: string } = {}) => {
-    setError(text);
+    showError(text);
     setErrors(fields);
-    setErrorKey((k) => k + 1);
   };
 
   async function create(): Promise<void> {

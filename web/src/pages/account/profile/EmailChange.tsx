@@ -4,7 +4,7 @@ import { api, call } from '../../../api/client';
 import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { Field, PasswordField } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useStepUp } from '../../../components/StepUp';
 import { useErrorMessage } from '../../../lib/errors';
 import type { User } from '../../../lib/session';
@@ -23,15 +23,10 @@ export function EmailChange({ user }: { user: User }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<{ email?: string; password?: string }>({});
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [sentTo, setSentTo] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const fail = (text: string) => {
-    setError(text);
-    setErrorKey((k) => k + 1);
-  };
 
   async function submit(): Promise<void> {
     const next = email.trim();

@@ -1,17 +1,15 @@
-import { useEffect, useId, useState } from 'react';
+import { useId, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call } from '../../../api/client';
-import type { paths } from '../../../api/schema';
 import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { PasswordField } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useStepUp } from '../../../components/StepUp';
 import { useErrorMessage } from '../../../lib/errors';
+import { usePasswordCheck } from '../../../lib/password-check';
 import type { User } from '../../../lib/session';
 import { cancelled } from './useLoad';
-
-type Check = paths['/v1/auth/password/check']['post']['responses'][200]['content']['application/json'];
 
 const RULES = ['too_short', 'too_long', 'too_common', 'same_as_email', 'whitespace_only', 'needs_uppercase', 'needs_lowercase', 'needs_digit', 'needs_symbol'] as const;
 
@@ -26,35 +24,15 @@ export function PasswordChange({ user }: { user: User }) {
   const strengthId = useId();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
-  const [check, setCheck] = useState<Check | null>(null);
+  const { check } = usePasswordCheck(next, { email: user.email, name: user.name });
   const [errors, setErrors] = useState<{ current?: string; next?: string }>({});
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail: showError, setError } = useFormError();
   const [done, setDone] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
-    if (!next) {
-      setCheck(null);
-      return;
-    }
-    let live = true;
-    const timer = setTimeout(() => {
-      call(api.POST('/v1/auth/password/check', { body: { password: next, email: user.email, ...(user.name ? { name: user.name } : {}) } })).then(
-        (result) => live && setCheck(result),
-        () => live && setCheck(null),
-      );
-    }, 350);
-    return () => {
-      live = false;
-      clearTimeout(timer);
-    };
-  }, [next, user.email, user.name]);
-
   const fail = (text: string) => {
-    setError(text);
+    showError(text);
     setDone(false);
-    setErrorKey((k) => k + 1);
   };
 
   const ruleText = (rule: string, minLength: number) => (RULES.includes(rule as (typeof RULES)[number]) ? t(`password.rules.${rule as (typeof RULES)[number]}`, { min: minLength }) : null);

@@ -7,7 +7,7 @@ import { Alert, Loading } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { Dialog } from '../../../components/Dialog';
 import { Field } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useStepUp } from '../../../components/StepUp';
 import { useErrorMessage } from '../../../lib/errors';
 import { formatDateTime } from '../../../lib/format';
@@ -149,15 +149,13 @@ function Rename({ passkey, onDone }: { passkey: Passkey; onDone: (renamed: strin
   const { t } = useTranslation('account');
   const message = useErrorMessage('account');
   const [name, setName] = useState(passkey.name);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail } = useFormError();
   const [busy, setBusy] = useState(false);
 
   async function save(): Promise<void> {
     const trimmed = name.trim();
     if (!trimmed) {
-      setError(t('common:required'));
-      setErrorKey((k) => k + 1);
+      fail(t('common:required'));
       return;
     }
     setBusy(true);
@@ -165,8 +163,7 @@ function Rename({ passkey, onDone }: { passkey: Passkey; onDone: (renamed: strin
       const renamed = await call(api.PATCH('/v1/me/passkeys/{id}', { params: { path: { id: passkey.id } }, body: { name: trimmed } }));
       await onDone(renamed.name);
     } catch (cause) {
-      setError(message(cause));
-      setErrorKey((k) => k + 1);
+      fail(message(cause));
     } finally {
       setBusy(false);
     }

@@ -4,7 +4,7 @@ import { api, call } from '../../../api/client';
 import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { Field } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
 import { useStepUp } from '../../../components/StepUp';
 import { useErrorMessage } from '../../../lib/errors';
 import { useSession, type User } from '../../../lib/session';
@@ -24,15 +24,13 @@ export function Phone({ user }: { user: User }) {
   const [sent, setSent] = useState<{ otpId: string; phone: string } | null>(null);
   const [code, setCode] = useState('');
   const [fieldError, setFieldError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail: showError, setError } = useFormError();
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   const fail = (text: string, field = false) => {
-    setError(text);
+    showError(text);
     if (field) setFieldError(text);
-    setErrorKey((k) => k + 1);
   };
 
   async function send(): Promise<void> {

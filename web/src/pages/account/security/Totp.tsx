@@ -5,7 +5,8 @@ import { Alert } from '../../../components/Alert';
 import { Button } from '../../../components/Button';
 import { Dialog } from '../../../components/Dialog';
 import { Field } from '../../../components/Field';
-import { Form } from '../../../components/Form';
+import { Form, useFormError } from '../../../components/Form';
+import { TotpKey } from '../../../components/SecondFactor';
 import { useStepUp } from '../../../components/StepUp';
 import { useErrorMessage } from '../../../lib/errors';
 import { cancelled } from '../profile/useLoad';
@@ -29,16 +30,11 @@ export function Totp({ enabled, onChange }: { enabled: boolean; onChange: () => 
   const [codes, setCodes] = useState<string[] | null>(null);
   const [code, setCode] = useState('');
   const [codeError, setCodeError] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [errorKey, setErrorKey] = useState(0);
+  const { error, errorKey, fail, setError } = useFormError();
   const [busy, setBusy] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
 
-  const fail = (text: string) => {
-    setError(text);
-    setErrorKey((k) => k + 1);
-  };
 
   async function start(): Promise<void> {
     setBusy(true);
@@ -109,11 +105,7 @@ export function Totp({ enabled, onChange }: { enabled: boolean; onChange: () => 
             <li>{t('totp.step1')}</li>
             <li>{t('totp.step2')}</li>
           </ol>
-          {/* The server's own QR code (SVG markup from POST /v1/me/mfa/totp). */}
-          <div className="qr" role="img" aria-label={t('totp.qrLabel')} dangerouslySetInnerHTML={{ __html: started.qr_svg }} />
-          <p>
-            {t('totp.keyLabel')} <code className="secret" data-testid="totp-secret">{started.secret}</code>
-          </p>
+          <TotpKey qrSvg={started.qr_svg} secret={started.secret} qrLabel={t('totp.qrLabel')} keyLabel={t('totp.keyLabel')} />
           {error ? <Alert>{error}</Alert> : null}
           <Form onSubmit={confirm} errorKey={errorKey}>
             <Field
