@@ -126,15 +126,20 @@ describe.skipIf(!hasChromium)('hosted pages: a person\'s whole journey', { timeo
     // Sign out; sign in with the passkey alone (the button, or the browser's passkey autofill,
     // which the virtual authenticator may answer by itself).
     await signOut(page);
+    const seen: string[] = [];
     await expect
       .poll(async () => {
         if (path(page) === '/sign-in') {
           const button = page.getByRole('button', { name: w.usePasskey });
           if (await button.isEnabled().catch(() => false)) await button.click({ timeout: 2000 }).catch(() => undefined);
+          seen.push(...(await page.getByRole('alert').allTextContents()));
         }
         return path(page);
       }, { timeout: 30_000 })
-      .toBe('/account');
+      .toBe('/account')
+      .catch((error: unknown) => {
+        throw new Error(`not signed in with the passkey; alerts seen on /sign-in: ${JSON.stringify([...new Set(seen)])}`, { cause: error });
+      });
     const used = await server.app.context.db.sql.query<{ n: string }>('SELECT count(*) AS n FROM passkeys p JOIN users u ON u.id = p.user_id WHERE u.email = $1 AND p.last_used_at IS NOT NULL', [email]);
     expect(Number(used.rows[0]!.n)).toBe(1);
 
