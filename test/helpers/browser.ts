@@ -152,7 +152,7 @@ export function mailLink(message: SinkMessage, path: string): string {
  * The next mail to `address` whose subject matches and that had not arrived when this was called:
  * call it before the action that sends the mail, await it after.
  */
-export function nextMail(smtp: SmtpSink, address: string, subject: RegExp, timeoutMs = 15_000): Promise<SinkMessage> {
+export function nextMail(smtp: SmtpSink, address: string, subject: RegExp, timeoutMs = 30_000): Promise<SinkMessage> {
   const seen = new Set(smtp.messagesTo(address).filter((message) => subject.test(message.subject)));
   return smtp.waitFor((message) => message.rcptTo.includes(address.toLowerCase()) && subject.test(message.subject) && !seen.has(message), timeoutMs, `a mail to ${address} with subject ${subject}`);
 }

@@ -127,6 +127,11 @@ describe.skipIf(!hasChromium)('hosted pages: a person\'s whole journey', { timeo
     // which the virtual authenticator may answer by itself).
     await signOut(page);
     const seen: string[] = [];
+    const calls: string[] = [];
+    page.on('response', (response) => {
+      if (response.url().includes('/v1/auth/passkey')) calls.push(`${response.request().method()} ${new URL(response.url()).pathname} ${response.status()}`);
+    });
+    page.on('console', (message) => calls.push(`console ${message.type()}: ${message.text()}`));
     await expect
       .poll(async () => {
         if (path(page) === '/sign-in') {
@@ -138,7 +143,7 @@ describe.skipIf(!hasChromium)('hosted pages: a person\'s whole journey', { timeo
       }, { timeout: 30_000 })
       .toBe('/account')
       .catch((error: unknown) => {
-        throw new Error(`not signed in with the passkey; alerts seen on /sign-in: ${JSON.stringify([...new Set(seen)])}`, { cause: error });
+        throw new Error(`not signed in with the passkey; alerts seen on /sign-in: ${JSON.stringify([...new Set(seen)])}; passkey calls and console: ${JSON.stringify(calls)}`, { cause: error });
       });
     const used = await server.app.context.db.sql.query<{ n: string }>('SELECT count(*) AS n FROM passkeys p JOIN users u ON u.id = p.user_id WHERE u.email = $1 AND p.last_used_at IS NOT NULL', [email]);
     expect(Number(used.rows[0]!.n)).toBe(1);

@@ -32,6 +32,8 @@ export function Page() {
   const location = useLocation();
   const navigate = useNavigate();
   const [enrolChecked, setEnrolChecked] = useState(mfaRequired === 'off');
+  /** Set while this person signs out: the session ends first, then /sign-in (a sign-in there must not race the logout's cookie-clearing answer). */
+  const [leaving, setLeaving] = useState(false);
   useTitle(t('title'));
 
   useEffect(() => {
@@ -44,6 +46,7 @@ export function Page() {
 
   if (state.status === 'loading' || (state.status === 'signed-in' && !enrolChecked)) return <Loading />;
   if (state.status !== 'signed-in') {
+    if (leaving) return <Navigate to="/sign-in" replace />;
     return <Navigate to={`/sign-in?return_to=${encodeURIComponent(location.pathname + location.search)}`} replace />;
   }
   return (
@@ -57,11 +60,14 @@ export function Page() {
           <div className="app__header-end">
             <span className="app__user">{state.user.name ?? state.user.email}</span>
             <LanguageSwitcher />
-            <Button variant="secondary" onClick={() => {
-              // Leave first: once signed out this page would send the visitor to sign in and come back here.
-              navigate('/sign-in', { replace: true });
-              void signOut();
-            }}>
+            <Button
+              variant="secondary"
+              busy={leaving}
+              onClick={() => {
+                setLeaving(true);
+                void signOut();
+              }}
+            >
               {t('common:signOut')}
             </Button>
           </div>

@@ -42,6 +42,9 @@ export function SignInPage() {
 
   async function passkey(autofill: boolean): Promise<void> {
     const { options, challenge_id } = await call(api.POST('/v1/auth/passkey/options', { body: {} }));
+    // The button may have been pressed while the autofill's options were on their way: starting the
+    // autofill now would abort the button's ceremony.
+    if (autofill && modalStarted.current) return;
     const response = await startAuthentication({ optionsJSON: options as unknown as Options, useBrowserAutofill: autofill });
     setBusy('passkey');
     const reply = await call(api.POST('/v1/auth/passkey/verify', { body: { challenge_id, response: response as unknown as Record<string, unknown>, use_cookie: true } }));
