@@ -163,6 +163,19 @@ describe.each(engineCases())('/v1/me on $engine', ({ engine, available }) => {
         expectProblem(await call('POST', '/v1/auth/login', null, { email: oldEmail, password: PASSWORD }), 401, 'invalid_credentials');
       });
 
+      it('regression: both mails of an email change speak the account\'s language (the new address is nobody\'s yet, the old one nobody\'s after)', async () => {
+        const tokens = await signedIn('email-es-old');
+        const { email: oldEmail } = tokens;
+        const newEmail = uniqueEmail('email-es-new');
+        expect((await call('PATCH', '/v1/me', tokens.token, { locale: 'es' })).statusCode).toBe(200);
+        expect((await call('POST', '/v1/me/email', tokens.token, { new_email: newEmail, password: PASSWORD })).statusCode).toBe(202);
+        const change = await waitForMail(app, { to: newEmail, template: 'accounts.email_change' });
+        expect(change.subject).toMatch(/^Confirma tu nueva dirección de correo/);
+        expect((await call('POST', '/v1/auth/verify-email', null, { token: linkToken(change, 'verify-email') })).statusCode).toBe(200);
+        const notice = await waitForMail(app, { to: oldEmail, template: 'accounts.email_changed' });
+        expect(notice.subject).toMatch(/^Se cambió la dirección de correo/);
+      });
+
       it('the 6-digit code sent to the new address confirms the change too, with the new address', async () => {
         const tokens = await signedIn('email-code-old');
         const { email: oldEmail, user } = tokens;

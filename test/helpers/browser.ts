@@ -84,6 +84,15 @@ export async function startPagesServer(options: { env?: Record<string, string> }
         if (/Content[- ]Security[- ]Policy|Refused to/i.test(message.text())) problems.push(message.text());
       });
       page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+      // DEBUG_PAGES=1: every page's API calls and navigations on stderr, with milliseconds since it opened.
+      if (process.env.DEBUG_PAGES) {
+        const t0 = Date.now();
+        const label = `[page ${contexts.length}]`;
+        page.on('request', (r) => { if (r.url().includes('/v1/')) console.error(label, Date.now() - t0, '->', r.method(), new URL(r.url()).pathname); });
+        page.on('requestfinished', async (r) => { if (r.url().includes('/v1/')) console.error(label, Date.now() - t0, '<-', r.method(), new URL(r.url()).pathname, (await r.response())?.status()); });
+        page.on('requestfailed', (r) => { if (r.url().includes('/v1/')) console.error(label, Date.now() - t0, 'FAILED', r.method(), new URL(r.url()).pathname, r.failure()?.errorText); });
+        page.on('framenavigated', (f) => { if (f === page.mainFrame()) console.error(label, Date.now() - t0, 'NAV', f.url()); });
+      }
       if (personOptions.authenticator) {
         const cdp = await context.newCDPSession(page);
         await cdp.send('WebAuthn.enable');
@@ -155,4 +164,39 @@ export function mailLink(message: SinkMessage, path: string): string {
 export function nextMail(smtp: SmtpSink, address: string, subject: RegExp, timeoutMs = 30_000): Promise<SinkMessage> {
   const seen = new Set(smtp.messagesTo(address).filter((message) => subject.test(message.subject)));
   return smtp.waitFor((message) => message.rcptTo.includes(address.toLowerCase()) && subject.test(message.subject) && !seen.has(message), timeoutMs, `a mail to ${address} with subject ${subject}`);
+}
+
+/**
+ * Signs out from the account header, then in again with the passkey alone: the sign-in page's
+ * button, or its passkey autofill, which the virtual authenticator answers by itself, often before
+ * a test could see /sign-in at all. Fails unless the logout ended the session (204) and a passkey
+ * verification (200) brought the page back to an /account page; the failure lists what the page
+ * said and called.
+ */
+export async function signOutAndInWithPasskey(page: Page, words: { signOut: string; usePasskey: string }): Promise<void> {
+  const path = () => new URL(page.url()).pathname;
+  const alerts: string[] = [];
+  const calls: string[] = [];
+  page.on('response', (response) => {
+    if (response.url().includes('/v1/')) calls.push(`${response.request().method()} ${new URL(response.url()).pathname} ${response.status()}`);
+  });
+  const loggedOut = page.waitForResponse((response) => new URL(response.url()).pathname === '/v1/auth/logout');
+  const verified = page.waitForResponse((response) => new URL(response.url()).pathname === '/v1/auth/passkey/verify', { timeout: 40_000 });
+  await page.getByRole('banner').getByRole('button', { name: words.signOut, exact: true }).click();
+  expect((await loggedOut).status()).toBe(204);
+  await expect
+    .poll(async () => {
+      if (path() === '/sign-in') {
+        // Short waits: the autofill may sign in, and the button go, at any moment.
+        const button = page.getByRole('button', { name: words.usePasskey });
+        if (await button.isEnabled({ timeout: 500 }).catch(() => false)) await button.click({ timeout: 1000 }).catch(() => undefined);
+        alerts.push(...(await page.getByRole('alert').allTextContents()));
+      }
+      return path().startsWith('/account');
+    }, { timeout: 30_000 })
+    .toBe(true)
+    .catch((error: unknown) => {
+      throw new Error(`not signed in with the passkey; alerts on /sign-in: ${JSON.stringify([...new Set(alerts)])}; API calls: ${JSON.stringify(calls)}`, { cause: error });
+    });
+  expect((await verified).status()).toBe(200);
 }

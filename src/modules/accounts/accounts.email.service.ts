@@ -80,7 +80,7 @@ export function createEmailService(deps: {
       context: client,
     });
     await events.publish(tx, { type: 'user.updated', data: { id: user.id, changes: ['email'] } });
-    await mail.send({ to: user.email, template: 'accounts.email_changed', data: { new_email: newEmail, at: new Date().toISOString() } }, { tx });
+    await mail.send({ to: user.email, userId: user.id, template: 'accounts.email_changed', data: { new_email: newEmail, at: new Date().toISOString() } }, { tx });
     return updated;
   }
 
@@ -157,7 +157,7 @@ export function createEmailService(deps: {
       await db.transaction(async (tx) => {
         const code = sixDigitCode();
         const { token } = await links.issue(user, 'email_change', VERIFY_TTL_HOURS * 3600, { tx, code, email: newEmail });
-        await mail.send({ to: newEmail, template: 'accounts.email_change', data: { token, code, new_email: newEmail, expires_hours: VERIFY_TTL_HOURS } }, { tx });
+        await mail.send({ to: newEmail, userId: user.id, template: 'accounts.email_change', data: { token, code, new_email: newEmail, expires_hours: VERIFY_TTL_HOURS } }, { tx });
         await audit.record(tx, { actor: { type: 'user', id: userId, display: user.email }, action: 'user.email_change_requested', target: { type: 'user', id: userId }, context: client });
       });
     },

@@ -278,6 +278,57 @@ describe.skipIf(!hasChromium)('hosted pages: signed out', { timeout: 120_000 }, 
     await expect.poll(() => h1(fourth.page).textContent()).toBe('This recovery link has expired or was already used');
     for (const person of [first, second, third, fourth]) expect(person.problems).toEqual([]);
   });
+
+  it('in Spanish: an emailed sign-in link, then the second factor by a backup code and by recovery mail, with Spanish pages and mail', async () => {
+    const signed = await api.signedIn('es-mfa');
+    expect((await api.call('PATCH', '/v1/me', signed.token, { locale: 'es' })).statusCode).toBe(200);
+    const started = await api.call('POST', '/v1/me/mfa/totp', signed.token);
+    const app = authenticator(started.json<{ otpauth_uri: string }>().otpauth_uri);
+    const confirmed = await api.call('POST', '/v1/me/mfa/totp/confirm', signed.token, { code: await app.next() });
+    expect(confirmed.statusCode, confirmed.body).toBe(200);
+    const backupCodes = confirmed.json<{ backup_codes: string[] }>().backup_codes;
+    const signInEs = async (page: Page) => {
+      await page.goto('/sign-in');
+      await page.getByLabel('Correo electrónico').fill(signed.email);
+      await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+      await page.getByRole('button', { name: 'Iniciar sesión', exact: true }).click();
+    };
+
+    // The emailed link: the page says it is on its way, the mail is in Spanish, the link leads to the second factor.
+    const first = await server.person({ locale: 'es-ES' });
+    await first.page.goto('/sign-in');
+    await first.page.getByLabel('Correo electrónico').fill(signed.email);
+    const magic = nextMail(server.smtp, signed.email, /Tu enlace de inicio de sesión/);
+    await first.page.getByRole('button', { name: 'Envíame un enlace' }).click();
+    await expect.poll(() => first.page.getByRole('status').first().textContent()).toContain(`Si hay una cuenta con ${signed.email}, le hemos enviado un enlace`);
+    await first.page.goto(mailLink(await magic, '/magic-link'));
+    await expect.poll(() => path(first.page)).toBe('/mfa');
+    await expect.poll(() => h1(first.page).textContent()).toBe('Verificación en dos pasos');
+
+    // A backup code instead of the app.
+    await first.page.getByRole('button', { name: 'Usar un código de respaldo' }).click();
+    await first.page.getByLabel('Código de respaldo').fill(backupCodes[0]!);
+    await first.page.getByRole('button', { name: 'Verificar' }).click();
+    await expect.poll(() => path(first.page)).toBe('/account');
+    await expect.poll(() => h1(first.page).textContent()).toBe('Perfil');
+
+    // Lost the second factor: recovered by mail.
+    const second = await server.person({ locale: 'es-ES' });
+    await signInEs(second.page);
+    await expect.poll(() => path(second.page)).toBe('/mfa');
+    const recovery = nextMail(server.smtp, signed.email, /Recupera el acceso a tu cuenta/);
+    await second.page.getByRole('button', { name: '¿Perdiste el acceso a tu segundo factor?' }).click();
+    await expect.poll(() => second.page.getByRole('status').first().textContent()).toContain('Si tu cuenta se puede recuperar, te hemos enviado un enlace por correo.');
+    await second.page.goto(mailLink(await recovery, '/mfa/recover'));
+    await expect.poll(() => h1(second.page).textContent()).toBe('Recupera tu cuenta');
+    await second.page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    await second.page.getByRole('button', { name: 'Recuperar mi cuenta' }).click();
+    await expect.poll(() => h1(second.page).textContent()).toBe('Se han eliminado tus segundos factores');
+    await checkPage(second.page, 'auth-mfa-recover-done-es');
+    await second.page.getByRole('button', { name: 'Continuar' }).click();
+    await expect.poll(() => path(second.page)).toBe('/account');
+    for (const person of [first, second]) expect(person.problems).toEqual([]);
+  });
 });
 
 describe.skipIf(!hasChromium)('hosted pages: forced second-factor enrolment (MFA_REQUIRED=all)', { timeout: 120_000 }, () => {

@@ -141,6 +141,28 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect(person.problems).toEqual([]);
   });
 
+  it('in Spanish: a notification arrives live in the open inbox, titled in the person\'s language, and the badge counts it', async () => {
+    const email = uniqueEmail('bandeja');
+    const user = await signUp(server.app, email, PASSWORD);
+    await server.app.context.db.sql.query(`UPDATE users SET locale = 'es' WHERE id = $1`, [user.id]);
+    const person = await server.person({ locale: 'es-ES' });
+    const { page } = person;
+    await person.open(`/sign-in?return_to=${encodeURIComponent('/account/notifications')}`);
+    await page.getByLabel('Correo electrónico').fill(email);
+    await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Iniciar sesión', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/account/notifications');
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Notificaciones');
+    await expect.poll(() => page.getByText('Aún no tienes notificaciones.').isVisible()).toBe(true);
+
+    await notify(user.id, 'accounts.password_changed');
+    await page.getByRole('heading', { name: 'Se cambió tu contraseña' }).waitFor({ timeout: 20_000 });
+    await page.getByRole('link', { name: 'Notificaciones 1 sin leer' }).waitFor();
+    expect(await page.getByText('1 notificación sin leer', { exact: true }).isVisible()).toBe(true);
+    await checkPage(page, 'notifications-es');
+    expect(person.problems).toEqual([]);
+  });
+
   it('creates an organization, switches to it, leaves another, and says why the only owner cannot leave', async () => {
     const { person, email, userId } = await signedInPerson('orgs', '/account/organizations');
     const { page } = person;
