@@ -1,0 +1,65 @@
+import { and, eq, inArray, isNotNull, lt, sql } from 'drizzle-orm';
+import type { DbHandle } from '../../platform/db/database.js';
+import { oidcModels } from './oidc.tables.js';
+
+export type OidcModelRow = typeof oidcModels.$inferSelect;
+
+/** A row that has not expired (the database's clock decides, the same for every instance). */
+const live = sql`(${oidcModels.expiresAt} IS NULL OR ${oidcModels.expiresAt} > now())`;
+
+export async function upsertModel(
+  db: DbHandle,
+  row: { model: string; id: string; payload: Record<string, unknown>; grantId: string | null; userCode: string | null; uid: string | null; expiresInSeconds: number | null },
+): Promise<void> {
+  const expiresAt = row.expiresInSeconds === null ? null : sql`now() + ${row.expiresInSeconds} * interval '1 second'`;
+  const values = { model: row.model, id: row.id, payload: row.payload, grantId: row.grantId, userCode: row.userCode, uid: row.uid, expiresAt, consumedAt: null };
+  await db.orm
+    .insert(oidcModels)
+    .values(values)
+    .onConflictDoUpdate({ target: [oidcModels.model, oidcModels.id], set: { payload: values.payload, grantId: values.grantId, userCode: values.userCode, uid: values.uid, expiresAt, consumedAt: null } });
+}
+
+export async function findModel(db: DbHandle, model: string, id: string): Promise<OidcModelRow | null> {
+  const [row] = await db.orm.select().from(oidcModels).where(and(eq(oidcModels.model, model), eq(oidcModels.id, id), live));
+  return row ?? null;
+}
+
+export async function findModelByUserCode(db: DbHandle, model: string, userCode: string): Promise<OidcModelRow | null> {
+  const [row] = await db.orm.select().from(oidcModels).where(and(eq(oidcModels.model, model), eq(oidcModels.userCode, userCode), live));
+  return row ?? null;
+}
+
+export async function findModelByUid(db: DbHandle, model: string, uid: string): Promise<OidcModelRow | null> {
+  const [row] = await db.orm.select().from(oidcModels).where(and(eq(oidcModels.model, model), eq(oidcModels.uid, uid), live));
+  return row ?? null;
+}
+
+/** Marks the row consumed once: a second consume keeps the first time. */
+export async function consumeModel(db: DbHandle, model: string, id: string): Promise<void> {
+  await db.orm
+    .update(oidcModels)
+    .set({ consumedAt: sql`coalesce(${oidcModels.consumedAt}, now())` })
+    .where(and(eq(oidcModels.model, model), eq(oidcModels.id, id)));
+}
+
+export async function destroyModel(db: DbHandle, model: string, id: string): Promise<void> {
+  await db.orm.delete(oidcModels).where(and(eq(oidcModels.model, model), eq(oidcModels.id, id)));
+}
+
+export async function destroyModelsOfGrant(db: DbHandle, model: string, grantId: string): Promise<void> {
+  await db.orm.delete(oidcModels).where(and(eq(oidcModels.model, model), eq(oidcModels.grantId, grantId)));
+}
+
+/** Removes up to `limit` expired rows; answers how many went. */
+export async function deleteExpiredModels(db: DbHandle, limit: number): Promise<number> {
+  const expired = db.orm
+    .select({ model: oidcModels.model, id: oidcModels.id })
+    .from(oidcModels)
+    .where(and(isNotNull(oidcModels.expiresAt), lt(oidcModels.expiresAt, sql`now()`)))
+    .limit(limit);
+  const rows = await db.orm
+    .delete(oidcModels)
+    .where(inArray(sql`(${oidcModels.model}, ${oidcModels.id})`, expired))
+    .returning({ id: oidcModels.id });
+  return rows.length;
+}
