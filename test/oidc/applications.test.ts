@@ -409,6 +409,14 @@ describe.each(engineCases())('applications on $engine', ({ engine, available }) 
       expect(await registry().verifyClientSecret(application.id, next)).toBe(true);
     });
 
+    it('an organization deleted between the check and the insert is the same 404 org_not_found (its foreign key refuses the row), with nothing written', async () => {
+      const { db, box, audit, events } = app.context;
+      const service = createApplicationsService({ db, box, audit, events, orgExists: async () => true, settings: { secretOverlapSeconds: 60 } });
+      const before = { apps: await count('oidc_applications'), audit: await count('audit_events') };
+      await expect(service.create({ name: 'Orphan', type: 'm2m', orgId: 'org_01jd8x7k2m3n4p5q6r7s8t9v0w' }, { id: (await api.platformAdmin()).id }, NO_CLIENT)).rejects.toMatchObject({ code: 'org_not_found', status: 404 });
+      expect({ apps: await count('oidc_applications'), audit: await count('audit_events') }).toEqual(before);
+    });
+
     it("an organization's application: its audit entries and events carry the org_id (its webhook endpoints hear them); a platform-wide one's carry none; DELETE answers 204 and then 404", async () => {
       const owner = await api.seeded('owner');
       const org = await api.createOrg(owner);

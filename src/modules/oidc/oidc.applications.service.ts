@@ -1,4 +1,5 @@
 import type { Database, DbHandle } from '../../platform/db/database.js';
+import { databaseErrorOf } from '../../platform/db/errors.js';
 import type { SecretBox } from '../../platform/crypto/secret-box.js';
 import { isId, newId } from '../../platform/crypto/ids.js';
 import { randomToken, safeEqual } from '../../platform/crypto/tokens.js';
@@ -184,6 +185,17 @@ export function createApplicationsService(deps: {
   const { db, box } = deps;
   const sinks = { audit: deps.audit, events: deps.events };
 
+  /** The organization deleted between the check and the insert (its foreign key refuses the row): the same answer as one not found. */
+  async function orgStillThere<T>(orgId: string | null, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      const found = databaseErrorOf(error);
+      if (orgId && found?.code === '23503' && found.constraint === 'oidc_applications_org_id_organizations_id_fk') throw oidcErrors.org_not_found(`No organization ${orgId}`);
+      throw error;
+    }
+  }
+
   async function views(tx: DbHandle, rows: ApplicationRow[]): Promise<ApplicationView[]> {
     const grants = await grantsOf(tx, rows.map((row) => row.id));
     return rows.map((row) => ({ ...row, type: row.type as ApplicationType, grants: grantsFrom(grants.filter((grant) => grant.applicationId === row.id)) }));
@@ -216,7 +228,7 @@ export function createApplicationsService(deps: {
         throw oidcErrors.org_not_found(`No organization ${input.orgId}`, { errors: [{ path: 'body.org_id', message: 'no such organization' }] });
       }
       const secret = isConfidential(input.type) ? newClientSecret() : null;
-      const application = await db.transaction(async (tx) => {
+      const application = await orgStillThere(input.orgId ?? null, () => db.transaction(async (tx) => {
         const row = await insertApplication(tx, {
           id: newId('app'), orgId: input.orgId ?? null, name: input.name, type: input.type, ...draft, firstParty: input.firstParty ?? false,
           tokenEndpointAuthMethod: authMethodOf(input.type, input.tokenEndpointAuthMethod), secret: secret ? box.seal(secret, SECRET_PURPOSE) : null, createdBy: actor.id,
@@ -225,7 +237,7 @@ export function createApplicationsService(deps: {
           changes: { name: { after: row.name }, type: { after: row.type }, redirect_uris: { after: row.redirectUris }, first_party: { after: row.firstParty } },
         });
         return (await views(tx, [row]))[0]!;
-      });
+      }));
       return { application, secret };
     },
 
