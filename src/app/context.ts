@@ -34,6 +34,9 @@ import {
 } from '../modules/orgs/index.js';
 import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
 import {
+  createApplicationsService, createClientRegistry, createResourcesService, type ApplicationsService, type ClientRegistry, type ResourcesService,
+} from '../modules/oidc/index.js';
+import {
   createEnrolmentCheck, createMfaPolicy, createMfaService, type EnrolmentCheck, type MfaPolicy, type MfaService, type PasskeyVerifier,
 } from '../modules/mfa/index.js';
 import { createOtpService, createPhoneService, type OtpLimits, type OtpService, type PhoneService } from '../modules/otp/index.js';
@@ -103,6 +106,12 @@ export interface Context {
   /** In-app notifications of the signed-in user and their live stream. */
   notifications: NotificationsService;
   pushSubscriptions: PushSubscriptionsService;
+  /** The OpenID provider's applications (clients), as platform admins manage them. */
+  applications: ApplicationsService;
+  /** API resources (RFC 8707) and their scopes, as platform admins manage them. */
+  resources: ResourcesService;
+  /** What the OpenID provider reads: client metadata, client secrets, granted resource scopes, resources. */
+  clientRegistry: ClientRegistry;
 }
 
 export interface ContextOverrides {
@@ -256,8 +265,15 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     db, audit, webhooks, messenger, policy: webhookPolicy, settings: config.webhooks, onError: (error) => logger.error({ err: error }, 'webhook dispatcher error'),
   });
   const adminOutbox = createAdminOutboxService({ db });
+  const applications = createApplicationsService({
+    db, box, audit, events,
+    orgExists: async (orgId) => (await orgs.get(orgId)) !== null,
+    settings: { secretOverlapSeconds: config.applications.secretOverlapSeconds },
+  });
+  const resources = createResourcesService({ db, audit, events });
+  const clientRegistry = createClientRegistry({ db, box });
   return {
-    webhooks, webhookDispatcher, auditLog, adminOutbox,
+    webhooks, webhookDispatcher, auditLog, adminOutbox, applications, resources, clientRegistry,
     config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics,
     sessions, users, accounts, signInSteps, oneTimeLinks, admins, passkeys, mfaPolicy, mfaEnrolment, mfa, signIn,
     orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,

@@ -118,6 +118,10 @@ export interface Config {
     readonly disableAfterFailures: number;
     readonly timeoutSeconds: number;
   };
+  readonly applications: {
+    /** Seconds a rotated-out client secret is still accepted beside the new one (0: not at all). */
+    readonly secretOverlapSeconds: number;
+  };
   readonly orgs: {
     readonly invitationTtlSeconds: number;
     /** Invitation mails (resends included) one organization may send to one address in 24 hours. */
@@ -651,6 +655,13 @@ export const variables = {
     default: '15',
     parse: integerIn(1, 60),
   }),
+  APPLICATION_SECRET_OVERLAP_SECONDS: variable({
+    title: 'Client secret rotation overlap',
+    description:
+      'Seconds the previous client secret of an OIDC application keeps working after POST /v1/admin/applications/{app_id}/secret rotates it, so its deployments can switch over (0 to 2592000; 0 ends it at once).',
+    default: '86400',
+    parse: integerIn(0, 2_592_000),
+  }),
   TRUSTED_PROXIES: optionalVariable({
     title: 'Trusted proxies',
     description:
@@ -989,6 +1000,7 @@ function toConfig(env: Env): Config {
       disableAfterFailures: env.WEBHOOK_DISABLE_AFTER_FAILURES,
       timeoutSeconds: env.WEBHOOK_TIMEOUT_SECONDS,
     },
+    applications: { secretOverlapSeconds: env.APPLICATION_SECRET_OVERLAP_SECONDS },
     orgs: {
       invitationTtlSeconds: env.INVITATION_TTL_SECONDS,
       invitationDailyLimit: env.INVITATION_DAILY_LIMIT,

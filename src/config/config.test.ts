@@ -76,6 +76,7 @@ describe('loadConfig defaults', () => {
       communications: { breaker: { threshold: 5, cooldownSeconds: 30 } },
       audit: { exportDir: resolve('data', 'audit-exports') },
       webhooks: { allowPrivateNetworks: false, retryScheduleSeconds: [5, 300, 1800, 7200, 18000, 36000, 36000], disableAfterFailures: 20, timeoutSeconds: 15 },
+      applications: { secretOverlapSeconds: 86400 },
       orgs: {
         invitationTtlSeconds: 604800,
         invitationDailyLimit: 5,

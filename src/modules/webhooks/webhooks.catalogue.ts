@@ -6,7 +6,8 @@ import { Type, type TSchema } from '@sinclair/typebox';
  * `{type, timestamp, data}`; `webhook-id` is the event's id (the same on every retry).
  *
  * Which organization hears what: org-scoped events (org.*, member.*, invitation.*, api_key.*,
- * role.*) go to that organization's endpoints; events about a person (user.*, session.*, mfa.*,
+ * role.*, application.* of an application that belongs to the organization) go to that
+ * organization's endpoints; events about a person (user.*, session.*, mfa.*,
  * passkey.*) go to the endpoints of every organization the person is a member of when the event
  * is dispatched.
  */
@@ -26,6 +27,8 @@ interface EventType {
 
 const USER = 'usr_01jd8x7k2m3n4p5q6r7s8t9v0w';
 const ORG = 'org_01jd8x7k2m3n4p5q6r7s8t9v0w';
+const APP = 'app_01jd8x7k2m3n4p5q6r7s8t9v0w';
+const AppId = Id('app');
 
 export const EVENT_TYPES: Readonly<Record<string, EventType>> = {
   'user.created': { description: 'A person signed up (or an admin was created).', scope: 'user', schema: open({ id: UserId, email: Type.String(), name: Type.Optional(Type.Union([Type.String(), Type.Null()])) }), example: { id: USER, email: 'ada@example.com', name: 'Ada' } },
@@ -52,6 +55,10 @@ export const EVENT_TYPES: Readonly<Record<string, EventType>> = {
   'role.created': { description: 'A custom role was created.', scope: 'org', schema: open({ org_id: OrgId, role_id: Id('rol'), name: Type.String(), permissions: Type.Array(Type.String()) }), example: { org_id: ORG, role_id: 'rol_01jd8x7k2m3n4p5q6r7s8t9v0w', name: 'Billing', permissions: ['org:read'] } },
   'role.updated': { description: 'A custom role changed.', scope: 'org', schema: open({ org_id: OrgId, role_id: Id('rol') }), example: { org_id: ORG, role_id: 'rol_01jd8x7k2m3n4p5q6r7s8t9v0w', name: 'Billing', permissions: ['org:read', 'members:read'] } },
   'role.deleted': { description: 'A custom role was deleted.', scope: 'org', schema: open({ org_id: OrgId, role_id: Id('rol') }), example: { org_id: ORG, role_id: 'rol_01jd8x7k2m3n4p5q6r7s8t9v0w', name: 'Billing', permissions: [] } },
+  'application.created': { description: "An OIDC application of the organization was registered (platform admins register applications; never its secret). Platform-wide applications, with no organization, reach no endpoint.", scope: 'org', schema: open({ org_id: OrgId, application_id: AppId, client_id: AppId, name: Type.String(), type: Type.String() }), example: { org_id: ORG, application_id: APP, client_id: APP, name: 'Reports', type: 'web', first_party: false } },
+  'application.updated': { description: "An OIDC application of the organization changed (settings, or its granted resource scopes: changes lists the fields).", scope: 'org', schema: open({ org_id: OrgId, application_id: AppId, changes: Type.Array(Type.String()) }), example: { org_id: ORG, application_id: APP, client_id: APP, changes: ['redirect_uris'] } },
+  'application.deleted': { description: 'An OIDC application of the organization was deleted.', scope: 'org', schema: open({ org_id: OrgId, application_id: AppId }), example: { org_id: ORG, application_id: APP, client_id: APP, name: 'Reports' } },
+  'application.secret_rotated': { description: "An OIDC application's client secret was rotated (never the secret): the previous one works until previous_secret_expires_at.", scope: 'org', schema: open({ org_id: OrgId, application_id: AppId, previous_secret_expires_at: Type.String() }), example: { org_id: ORG, application_id: APP, client_id: APP, previous_secret_expires_at: '2026-01-02T12:00:00.000Z' } },
   'webhook.test': { description: 'Sent on request (POST …/webhooks/{id}/test) to check an endpoint; no endpoint subscribes to it.', scope: 'org', schema: open({ org_id: OrgId, endpoint_id: Id('whk') }), example: { org_id: ORG, endpoint_id: 'whk_01jd8x7k2m3n4p5q6r7s8t9v0w' } },
 };
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** Identifier prefixes in use; a new kind of identifier adds its prefix here. */
-export type IdPrefix = 'usr' | 'ses' | 'rtk' | 'ott' | 'org' | 'key' | 'evt' | 'aud' | 'msg' | 'job' | 'inv' | 'rol' | 'whk' | 'jwk' | 'pky' | 'com' | 'tpl' | 'sms' | 'psh' | 'ntf' | 'otp' | 'whd';
+export type IdPrefix = 'usr' | 'ses' | 'rtk' | 'ott' | 'org' | 'key' | 'evt' | 'aud' | 'msg' | 'job' | 'inv' | 'rol' | 'whk' | 'jwk' | 'pky' | 'com' | 'tpl' | 'sms' | 'psh' | 'ntf' | 'otp' | 'whd' | 'app' | 'res';
 
 /**
  * A prefixed, random, time-ordered identifier: `usr_` + 10 characters of millisecond time +

@@ -1,0 +1,9 @@
+export {
+  createApplicationsService, createClientRegistry, newClientSecret,
+  type ApplicationsService, type ApplicationView, type ClientMetadata, type ClientRegistry, type Grant,
+} from './oidc.applications.service.js';
+export { createResourcesService, RESERVED_SCOPES, type ResourcesService, type ResourceView } from './oidc.resources.service.js';
+export { applicationRoutes } from './oidc.applications.routes.js';
+export { resourceRoutes } from './oidc.resources.routes.js';
+export { APPLICATION_TYPES, type ApplicationType } from './oidc.applications.uris.js';
+export { oidcErrors } from './oidc.errors.js';
