@@ -69,6 +69,22 @@ describe.each(engineCases())('auth endpoints on $engine', ({ engine, available }
         expect(mail.text).toContain('Ada Lovelace');
       });
 
+      it('keeps the language the person signed up in (canonical BCP 47): the verification mail speaks it; a malformed tag is refused and nothing is created', async () => {
+        const email = uniqueEmail('signup-es');
+        const res = await post('/v1/auth/signup', { email, password: PASSWORD, locale: 'ES-es' });
+        expect(res.statusCode, res.body).toBe(201);
+        expect(res.json<{ user: UserBody }>().user.locale).toBe('es-ES');
+        const mail = await waitForMail(app, { to: email, template: 'accounts.verify_email' });
+        expect(mail.subject).toMatch(/^Verifica tu dirección de correo/);
+
+        const refused = uniqueEmail('signup-bad-locale');
+        for (const locale of ['', 'español', 'e', 'es_ES', 'x'.repeat(40)]) {
+          const bad = expectProblem(await post('/v1/auth/signup', { email: refused, password: PASSWORD, locale }), 400, 'validation_failed');
+          expect(JSON.stringify(bad.errors), locale).toContain('locale');
+        }
+        expect(await app.context.db.sql.query('SELECT 1 FROM users WHERE email = $1', [refused]).then((r) => r.rows.length)).toBe(0);
+      });
+
       it('refuses a weak password with 422 weak_password, listing every broken rule, and creates nothing', async () => {
         const email = `pass@${randomBytes(5).toString('hex')}.test`;
         const res = await post('/v1/auth/signup', { email, password: 'pass' });

@@ -49,7 +49,18 @@ const UseCookie = Type.Optional(
 );
 
 export const SignupBody = Type.Object(
-  { email: Email, password: Password, name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))) },
+  {
+    email: Email,
+    password: Password,
+    name: Type.Optional(Nullable(Type.String({ minLength: 1, maxLength: 200 }))),
+    locale: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$',
+        maxLength: 35,
+        description: 'The language of the pages the person signed up on (BCP 47, e.g. es or en-GB): their mails speak it from the first one; changed later with PATCH /v1/me',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 const ShownPassword = Type.Optional(

@@ -12,6 +12,17 @@ export interface SignupInput {
   email: string;
   password: string;
   name?: string | null;
+  /** BCP 47; stored in its canonical form, or not at all when it is not a language tag. */
+  locale?: string;
+}
+
+function canonicalLocale(locale: string | undefined): string | null {
+  if (!locale) return null;
+  try {
+    return Intl.getCanonicalLocales(locale)[0] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export interface SignupService {
@@ -43,7 +54,7 @@ export function createSignupService(deps: {
           const now = new Date();
           return { ...existing, id: newId('usr'), email, name: input.name ?? null, emailVerified: false, locale: null, timezone: null, phone: null, phoneVerified: false, createdAt: now, updatedAt: now };
         }
-        const user = await insertUser(tx, { id: newId('usr'), email, passwordHash, name: input.name ?? null, passwordChangedAt: new Date() });
+        const user = await insertUser(tx, { id: newId('usr'), email, passwordHash, name: input.name ?? null, locale: canonicalLocale(input.locale), passwordChangedAt: new Date() });
         await audit.record(tx, { actor: { type: 'user', id: user.id, display: email }, action: 'user.signed_up', target: { type: 'user', id: user.id }, context: client });
         await events.publish(tx, { type: 'user.created', data: { id: user.id, email: user.email, name: user.name } });
         await deps.emails.sendVerification(user, { tx });

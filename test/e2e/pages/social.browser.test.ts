@@ -325,10 +325,11 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect([...person.problems, ...other.person.problems]).toEqual([]);
   });
 
-  it('speaks Spanish on the invitation page', async () => {
+  it('speaks Spanish on the invitation page, and a new person accepts it in Spanish', async () => {
     const owner = await api.signedIn('duena', { name: 'Dolores' });
     const org = await api.createOrg(owner, { name: 'Pollos Hermanos' });
-    const { link } = await invite(owner, org.id, uniqueEmail('invitada'), 'viewer');
+    const invitee = uniqueEmail('invitada');
+    const { link } = await invite(owner, org.id, invitee, 'viewer');
     const person = await server.person({ locale: 'es-ES' });
     await person.open(link);
     await expect.poll(() => person.page.getByRole('heading', { level: 1 }).textContent()).toBe('Invitación para unirte a Pollos Hermanos');
@@ -336,5 +337,29 @@ describe.skipIf(!hasChromium)('hosted pages: notifications, organizations, invit
     expect(await person.page.getByRole('link', { name: 'Crear una cuenta' }).isVisible()).toBe(true);
     expect(await person.page.getByRole('link', { name: 'Iniciar sesión' }).isVisible()).toBe(true);
     await checkPage(person.page, 'invitation-es');
+
+    // A new person, in Spanish: an account, the verification mail, sign-in, and the invitation accepted.
+    const { page } = person;
+    await page.getByRole('link', { name: 'Crear una cuenta' }).click();
+    await page.waitForURL((url) => url.pathname === '/sign-up');
+    await page.getByLabel('Correo electrónico').fill(invitee);
+    await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    const verification = nextMail(server.smtp, invitee, /Verifica tu dirección de correo/);
+    await page.getByRole('button', { name: 'Crear cuenta' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Revisa tu correo');
+    await person.open(mailLink(await verification, '/verify-email'));
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Confirma tu correo electrónico');
+    await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Verificar', exact: true }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Correo electrónico verificado');
+    await page.getByRole('button', { name: 'Continuar' }).click();
+    await page.waitForURL((url) => url.pathname === '/sign-in');
+    await page.getByLabel('Correo electrónico').fill(invitee);
+    await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Iniciar sesión', exact: true }).click();
+    await page.waitForURL((url) => url.pathname === '/invitations/accept');
+    await page.getByRole('button', { name: 'Unirme a Pollos Hermanos' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Te has unido a Pollos Hermanos.');
+    expect(person.problems).toEqual([]);
   });
 });

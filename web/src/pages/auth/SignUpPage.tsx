@@ -18,7 +18,7 @@ import { AFTER_VERIFY_KEY, brokenRules, SIGNED_UP_KEY, ButtonLink, NewPasswordFi
  * like a new one (the API mails its owner instead), so the page never says whether it exists.
  */
 export function Page() {
-  const { t } = useTranslation('auth');
+  const { t, i18n } = useTranslation('auth');
   const { brand } = useExperience();
   const message = useErrorMessage('auth');
   const returnTo = useReturnTo();
@@ -40,7 +40,7 @@ export function Page() {
     if (Object.keys(missing).length > 0) return fail(t('common:fixErrors'));
     setBusy(true);
     try {
-      await call(api.POST('/v1/auth/signup', { body: { email: email.trim(), password, ...(name.trim() ? { name: name.trim() } : {}) } }));
+      await call(api.POST('/v1/auth/signup', { body: { email: email.trim(), password, locale: i18n.resolvedLanguage ?? i18n.language, ...(name.trim() ? { name: name.trim() } : {}) } }));
       // The verify page (same browser) continues where the person was going.
       if (returnTo) localStorage.setItem(AFTER_VERIFY_KEY, returnTo);
       else localStorage.removeItem(AFTER_VERIFY_KEY);
