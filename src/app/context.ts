@@ -34,7 +34,7 @@ import {
 } from '../modules/orgs/index.js';
 import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
 import {
-  createApplicationsService, createClientRegistry, createResourcesService, type ApplicationsService, type ClientRegistry, type ResourcesService,
+  createApplicationsService, createClientRegistry, createResourcesService, scheduleOidcCleanup, type ApplicationsService, type ClientRegistry, type ResourcesService,
 } from '../modules/oidc/index.js';
 import {
   createEnrolmentCheck, createMfaPolicy, createMfaService, type EnrolmentCheck, type MfaPolicy, type MfaService, type PasskeyVerifier,
@@ -272,6 +272,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   });
   const resources = createResourcesService({ db, audit, events });
   const clientRegistry = createClientRegistry({ db, box });
+  scheduleOidcCleanup(jobs, db);
   return {
     webhooks, webhookDispatcher, auditLog, adminOutbox, applications, resources, clientRegistry,
     config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics,

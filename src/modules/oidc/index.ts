@@ -7,4 +7,4 @@ export { applicationRoutes } from './oidc.applications.routes.js';
 export { resourceRoutes } from './oidc.resources.routes.js';
 export { APPLICATION_TYPES, type ApplicationType } from './oidc.applications.uris.js';
 export { oidcErrors } from './oidc.errors.js';
-export { createOidcAdapter, removeExpiredOidcModels, type OidcAdapter, type OidcAdapterConstructor, type OidcPayload } from './oidc.adapter.js';
+export { createOidcAdapter, OIDC_CLEANUP_QUEUE, removeExpiredOidcModels, scheduleOidcCleanup, type OidcAdapter, type OidcAdapterConstructor, type OidcPayload } from './oidc.adapter.js';

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, engineCases, type TestDatabase } from '../../../test/helpers/db.js';
+import { waitFor } from '../../../test/helpers/wait.js';
 import { createPostgresDatabase, type Database } from '../../platform/db/database.js';
-import { createOidcAdapter, removeExpiredOidcModels, type OidcAdapterConstructor } from './oidc.adapter.js';
+import { createJobs } from '../../platform/jobs/jobs.js';
+import { createOidcAdapter, OIDC_CLEANUP_QUEUE, removeExpiredOidcModels, scheduleOidcCleanup, type OidcAdapterConstructor } from './oidc.adapter.js';
 
 /*
  * The oidc-provider storage adapter against a migrated database, on each engine: the contract
@@ -99,6 +101,25 @@ describe.each(engineCases())('oidc-provider adapter on $engine', ({ engine, avai
       expect(await left()).toEqual(['dc-old', 'ses-forever', 'ses-old']);
       expect(await removeExpiredOidcModels(database.db, 1)).toBeGreaterThanOrEqual(2);
       expect(await left()).toEqual(['ses-forever']);
+    });
+
+    it('the clean-up job is scheduled every ten minutes and removes expired rows when it runs', async () => {
+      const jobs = createJobs(database.db);
+      scheduleOidcCleanup(jobs, database.db);
+      await jobs.start();
+      try {
+        expect(await jobs.schedules()).toContainEqual({ name: OIDC_CLEANUP_QUEUE, cron: '*/10 * * * *' });
+        const interactions = new Adapter('Interaction');
+        await interactions.upsert('int-old', { uid: 'int-old' }, 60);
+        await interactions.upsert('int-live', { uid: 'int-live' }, 3600);
+        await database.db.sql.query(`UPDATE oidc_models SET expires_at = now() - interval '1 minute' WHERE id = 'int-old'`);
+        await jobs.enqueue(OIDC_CLEANUP_QUEUE, {});
+        const left = async () => (await database.db.sql.query<{ id: string }>(`SELECT id FROM oidc_models WHERE id LIKE 'int-%' ORDER BY id`)).rows.map((row) => row.id);
+        await waitFor(async () => (await left()).length === 1, 20_000, 'the clean-up job');
+        expect(await left()).toEqual(['int-live']);
+      } finally {
+        await jobs.stop();
+      }
     });
 
     it.skipIf(engine !== 'postgres')('a second instance on the same PostgreSQL finds, consumes and revokes what the first wrote', async () => {

@@ -1,4 +1,5 @@
 import type { DbHandle } from '../../platform/db/database.js';
+import type { Jobs } from '../../platform/jobs/jobs.js';
 import { consumeModel, deleteExpiredModels, destroyModel, destroyModelsOfGrant, findModel, findModelByUid, findModelByUserCode, upsertModel, type OidcModelRow } from './oidc.queries.js';
 
 /** What oidc-provider stores for a model instance (its AdapterPayload): its own fields, some of which the adapter indexes. */
@@ -89,4 +90,14 @@ export async function removeExpiredOidcModels(db: DbHandle, batch = 1000): Promi
     total += removed;
     if (removed < batch) return total;
   }
+}
+
+export const OIDC_CLEANUP_QUEUE = 'oidc.cleanup';
+
+/** Removes expired model instances every ten minutes, from one instance at a time. Call before jobs.start(). */
+export function scheduleOidcCleanup(jobs: Jobs, db: DbHandle): void {
+  jobs.define(OIDC_CLEANUP_QUEUE, async () => {
+    await removeExpiredOidcModels(db);
+  }, { retryLimit: 3, retryDelaySeconds: 60, concurrency: 1 });
+  jobs.schedule(OIDC_CLEANUP_QUEUE, '*/10 * * * *');
 }
