@@ -134,4 +134,25 @@ describe('KeyStore', () => {
     expect(JSON.parse(box.open(row!.private_jwk_sealed, 'signing-key'))).toHaveProperty('d');
     expect(() => createSecretBox('another-secret-0123456789-abcdefghijklmno').open(row!.private_jwk_sealed, 'signing-key')).toThrow();
   });
+
+  it('gives the OpenID provider its private keys: the signing Ed25519 key and an RS256 key made on first call, both published', async () => {
+    const keys = store();
+    const token = await sign(keys);
+    const first = await keys.providerKeys();
+    expect(first.keys.map((jwk) => jwk.alg).sort()).toEqual(['EdDSA', 'RS256']);
+    expect(first.keys.every((jwk) => typeof jwk.d === 'string')).toBe(true);
+    expect(first.keys.find((jwk) => jwk.alg === 'EdDSA')!.kid).toBe(kidOf(token));
+    // The JWKS publishes both, public members only; a second call adds nothing.
+    const published = (await keys.jwks()).keys;
+    expect(published.map((jwk) => jwk.kid).sort()).toEqual(first.keys.map((jwk) => jwk.kid).sort());
+    expect(published.every((jwk) => !('d' in jwk) && !('p' in jwk))).toBe(true);
+    expect((await keys.providerKeys()).version).toBe(first.version);
+    // A rotation replaces both, keeps the old ones published, and changes the version.
+    await keys.rotate();
+    const after = await keys.providerKeys();
+    expect(after.version).not.toBe(first.version);
+    expect(after.keys.map((jwk) => jwk.alg).sort()).toEqual(['EdDSA', 'EdDSA', 'RS256', 'RS256']);
+    const rows = await db.orm.select().from(signingKeys);
+    expect(rows.filter((row) => row.status === 'active').map((row) => row.alg).sort()).toEqual(['EdDSA', 'RS256']);
+  });
 });

@@ -6,6 +6,8 @@ import type { SecretBox } from './secret-box.js';
 import { signingKeys } from './keys.tables.js';
 
 const ALG = 'EdDSA';
+/** The OpenID provider's ID tokens: RS256 is what every relying party must accept (OpenID Connect Core 15.1). */
+const ID_TOKEN_ALG = 'RS256';
 const PURPOSE = 'signing-key';
 /** How long a process trusts its copy of the key set before reading it again (rotation on other instances). */
 const REFRESH_MS = 60_000;
@@ -39,10 +41,18 @@ export interface KeyStore {
    * a minute, or at once when they meet a token with its `kid`.
    */
   rotate(): Promise<{ kid: string }>;
+  /**
+   * The private keys the OpenID provider signs with: the published Ed25519 keys (access tokens, the
+   * same kid as `sign`) and RS256 keys for ID tokens, created on first call. `version` changes when
+   * the set does (a rotation), so the provider can be rebuilt with the new keys.
+   */
+  providerKeys(): Promise<{ version: string; keys: JWK[] }>;
 }
 
 interface LoadedKeys {
   at: number;
+  /** The private halves of every published key, newest first (only for the OpenID provider). */
+  privateJwks: JWK[];
   signing: { kid: string; key: Awaited<ReturnType<typeof importJWK>> };
   jwks: { keys: JWK[] };
   verifier: ReturnType<typeof createLocalJWKSet>;
@@ -56,12 +66,12 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
   let loaded: LoadedKeys | undefined;
   let loading: Promise<LoadedKeys> | undefined;
 
-  async function newKeyRow(): Promise<typeof signingKeys.$inferInsert> {
-    const { publicKey, privateKey } = await generateKeyPair(ALG, { crv: 'Ed25519', extractable: true });
+  async function newKeyRow(alg: typeof ALG | typeof ID_TOKEN_ALG = ALG): Promise<typeof signingKeys.$inferInsert> {
+    const { publicKey, privateKey } = await generateKeyPair(alg, alg === ALG ? { crv: 'Ed25519', extractable: true } : { modulusLength: 2048, extractable: true });
     const id = newId('jwk');
-    const publicJwk = { ...(await exportJWK(publicKey)), kid: id, alg: ALG, use: 'sig' };
-    const privateJwk = { ...(await exportJWK(privateKey)), kid: id, alg: ALG };
-    return { id, alg: ALG, publicJwk, privateJwkSealed: deps.box.seal(JSON.stringify(privateJwk), PURPOSE) };
+    const publicJwk = { ...(await exportJWK(publicKey)), kid: id, alg, use: 'sig' };
+    const privateJwk = { ...(await exportJWK(privateKey)), kid: id, alg };
+    return { id, alg, publicJwk, privateJwkSealed: deps.box.seal(JSON.stringify(privateJwk), PURPOSE) };
   }
 
   /** The active keys and the retired ones that may still have live tokens, newest first. */
@@ -76,15 +86,17 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
 
   async function readKeys(): Promise<LoadedKeys> {
     let rows = await publishedKeys();
-    if (!rows.some((row) => row.status === 'active')) {
+    if (!rows.some((row) => row.status === 'active' && row.alg === ALG)) {
       await deps.db.orm.insert(signingKeys).values(await newKeyRow());
       rows = await publishedKeys();
     }
-    const active = rows.find((row) => row.status === 'active')!;
-    const privateJwk = JSON.parse(deps.box.open(active.privateJwkSealed, PURPOSE)) as JWK;
+    const active = rows.find((row) => row.status === 'active' && row.alg === ALG)!;
+    const privateJwks = rows.map((row) => JSON.parse(deps.box.open(row.privateJwkSealed, PURPOSE)) as JWK);
+    const privateJwk = privateJwks[rows.indexOf(active)]!;
     const jwks = { keys: rows.map((row) => row.publicJwk as JWK) };
     return {
       at: Date.now(),
+      privateJwks,
       signing: { kid: active.id, key: await importJWK(privateJwk, ALG) },
       jwks,
       verifier: createLocalJWKSet(jwks),
@@ -144,12 +156,23 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
     },
     async rotate() {
       const row = await newKeyRow();
+      const withIdTokenKey = (await keys()).privateJwks.some((jwk) => jwk.alg === ID_TOKEN_ALG);
+      const rows = withIdTokenKey ? [row, await newKeyRow(ID_TOKEN_ALG)] : [row];
       await deps.db.transaction(async (tx) => {
         await tx.orm.update(signingKeys).set({ status: 'retired', retiredAt: new Date() }).where(eq(signingKeys.status, 'active'));
-        await tx.orm.insert(signingKeys).values(row);
+        await tx.orm.insert(signingKeys).values(rows);
       });
       await reload();
       return { kid: row.id };
+    },
+    async providerKeys() {
+      let current = await keys();
+      if (!current.privateJwks.some((jwk) => jwk.alg === ID_TOKEN_ALG)) {
+        // Two instances may both add one at first use: harmless, the newest signs and both are published.
+        await deps.db.orm.insert(signingKeys).values(await newKeyRow(ID_TOKEN_ALG));
+        current = await reload();
+      }
+      return { version: current.privateJwks.map((jwk) => jwk.kid).join(' '), keys: current.privateJwks };
     },
   };
 }
