@@ -23,7 +23,7 @@ import { notificationRoutes, pushSubscriptionRoutes } from '../modules/notificat
 import { apiKeyRoutes, createOrgGuard, invitationRoutes, memberRoutes, orgRoutes, roleRoutes } from '../modules/orgs/index.js';
 import { webhookRoutes } from '../modules/webhooks/index.js';
 import { auditRoutes } from '../modules/audit/index.js';
-import { applicationRoutes, resourceRoutes } from '../modules/oidc/index.js';
+import { applicationRoutes, connectedAppRoutes, interactionRoutes, oidcProviderRoutes, resourceRoutes } from '../modules/oidc/index.js';
 import { experienceRoutes } from '../modules/experience/index.js';
 import { registerPages } from '../platform/http/pages.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
@@ -140,6 +140,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     adminRoutes(server, { guards, orgs: context.orgs, tiers: context.tiers, outbox: context.adminOutbox });
     applicationRoutes(server, { applications: context.applications, guards });
     resourceRoutes(server, { resources: context.resources, guards });
+    await oidcProviderRoutes(server, { provider: context.oidcProvider });
+    interactionRoutes(server, { interactions: context.oidcInteractions, guards });
+    connectedAppRoutes(server, { connectedApps: context.connectedApps, guards });
     communicationRoutes(server, { settings: context.communicationSettings, communications: context.communications, guards });
     deliveryHookRoutes(server, { hooks: context.deliveryHooks });
     templateRoutes(server, { templates: context.templates, guards });

@@ -34,7 +34,8 @@ import {
 } from '../modules/orgs/index.js';
 import { createAdminOutboxService, type AdminOutboxService } from '../modules/admin/index.js';
 import {
-  createApplicationsService, createClientRegistry, createResourcesService, scheduleOidcCleanup, type ApplicationsService, type ClientRegistry, type ResourcesService,
+  createApplicationsService, createClientRegistry, createConnectedApps, createInteractionService, createOidcProvider, createResourcesService, scheduleOidcCleanup,
+  type ApplicationsService, type ClientRegistry, type ConnectedApps, type InteractionService, type OidcProvider, type ResourcesService,
 } from '../modules/oidc/index.js';
 import {
   createEnrolmentCheck, createMfaPolicy, createMfaService, type EnrolmentCheck, type MfaPolicy, type MfaService, type PasskeyVerifier,
@@ -112,6 +113,12 @@ export interface Context {
   resources: ResourcesService;
   /** What the OpenID provider reads: client metadata, client secrets, granted resource scopes, resources. */
   clientRegistry: ClientRegistry;
+  /** The OpenID provider (oidc-provider on Tessera's storage, keys and sessions). */
+  oidcProvider: OidcProvider;
+  /** The login, consent and organization steps of an authorization, for the hosted page. */
+  oidcInteractions: InteractionService;
+  /** The account center's connected apps (grants a person gave) and their revocation. */
+  connectedApps: ConnectedApps;
 }
 
 export interface ContextOverrides {
@@ -273,8 +280,35 @@ export async function createContext(config: Config, logger: Logger, overrides: C
   const resources = createResourcesService({ db, audit, events });
   const clientRegistry = createClientRegistry({ db, box });
   scheduleOidcCleanup(jobs, db);
+  const roleIn = async (orgId: string, userId: string): Promise<string | null> => (await orgs.membership(orgId, userId))?.role ?? null;
+  const oidcProvider = createOidcProvider({
+    issuer: config.publicUrl,
+    db,
+    audit,
+    registry: clientRegistry,
+    keys,
+    cookieKeys: [box.deriveKey('oidc-provider-cookies').toString('base64url')],
+    apiAudience: config.auth.audience,
+    accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
+    refreshIdleTimeoutSeconds: config.auth.refreshIdleTimeoutSeconds,
+    sessionMaxLifetimeSeconds: config.auth.sessionMaxLifetimeSeconds,
+    account: (userId) => users.byId(userId),
+    organizations: async (userId) => (await orgs.listMine(userId)).map(({ org, role }) => ({ id: org.id, slug: org.slug, role })),
+    roleIn,
+    isSessionRevoked: (sessionId) => sessions.isRevoked(sessionId),
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    endTesseraSession: async (sessionId) => {
+      await sessions.revoke(sessionId, 'oidc_logout', { type: 'system' });
+    },
+    logger,
+  });
+  const oidcInteractions = createInteractionService({
+    db, provider: oidcProvider, registry: clientRegistry, audit, roleIn,
+    authenticatedAt: (sessionId) => sessions.authenticatedAt(sessionId),
+  });
+  const connectedApps = createConnectedApps({ db, registry: clientRegistry, audit });
   return {
-    webhooks, webhookDispatcher, auditLog, adminOutbox, applications, resources, clientRegistry,
+    webhooks, webhookDispatcher, auditLog, adminOutbox, applications, resources, clientRegistry, oidcProvider, oidcInteractions, connectedApps,
     config, logger, db, cache, jobs, box, keys, audit, events, mail, mailTransport, smsProvider, pushProvider, deliveryHooks, templates, recipients, messenger, metrics,
     sessions, users, accounts, signInSteps, oneTimeLinks, admins, passkeys, mfaPolicy, mfaEnrolment, mfa, signIn,
     orgs, invitations, roles, apiKeys, tiers, communicationSettings, communications,

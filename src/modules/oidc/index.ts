@@ -8,3 +8,8 @@ export { resourceRoutes } from './oidc.resources.routes.js';
 export { APPLICATION_TYPES, type ApplicationType } from './oidc.applications.uris.js';
 export { oidcErrors } from './oidc.errors.js';
 export { createOidcAdapter, OIDC_CLEANUP_QUEUE, removeExpiredOidcModels, scheduleOidcCleanup, type OidcAdapter, type OidcAdapterConstructor, type OidcPayload } from './oidc.adapter.js';
+export { createOidcProvider, INTERACTION_PAGE, OIDC_ROUTES, OIDC_SCOPES, type OidcProvider, type OidcAccount } from './oidc.provider.js';
+export { createInteractionService, type InteractionService } from './oidc.interactions.service.js';
+export { interactionRoutes, oidcProviderRoutes } from './oidc.provider.routes.js';
+export { createConnectedApps, type ConnectedApps } from './oidc.grants.service.js';
+export { connectedAppRoutes } from './oidc.grants.routes.js';

@@ -18,6 +18,11 @@ export const oidcErrors = {
     reserved_scope: { status: 422, title: 'The scope name is reserved for OpenID Connect' },
     unknown_resource: { status: 422, title: 'Unknown API resource' },
     unknown_scope: { status: 422, title: 'The API resource has no such scope' },
+    interaction_not_found: { status: 404, title: 'This sign-in request has ended or belongs to another browser' },
+    interaction_prompt_mismatch: { status: 409, title: 'This sign-in request is at another step' },
+    fresh_sign_in_required: { status: 403, title: 'The application asks you to sign in again' },
+    account_mismatch: { status: 409, title: 'This sign-in request was made for another account' },
+    not_a_member: { status: 403, title: 'You are not a member of this organization' },
   }),
   /** An org_id that names no organization. */
   org_not_found: orgErrors.org_not_found,

@@ -63,3 +63,17 @@ export async function deleteExpiredModels(db: DbHandle, limit: number): Promise<
     .returning({ id: oidcModels.id });
   return rows.length;
 }
+
+/** The live grants a person gave (oidc-provider's Grant instances), oldest first. */
+export async function grantsOfAccount(db: DbHandle, accountId: string): Promise<{ id: string; payload: Record<string, unknown> }[]> {
+  return db.orm
+    .select({ id: oidcModels.id, payload: oidcModels.payload })
+    .from(oidcModels)
+    .where(and(eq(oidcModels.model, 'Grant'), sql`${oidcModels.payload}->>'accountId' = ${accountId}`, live))
+    .orderBy(sql`${oidcModels.payload}->>'iat'`);
+}
+
+/** Removes a grant and everything issued under it (codes, access and refresh tokens, device codes…). */
+export async function destroyGrant(db: DbHandle, grantId: string): Promise<void> {
+  await db.orm.delete(oidcModels).where(sql`${oidcModels.grantId} = ${grantId} OR (${oidcModels.model} = 'Grant' AND ${oidcModels.id} = ${grantId})`);
+}

@@ -10,7 +10,7 @@ import type { HttpServer } from './server.js';
  */
 export const PAGE_PATHS: readonly string[] = Object.freeze([
   '/', '/sign-in', '/sign-up', '/verify-email', '/forgot-password', '/reset-password', '/magic-link',
-  '/mfa', '/mfa/enroll', '/mfa/recover', '/invitations/accept', '/account', '/account/*',
+  '/mfa', '/mfa/enroll', '/mfa/recover', '/invitations/accept', '/account', '/account/*', '/authorize/:uid',
 ]);
 
 export interface PagesOptions {
