@@ -21,7 +21,10 @@
  *   of them, and 99 more organizations of 10 members each.
  * - Webhook fan-out: BENCH_WEBHOOK_EVENTS (default 10,000) organization changes, each delivered to
  *   10 endpoints on loopback: deliveries per second and the delay from commit to delivery.
- * The login, refresh, me and members scenarios run at 1, 10 and 100 connections.
+ * - OpenID provider: client-credentials tokens per second (`oidc-cc`: an m2m application's JWT for a
+ *   resource) and the authorization-code exchange per second (`oidc-code`: codes issued untimed to a
+ *   signed-in person before each run, then redeemed with PKCE and client_secret_basic).
+ * The login, refresh, me, members and OpenID scenarios run at 1, 10 and 100 connections.
  *
  * Environment: BENCH_DURATION (seconds per run; default 10 for /health/live, 5 for the others),
  * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated keys or
@@ -32,7 +35,7 @@
  * Only ever targets 127.0.0.1: the server it starts itself, bound to that address.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
@@ -96,6 +99,8 @@ interface Scenario {
 }
 
 const HOST = '127.0.0.1';
+/** The platform admin the server bootstraps for the run (a new password each run). */
+const BENCH_ADMIN = { email: 'bench-admin@example.com', password: `bench admin ${randomBytes(12).toString('base64url')}` };
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = join(ROOT, 'bench', 'results');
 const READY_TIMEOUT_MS = 60_000;
@@ -160,6 +165,9 @@ function serverEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
     ALLOW_UNVERIFIED_LOGIN: 'true',
     // The webhook scenario's receivers listen on loopback, over http, with ten endpoints.
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    // The OpenID scenarios register their applications as this platform admin.
+    BOOTSTRAP_ADMIN_EMAIL: BENCH_ADMIN.email,
+    BOOTSTRAP_ADMIN_PASSWORD: BENCH_ADMIN.password,
     TIER_LIMITS: JSON.stringify({ free: { webhooks: null } }),
   };
 }
@@ -218,18 +226,18 @@ async function stopServer(server: RunningServer): Promise<void> {
 interface BenchServer {
   readonly port: number;
   url(path: string): string;
-  /** One JSON POST; throws unless the status is `expect`. */
-  postJson<T = Record<string, unknown>>(path: string, body: unknown, expect: number): Promise<T>;
+  /** One JSON request (POST unless told), with a bearer token when given; throws unless the status is `expect`. */
+  postJson<T = Record<string, unknown>>(path: string, body: unknown, expect: number, options?: { token?: string; method?: 'POST' | 'PUT' }): Promise<T>;
 }
 
 function benchServer(port: number): BenchServer {
   return {
     port,
     url: (path) => localUrl(port, path),
-    async postJson(path, body, expect) {
+    async postJson(path, body, expect, options = {}) {
       const response = await fetch(localUrl(port, path), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        method: options.method ?? 'POST',
+        headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(30_000),
       });
@@ -305,11 +313,11 @@ function quantile(sorted: readonly number[], q: number): number {
 const REQUEST_TIMEOUT_MS = 10_000; // autocannon's default
 
 /** One POST on `agent`; resolves with the status and the body, rejects on network errors and timeouts. */
-function post(agent: Agent, url: string, body: string): Promise<{ status: number; body: string }> {
+function post(agent: Agent, url: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: REQUEST_TIMEOUT_MS },
+      { method: 'POST', agent, headers: { ...headers, 'content-length': Buffer.byteLength(body) }, timeout: REQUEST_TIMEOUT_MS },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -324,14 +332,17 @@ function post(agent: Agent, url: string, body: string): Promise<{ status: number
 }
 
 /**
- * Refresh rotation on `connections` keep-alive connections for `duration` seconds: worker i sends
- * chain i's current refresh token and keeps the one the answer returns, so no token is ever
- * presented twice (the chains carry over to the next run). A chain that breaks (non-2xx, error)
- * stops its worker: the counts say so.
+ * `connections` workers on keep-alive connections for `duration` seconds (or until `send` has nothing
+ * left: null), each sending one request after another and handing each 2xx body to `accept`. A worker
+ * whose request fails (non-2xx, error) stops: the counts say so.
  */
-async function refreshChains(server: BenchServer, chains: string[], connections: number, duration: number): Promise<Measurement> {
-  if (chains.length < connections) throw new Error(`refresh: ${connections} connections need as many sessions, there are ${chains.length}`);
-  const url = server.url('/v1/auth/refresh');
+async function timedWorkers(
+  label: string,
+  connections: number,
+  duration: number,
+  send: (agent: Agent, index: number) => Promise<{ status: number; body: string }> | null,
+  accept: (index: number, body: string) => void = () => undefined,
+): Promise<Measurement> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const latencies: number[] = [];
   let errors = 0;
@@ -339,24 +350,28 @@ async function refreshChains(server: BenchServer, chains: string[], connections:
   let non2xx = 0;
   const started = performance.now();
   const deadline = started + duration * 1000;
+  let ended = started;
   const worker = async (index: number): Promise<void> => {
     while (performance.now() < deadline) {
       const sent = performance.now();
+      const pending = send(agent, index);
+      if (!pending) return;
       let answer: { status: number; body: string };
       try {
-        answer = await post(agent, url, JSON.stringify({ refresh_token: chains[index] }));
+        answer = await pending;
       } catch (error) {
         errors++;
         if ((error as { code?: string }).code === 'BENCH_TIMEOUT') timeouts++;
         return;
       }
-      latencies.push(performance.now() - sent);
+      ended = performance.now();
+      latencies.push(ended - sent);
       if (answer.status < 200 || answer.status > 299) {
         non2xx++;
-        console.error(`bench: refresh chain ${index} broke: ${answer.status} ${answer.body.slice(0, 200)}`);
+        console.error(`bench: ${label} ${index} broke: ${answer.status} ${answer.body.slice(0, 200)}`);
         return;
       }
-      chains[index] = (JSON.parse(answer.body) as Tokens).refresh_token;
+      accept(index, answer.body);
     }
   };
   try {
@@ -364,7 +379,7 @@ async function refreshChains(server: BenchServer, chains: string[], connections:
   } finally {
     agent.destroy();
   }
-  const elapsed = (performance.now() - started) / 1000;
+  const elapsed = (Math.max(ended, Math.min(performance.now(), deadline)) - started) / 1000;
   const sorted = latencies.sort((a, b) => a - b);
   return {
     duration_seconds: round2(elapsed),
@@ -382,6 +397,23 @@ async function refreshChains(server: BenchServer, chains: string[], connections:
     non_2xx: non2xx,
     client: 'workers',
   };
+}
+
+/**
+ * Refresh rotation on `connections` keep-alive connections for `duration` seconds: worker i sends
+ * chain i's current refresh token and keeps the one the answer returns, so no token is ever
+ * presented twice (the chains carry over to the next run). A chain that breaks stops its worker.
+ */
+async function refreshChains(server: BenchServer, chains: string[], connections: number, duration: number): Promise<Measurement> {
+  if (chains.length < connections) throw new Error(`refresh: ${connections} connections need as many sessions, there are ${chains.length}`);
+  const url = server.url('/v1/auth/refresh');
+  return timedWorkers(
+    'refresh chain',
+    connections,
+    duration,
+    (agent, index) => post(agent, url, JSON.stringify({ refresh_token: chains[index] })),
+    (index, body) => (chains[index] = (JSON.parse(body) as Tokens).refresh_token),
+  );
 }
 
 const LEVELS = [1, 10, 100] as const;
@@ -489,7 +521,128 @@ function scenarios(options: { healthConnections: number; argon2MsPerHash: () => 
     },
     membersScenario(),
     webhookScenario(),
+    clientCredentialsScenario(),
+    codeExchangeScenario(),
   ];
+}
+
+const BENCH_RESOURCE = 'https://bench.example.com/api';
+const BENCH_CALLBACK = 'http://127.0.0.1:9/callback';
+
+/** An OpenID application registered by the bench's platform admin (and, for m2m, granted the bench resource). */
+async function registerApplication(server: BenchServer, body: Record<string, unknown>): Promise<{ client_id: string; client_secret: string }> {
+  const [tokens] = await logIn(server, BENCH_ADMIN);
+  const token = tokens!.access_token;
+  const app = await server.postJson<{ client_id: string; client_secret: string }>('/v1/admin/applications', body, 201, { token });
+  if (body.type === 'm2m') {
+    await server.postJson('/v1/admin/resources', { indicator: BENCH_RESOURCE, name: 'Bench API', scopes: [{ name: 'bench:read' }] }, 201, { token });
+    await server.postJson(`/v1/admin/applications/${app.client_id}/grants`, { grants: [{ resource: BENCH_RESOURCE, scopes: ['bench:read'] }] }, 200, { token, method: 'PUT' });
+  }
+  return app;
+}
+
+const basicAuth = (app: { client_id: string; client_secret: string }): string => `Basic ${Buffer.from(`${app.client_id}:${app.client_secret}`).toString('base64')}`;
+
+/** Client credentials: an m2m application's access token (a signed JWT for the bench resource) per request. */
+function clientCredentialsScenario(): Scenario {
+  return {
+    name: 'POST /oauth/token (client credentials)',
+    key: 'oidc-cc',
+    connections: LEVELS,
+    duration: 5,
+    async prepare(server) {
+      const app = await registerApplication(server, { name: 'Bench m2m', type: 'm2m' });
+      const target = {
+        url: server.url('/oauth/token'),
+        method: 'POST' as const,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(app) },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: BENCH_RESOURCE, scope: 'bench:read' }).toString(),
+      };
+      const check = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body, signal: AbortSignal.timeout(30_000) });
+      if (check.status !== 200) throw new Error(`client credentials: expected 200, got ${check.status}: ${(await check.text()).slice(0, 300)}`);
+      return { run: (connections, duration) => autocannonRun(target, connections, duration) };
+    },
+  };
+}
+
+/** A cookie jar of one browser on the benchmarked server (enough for a sign-in and the provider's session). */
+function cookieJar() {
+  const jar = new Map<string, string>();
+  return {
+    header: () => [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
+    get: (name: string) => jar.get(name),
+    keep(response: Response) {
+      for (const line of response.headers.getSetCookie()) {
+        const pair = line.split(';')[0]!;
+        const at = pair.indexOf('=');
+        const value = pair.slice(at + 1);
+        if (value === '' || /max-age=0|expires=thu, 01 jan 1970/i.test(line)) jar.delete(pair.slice(0, at));
+        else jar.set(pair.slice(0, at), value);
+      }
+    },
+  };
+}
+
+const CODE_POOL = 2_500;
+
+/**
+ * The code-for-token exchange of a confidential client (authorization code + PKCE): before each run,
+ * CODE_POOL codes are issued to a signed-in person (prompt=none, untimed), then the workers redeem
+ * them, one request each, until the time is up or the pool is empty.
+ */
+function codeExchangeScenario(): Scenario {
+  return {
+    name: 'POST /oauth/token (authorization code)',
+    key: 'oidc-code',
+    connections: LEVELS,
+    duration: 5,
+    async prepare(server) {
+      const app = await registerApplication(server, { name: 'Bench web', type: 'web', first_party: true, redirect_uris: [BENCH_CALLBACK] });
+      const credentials = await signUp(server, 'oidc');
+      const jar = cookieJar();
+      const send = async (path: string, init: RequestInit = {}): Promise<Response> => {
+        const headers = new Headers(init.headers);
+        headers.set('cookie', jar.header());
+        const csrf = jar.get('tessera_csrf');
+        if (init.method === 'POST' && csrf) headers.set('x-csrf-token', csrf);
+        const response = await fetch(new URL(path, server.url('/')), { ...init, headers, redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+        jar.keep(response);
+        return response;
+      };
+      const json = { 'content-type': 'application/json' };
+      const signedIn = await send('/v1/auth/login', { method: 'POST', headers: json, body: JSON.stringify({ ...credentials, use_cookie: true }) });
+      if (signedIn.status !== 200) throw new Error(`code exchange: sign-in answered ${signedIn.status}`);
+      const verifier = randomBytes(32).toString('base64url');
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      const authorize = (prompt: string) =>
+        `/oauth/authorize?${new URLSearchParams({ client_id: app.client_id, response_type: 'code', scope: 'openid', redirect_uri: BENCH_CALLBACK, code_challenge: challenge, code_challenge_method: 'S256', prompt }).toString()}`;
+      const codeFrom = (response: Response): string => {
+        const code = new URL(response.headers.get('location') ?? '', 'http://x').searchParams.get('code');
+        if (!code) throw new Error(`code exchange: no code in ${response.status} ${response.headers.get('location')}`);
+        return code;
+      };
+      // The first authorization goes through the login step (as the hosted page does), making the provider's session.
+      const toPage = await send(authorize('login'));
+      const uid = /\/authorize\/([\w-]+)$/.exec(toPage.headers.get('location') ?? '')?.[1];
+      if (!uid) throw new Error(`code exchange: expected the interaction page, got ${toPage.status} ${toPage.headers.get('location')}`);
+      const step = await send(`/v1/oidc/interactions/${uid}/login`, { method: 'POST', headers: json, body: '{}' });
+      if (step.status !== 200) throw new Error(`code exchange: login step answered ${step.status}: ${(await step.text()).slice(0, 300)}`);
+      codeFrom(await send(((await step.json()) as { redirect_to: string }).redirect_to));
+      const tokenUrl = server.url('/oauth/token');
+      const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(app) };
+      const form = (code: string) => new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: BENCH_CALLBACK, code_verifier: verifier }).toString();
+      return {
+        async run(connections, duration) {
+          const pool: string[] = [];
+          while (pool.length < CODE_POOL) pool.push(...(await Promise.all(Array.from({ length: 16 }, async () => codeFrom(await send(authorize('none')))))));
+          return timedWorkers('code exchange', connections, duration, (agent) => {
+            const code = pool.pop();
+            return code ? post(agent, tokenUrl, form(code), headers) : null;
+          });
+        },
+      };
+    },
+  };
 }
 
 const WEBHOOK_ENDPOINTS = 10;

@@ -31,6 +31,7 @@ export const routes: RouteObject[] = [
   { path: '/mfa/enroll', lazy: lazyPage(() => import('../pages/auth/MfaEnrollPage')) },
   { path: '/mfa/recover', lazy: lazyPage(() => import('../pages/auth/MfaRecoverPage')) },
   { path: '/invitations/accept', lazy: lazyPage(() => import('../pages/invitations/AcceptInvitationPage')) },
+  { path: '/authorize/:uid', lazy: lazyPage(() => import('../pages/authorize/AuthorizePage')) },
   { path: '/account/*', lazy: lazyPage(() => import('../pages/account/AccountPage')) },
   { path: '*', Component: NotFoundPage },
 ];

@@ -1,6 +1,6 @@
 export default {
   title: 'Your account',
-  nav: { label: 'Account', profile: 'Profile', security: 'Security', sessions: 'Sessions and devices', notifications: 'Notifications', organizations: 'Organizations' },
+  nav: { label: 'Account', profile: 'Profile', security: 'Security', sessions: 'Sessions and devices', apps: 'Connected apps', notifications: 'Notifications', organizations: 'Organizations' },
   status: { on: 'On', off: 'Off' },
   profile: {
     details: 'Your details',
@@ -43,6 +43,17 @@ export default {
       needs_digit: 'Add a digit.',
       needs_symbol: 'Add a symbol.',
     },
+  },
+  apps: {
+    intro: 'Applications you signed in to with this account, and what each may see or do. Remove access to sign an application out and take its permissions back.',
+    listLabel: 'Connected apps',
+    none: 'No application has access to your account.',
+    scopes: 'Access: {{scopes}}',
+    since: 'Since {{at}}',
+    revoke: 'Remove access',
+    revokeNamed: 'Remove access of {{name}}',
+    revoked: '{{name}} no longer has access to your account.',
+    loadFailed: 'Your connected apps could not be loaded.',
   },
   sessions: {
     intro: 'These are the browsers and apps where you are signed in. Sign out of any you do not recognise.',

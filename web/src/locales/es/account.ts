@@ -3,7 +3,7 @@ import type { Messages } from '../types';
 
 export default {
   title: 'Tu cuenta',
-  nav: { label: 'Cuenta', profile: 'Perfil', security: 'Seguridad', sessions: 'Sesiones y dispositivos', notifications: 'Notificaciones', organizations: 'Organizaciones' },
+  nav: { label: 'Cuenta', profile: 'Perfil', security: 'Seguridad', sessions: 'Sesiones y dispositivos', apps: 'Aplicaciones conectadas', notifications: 'Notificaciones', organizations: 'Organizaciones' },
   status: { on: 'Activada', off: 'Desactivada' },
   profile: {
     details: 'Tus datos',
@@ -46,6 +46,17 @@ export default {
       needs_digit: 'Añade un número.',
       needs_symbol: 'Añade un símbolo.',
     },
+  },
+  apps: {
+    intro: 'Aplicaciones en las que iniciaste sesión con esta cuenta y lo que cada una puede ver o hacer. Quita el acceso para cerrar su sesión y retirarle los permisos.',
+    listLabel: 'Aplicaciones conectadas',
+    none: 'Ninguna aplicación tiene acceso a tu cuenta.',
+    scopes: 'Acceso: {{scopes}}',
+    since: 'Desde {{at}}',
+    revoke: 'Quitar acceso',
+    revokeNamed: 'Quitar el acceso de {{name}}',
+    revoked: '{{name}} ya no tiene acceso a tu cuenta.',
+    loadFailed: 'No se pudieron cargar tus aplicaciones conectadas.',
   },
   sessions: {
     intro: 'Estos son los navegadores y aplicaciones donde has iniciado sesión. Cierra la sesión en los que no reconozcas.',

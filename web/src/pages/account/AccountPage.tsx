@@ -14,8 +14,9 @@ import { OrganizationsSection } from './OrganizationsSection';
 import { ProfileSection } from './ProfileSection';
 import { SecuritySection } from './SecuritySection';
 import { SessionsSection } from './SessionsSection';
+import { ConnectedAppsSection } from './ConnectedAppsSection';
 
-const SECTIONS = ['profile', 'security', 'sessions', 'notifications', 'organizations'] as const;
+const SECTIONS = ['profile', 'security', 'sessions', 'apps', 'notifications', 'organizations'] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** The path of a section: the profile is the account center's front page. */
@@ -90,6 +91,7 @@ export function Page() {
               <Route index element={<ProfileSection />} />
               <Route path="security" element={<SecuritySection />} />
               <Route path="sessions" element={<SessionsSection />} />
+              <Route path="apps" element={<ConnectedAppsSection />} />
               <Route path="notifications" element={<NotificationsSection />} />
               <Route path="organizations" element={<OrganizationsSection />} />
               <Route path="*" element={<Navigate to="/account" replace />} />
