@@ -32,6 +32,8 @@ let admin: { token: string };
 let receiver: Server;
 let receiverUrl: string;
 const logoutTokens: string[] = [];
+/** Every client secret registered here: none may appear in a log line. */
+const secretsSeen: string[] = [];
 
 interface Registered {
   client_id: string;
@@ -41,7 +43,9 @@ interface Registered {
 async function register(body: Record<string, unknown>): Promise<Registered> {
   const res = await t.call('POST', '/v1/admin/applications', admin.token, { redirect_uris: [CALLBACK], ...body });
   expect(res.statusCode, res.body).toBe(201);
-  return res.json<Registered>();
+  const registered = res.json<Registered>();
+  if (registered.client_secret) secretsSeen.push(registered.client_secret);
+  return registered;
 }
 
 async function signedInAgent(person: Signed): Promise<UserAgent> {
@@ -87,6 +91,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // No client secret, code or token of the whole file in any log line.
+  const logs = app?.logs.text() ?? '';
+  for (const secret of secretsSeen) expect(logs.includes(secret), 'a secret or token in the logs').toBe(false);
   await app?.destroy();
   await new Promise((resolve) => receiver?.close(resolve));
 });
@@ -267,9 +274,47 @@ describe('authorization code with PKCE', () => {
     const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid offline_access', prompt: 'consent' });
     const tokens = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
     expect(await client.tokenIntrospection(rp, tokens.refresh_token!)).toMatchObject({ active: true, client_id: web.client_id, sub: alice.user.id });
+    const before = (await t.auditRows({ action: 'oidc.tokens_revoked', targetId: web.client_id })).length;
     await client.tokenRevocation(rp, tokens.refresh_token!);
     expect((await client.tokenIntrospection(rp, tokens.refresh_token!)).active).toBe(false);
     expect(await oauthError(client.refreshTokenGrant(rp, tokens.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
+    // Audited (the grant went with the refresh token), never the token itself.
+    await expect.poll(async () => (await t.auditRows({ action: 'oidc.tokens_revoked', targetId: web.client_id })).length).toBe(before + 1);
+    const rows = await t.query<Record<string, unknown>>("SELECT * FROM audit_events WHERE action LIKE 'oidc.%'");
+    expect(JSON.stringify(rows)).not.toContain(tokens.refresh_token!);
+  });
+
+  it('sign-in through the provider honours enforced enrolment: a person who must enrol a second factor is sent to enrol first', async () => {
+    const bound = await t.signedIn('must-enrol');
+    await t.query('UPDATE users SET mfa_reenroll_required = true WHERE id = $1', [bound.user.id]);
+    const agent = await signedInAgent(bound);
+    const { url } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid' });
+    const { uid } = (await agent.follow(url)) as { uid: string };
+    const res = await agent.fetch(`/v1/oidc/interactions/${uid}/login`, { json: {} });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { code: string }).code).toBe('mfa_enrollment_required');
+  });
+
+  it('Connected apps: lists what each application was granted; taking it back revokes its tokens at once and is audited', async () => {
+    const person = await t.signedIn('connected');
+    const agent = await signedInAgent(person);
+    const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid email offline_access', prompt: 'consent' });
+    const tokens = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
+    const listed = await t.call('GET', '/v1/me/applications', person.token);
+    expect(listed.statusCode, listed.body).toBe(200);
+    expect(listed.json<{ data: unknown[] }>().data).toEqual([
+      { client_id: web.client_id, name: 'Reports', first_party: true, scopes: expect.arrayContaining(['openid', 'email', 'offline_access']), resources: [], granted_at: expect.any(String) },
+    ]);
+    // Another person cannot take it back.
+    expect((await t.call('DELETE', `/v1/me/applications/${web.client_id}`, (await t.signedIn('stranger')).token)).statusCode).toBe(404);
+
+    const removed = await t.call('DELETE', `/v1/me/applications/${web.client_id}`, person.token);
+    expect(removed.statusCode, removed.body).toBe(204);
+    expect(await oauthError(client.refreshTokenGrant(rp, tokens.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
+    expect((await client.tokenIntrospection(rp, tokens.access_token)).active).toBe(false);
+    expect((await t.call('GET', '/v1/me/applications', person.token)).json<{ data: unknown[] }>().data).toEqual([]);
+    expect(await t.auditRows({ action: 'oidc.consent_revoked', targetId: web.client_id })).toHaveLength(1);
+    expect((await t.call('DELETE', `/v1/me/applications/${web.client_id}`, person.token)).statusCode).toBe(404);
   });
 
   it('builds every URL from PUBLIC_URL: a forged Host or X-Forwarded-Host header changes nothing', async () => {
@@ -397,6 +442,16 @@ describe('the Basic OP certification cases (oidcc-*)', () => {
     const idToken = (await client.authorizationCodeGrant(rp, first.callback, first.checks)).id_token!;
     const { callback, checks } = await callbackOf({ prompt: 'none', id_token_hint: idToken });
     expect((await client.authorizationCodeGrant(rp, callback, checks)).claims()!.sub).toBe(person.user.id);
+  });
+
+  it('prompt=select_account: the hosted page asks which account; going on as the signed-in person answers the application', async () => {
+    const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid', prompt: 'select_account' });
+    const { uid } = (await agent.follow(url)) as { uid: string };
+    expect(await agent.interaction(uid)).toMatchObject({ prompt: 'select_account', reasons: ['select_account_prompt'] });
+    // Not a consent: that step is refused here.
+    expect((await agent.fetch(`/v1/oidc/interactions/${uid}/consent`, { json: {} })).status).toBe(409);
+    const done = await agent.step(uid, 'login');
+    expect((await client.authorizationCodeGrant(rp, (done as { callback: URL }).callback, checks)).claims()!.sub).toBe(person.user.id);
   });
 
   it('oidcc-ensure-post-request-succeeds: the authorization request by form POST (an https deployment: its session cookie is SameSite=None; Secure)', async () => {

@@ -19,7 +19,7 @@ import { OIDC_SCOPES, type OidcProvider } from './oidc.provider.js';
 
 export interface InteractionView {
   uid: string;
-  prompt: 'login' | 'consent';
+  prompt: 'select_account' | 'login' | 'consent';
   reasons: string[];
   client: { client_id: string; name: string; first_party: boolean };
   /** OpenID Connect scopes the application asks for that the person has not granted it yet. */
@@ -77,9 +77,9 @@ export function createInteractionService(deps: {
     return interaction;
   }
 
-  function expectPrompt(interaction: Interaction, name: 'login' | 'consent'): void {
-    if (interaction.prompt.name !== name) {
-      throw oidcErrors.interaction_prompt_mismatch(`This sign-in request is at its ${interaction.prompt.name} step, not ${name}`);
+  function expectPrompt(interaction: Interaction, ...names: InteractionView['prompt'][]): void {
+    if (!names.includes(interaction.prompt.name as InteractionView['prompt'])) {
+      throw oidcErrors.interaction_prompt_mismatch(`This sign-in request is at its ${interaction.prompt.name} step, not ${names.join(' or ')}`);
     }
   }
 
@@ -119,7 +119,7 @@ export function createInteractionService(deps: {
       const str = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
       return {
         uid: interaction.uid,
-        prompt: interaction.prompt.name as 'login' | 'consent',
+        prompt: interaction.prompt.name as InteractionView['prompt'],
         reasons: interaction.prompt.reasons,
         client: { client_id: client.client_id, name: client.client_name, first_party: client.first_party },
         scopes: interaction.prompt.name === 'consent' ? (details.missingOIDCScope ?? []) : requested,
@@ -133,7 +133,8 @@ export function createInteractionService(deps: {
 
     async login(req, res, uid, who) {
       const interaction = await find(req, res, uid);
-      expectPrompt(interaction, 'login');
+      // select_account is answered by going on as the person signed in now (who may just have switched).
+      expectPrompt(interaction, 'login', 'select_account');
       const at = await deps.authenticatedAt(who.sessionId);
       if (!at) throw oidcErrors.interaction_not_found('Your session has ended: sign in again');
       const after = signInAfter(interaction);
@@ -142,6 +143,7 @@ export function createInteractionService(deps: {
       }
       // `tessera.sessionId`: the provider links its session to this one when it resumes (oidc.provider.ts).
       const result = {
+        ...(interaction.prompt.name === 'select_account' ? { select_account: {} } : {}),
         login: { accountId: who.userId, amr: who.amr, ts: Math.floor(at.getTime() / 1000), remember: true },
         tessera: { sessionId: who.sessionId },
       };

@@ -29,7 +29,7 @@ const Uid = Type.Object({ uid: Type.String({ minLength: 1, maxLength: 64, patter
 
 const Interaction = Type.Object({
   uid: Type.String(),
-  prompt: Type.Union([Type.Literal('login'), Type.Literal('consent')], { description: 'The step the request is at' }),
+  prompt: Type.Union([Type.Literal('select_account'), Type.Literal('login'), Type.Literal('consent')], { description: 'The step the request is at' }),
   reasons: Type.Array(Type.String(), { description: "oidc-provider's reasons for the step (no_session, login_prompt, max_age, op_scopes_missing, …)" }),
   client: Type.Object({ client_id: Type.String(), name: Type.String(), first_party: Type.Boolean() }),
   scopes: Type.Array(Type.String(), { description: 'OpenID Connect scopes asked for (not yet granted, at the consent step)' }),
@@ -78,7 +78,7 @@ export function interactionRoutes(server: HttpServer, deps: { interactions: Inte
       config: { rateLimit: 'auth' },
       preValidation: guards.authenticate,
       schema: {
-        tags, summary: 'Continue the authorization as the signed-in person (403 fresh_sign_in_required when the application asks for a newer sign-in)',
+        tags, summary: 'Continue the authorization as the signed-in person, at its login or select_account step (403 fresh_sign_in_required when the application asks for a newer sign-in)',
         params: Uid, response: { 200: Next, ...problems(400, 401, 403, 404, 409) },
       },
     },

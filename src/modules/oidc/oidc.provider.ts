@@ -206,12 +206,15 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
   }
 
   /**
-   * The interaction policy: oidc-provider's login and consent prompts, and one more consent check:
+   * The interaction policy: select_account (only when asked for), oidc-provider's login and consent
+   * prompts, and one more consent check:
    * an authorization with `organization_id` (an organization's id, or `select`) needs the person to
    * choose or confirm that organization, unless this grant already speaks for the one named.
    */
   function policy() {
     const prompts = interactionPolicy.base();
+    // prompt=select_account: the hosted page asks whether to go on as the signed-in person or as another.
+    prompts.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
     prompts.get('consent')!.checks.add(
       new interactionPolicy.Check('organization_not_chosen', 'an organization must be chosen', async (ctx: Ctx) => {
         const requested = ctx.oidc.params!.organization_id;

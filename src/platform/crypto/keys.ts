@@ -156,7 +156,8 @@ export function createKeyStore(deps: { db: Database; box: SecretBox; issuer: str
     },
     async rotate() {
       const row = await newKeyRow();
-      const withIdTokenKey = (await keys()).privateJwks.some((jwk) => jwk.alg === ID_TOKEN_ALG);
+      const active = await deps.db.orm.select({ alg: signingKeys.alg }).from(signingKeys).where(eq(signingKeys.status, 'active'));
+      const withIdTokenKey = active.some((key) => key.alg === ID_TOKEN_ALG);
       const rows = withIdTokenKey ? [row, await newKeyRow(ID_TOKEN_ALG)] : [row];
       await deps.db.transaction(async (tx) => {
         await tx.orm.update(signingKeys).set({ status: 'retired', retiredAt: new Date() }).where(eq(signingKeys.status, 'active'));

@@ -128,4 +128,25 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
     expect(tokens.claims()!.sub).toBe(user.id);
     expect(person.problems).toEqual([]);
   });
+
+  it('the application\'s ui_locales and login_hint reach the hosted sign-in: Spanish, the address filled in', async () => {
+    const email = uniqueEmail('oidc-hints');
+    const user = await signUp(server.app, email, PASSWORD);
+    const admin = await t.platformAdmin();
+    const app = (await t.call('POST', '/v1/admin/applications', admin.token, { name: 'Hinted', type: 'spa', first_party: true, redirect_uris: [CALLBACK] })).json<{ client_id: string }>();
+    const rp = await relyingParty(server.origin, app.client_id);
+    const person = await server.person();
+    const { page } = person;
+    const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid', ui_locales: 'es-ES en', login_hint: email });
+    await page.goto(url.href);
+    await expect.poll(() => path(page)).toBe('/sign-in');
+    const field = page.getByLabel('Correo electrónico');
+    await expect.poll(() => field.inputValue()).toBe(email);
+    await checkPage(page, 'oidc-sign-in-hints');
+    await page.getByLabel('Contraseña', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Iniciar sesión', exact: true }).click();
+    const tokens = await client.authorizationCodeGrant(rp, await arrival(checks.expectedState), checks);
+    expect(tokens.claims()!.sub).toBe(user.id);
+    expect(person.problems).toEqual([]);
+  });
 });

@@ -204,6 +204,10 @@ export default {
     back: 'Choose another way',
   },
   authorize: {
+    chooseAccount: 'Choose an account for {{app}}',
+    signedInAs: 'You are signed in as {{email}}.',
+    continueAs: 'Continue as {{email}}',
+    useAnother: 'Use another account',
     title: 'Continue to {{app}}',
     loading: 'Loading the request of {{app}}…',
     gone: 'This sign-in request has ended',

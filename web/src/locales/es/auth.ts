@@ -206,6 +206,10 @@ export default {
     back: 'Elegir otra forma',
   },
   authorize: {
+    chooseAccount: 'Elige una cuenta para {{app}}',
+    signedInAs: 'Has iniciado sesión como {{email}}.',
+    continueAs: 'Continuar como {{email}}',
+    useAnother: 'Usar otra cuenta',
     title: 'Continuar a {{app}}',
     loading: 'Cargando la solicitud de {{app}}…',
     gone: 'Esta solicitud de inicio de sesión ha terminado',

@@ -1,7 +1,7 @@
 import { browserSupportsWebAuthn, browserSupportsWebAuthnAutofill, startAuthentication, WebAuthnAbortService } from '@simplewebauthn/browser';
 import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link } from 'react-router';
+import { Link, useSearchParams } from 'react-router';
 import { api, call } from '../../api/client';
 import { Alert } from '../../components/Alert';
 import { Button } from '../../components/Button';
@@ -26,7 +26,9 @@ export function SignInPage() {
   const message = useErrorMessage('auth');
   const complete = useCompleteSignIn();
   const returnTo = useReturnTo();
-  const [email, setEmail] = useState('');
+  // An application's login_hint (OpenID Connect) fills the address in.
+  const [params] = useSearchParams();
+  const [email, setEmail] = useState(params.get('login_hint') ?? '');
   const [password, setPassword] = useState('');
   const { error, errorKey, fail: showError, setError } = useFormError();
   const [notice, setNotice] = useState<string | null>(null);

@@ -7,6 +7,8 @@ import { Alert, Loading } from '../../components/Alert';
 import { Button } from '../../components/Button';
 import { AuthLayout } from '../../components/Layout';
 import { useErrorMessage } from '../../lib/errors';
+import i18next from 'i18next';
+import { LANGUAGES, type Language } from '../../locales';
 import { useSession } from '../../lib/session';
 
 type Interaction = paths['/v1/oidc/interactions/{uid}']['get']['responses'][200]['content']['application/json'];
@@ -16,6 +18,7 @@ type Orgs = paths['/v1/orgs']['get']['responses'][200]['content']['application/j
  * /authorize/{uid}: the steps of an application's sign-in through Tessera's OpenID provider.
  * - login: a signed-in person continues at once (unless the application asks for a newer sign-in:
  *   prompt=login, max_age); anyone else goes to the sign-in page, which comes back here.
+ * - select_account (prompt=select_account): go on as the signed-in person, or sign out and in as another.
  * - consent: what the application asks for, Allow / Deny; an application marked first-party is let
  *   through without asking (even with prompt=consent), unless an organization is to be chosen.
  * Each step ends with a full navigation back into the provider, which goes on to the application.
@@ -34,6 +37,7 @@ export function Page() {
   const [orgId, setOrgId] = useState('');
   const started = useRef(false);
   const here = `/authorize/${encodeURIComponent(uid)}`;
+  const signInPath = () => `/sign-in?return_to=${encodeURIComponent(here)}${interaction?.login_hint ? `&login_hint=${encodeURIComponent(interaction.login_hint)}` : ''}`;
 
   const fail = useCallback(
     (cause: unknown) => {
@@ -47,7 +51,13 @@ export function Page() {
 
   useEffect(() => {
     call(api.GET('/v1/oidc/interactions/{uid}', { params: { path: { uid } } }))
-      .then(setInteraction)
+      .then((found) => {
+        // ui_locales: the first of the application's languages these pages speak.
+        const language = found.ui_locales?.split(' ').map((tag) => tag.split('-')[0]!.toLowerCase()).find((tag): tag is Language => (LANGUAGES as string[]).includes(tag));
+        // (For this visit only: the person's own choice stays remembered.)
+        if (language) void i18next.changeLanguage(language);
+        setInteraction(found);
+      })
       .catch(fail);
   }, [uid, fail]);
 
@@ -59,7 +69,7 @@ export function Page() {
       go(await call(api.POST('/v1/oidc/interactions/{uid}/login', { params: { path: { uid } } })));
     } catch (cause) {
       if (cause instanceof ApiError && cause.code === 'fresh_sign_in_required') {
-        navigate(`/sign-in?return_to=${encodeURIComponent(here)}`, { replace: true });
+        navigate(signInPath(), { replace: true });
       } else if (cause instanceof ApiError && cause.code === 'mfa_enrollment_required') {
         navigate(`/mfa/enroll?return_to=${encodeURIComponent(here)}`, { replace: true });
       } else fail(cause);
@@ -74,6 +84,12 @@ export function Page() {
     } catch (cause) {
       fail(cause);
     }
+  }
+
+  /** Signs out here, then signs in as someone else and comes back to this step. */
+  async function useAnother(): Promise<void> {
+    await session.signOut();
+    navigate(signInPath(), { replace: true });
   }
 
   async function deny(): Promise<void> {
@@ -92,15 +108,16 @@ export function Page() {
     if (interaction.prompt === 'login') {
       started.current = true;
       // Signed in: the server judges whether that sign-in is recent enough (else fresh_sign_in_required).
-      if (state.status !== 'signed-in') navigate(`/sign-in?return_to=${encodeURIComponent(here)}`, { replace: true });
+      if (state.status !== 'signed-in') navigate(signInPath(), { replace: true });
       else void login();
       return;
     }
     if (state.status !== 'signed-in') {
       started.current = true;
-      navigate(`/sign-in?return_to=${encodeURIComponent(here)}`, { replace: true });
+      navigate(signInPath(), { replace: true });
       return;
     }
+    if (interaction.prompt === 'select_account') return;
     const choose = interaction.organization !== null;
     if (choose) {
       started.current = true;
@@ -134,6 +151,23 @@ export function Page() {
     return (
       <AuthLayout title={interaction ? t('authorize.title', { app }) : t('authorize.title', { app: '…' })}>
         {error ? <Alert>{error}</Alert> : <Loading label={interaction ? t('authorize.signingIn', { app }) : undefined} />}
+      </AuthLayout>
+    );
+  }
+
+  if (interaction.prompt === 'select_account') {
+    return (
+      <AuthLayout title={t('authorize.chooseAccount', { app })}>
+        {error ? <Alert>{error}</Alert> : null}
+        <p>{t('authorize.signedInAs', { email: state.user.email })}</p>
+        <div className="actions">
+          <Button busy={busy === 'login'} disabled={busy !== null} onClick={() => void login()}>
+            {t('authorize.continueAs', { email: state.user.email })}
+          </Button>
+          <Button variant="secondary" disabled={busy !== null} onClick={() => void useAnother()}>
+            {t('authorize.useAnother')}
+          </Button>
+        </div>
       </AuthLayout>
     );
   }
