@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import type { Database } from '../platform/db/database.js';
@@ -25,7 +24,7 @@ import { webhookRoutes } from '../modules/webhooks/index.js';
 import { auditRoutes } from '../modules/audit/index.js';
 import { applicationRoutes, connectedAppRoutes, interactionRoutes, oidcProviderRoutes, resourceRoutes } from '../modules/oidc/index.js';
 import { experienceRoutes } from '../modules/experience/index.js';
-import { registerPages } from '../platform/http/pages.js';
+import { imageOriginsOf, registerPages, WEB_ROOT } from '../platform/http/pages.js';
 import { createContext, type Context, type ContextOverrides } from './context.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -46,12 +45,8 @@ export interface BuildOptions extends ContextOverrides {
   extraRoutes?: (server: HttpServer, context: Context) => void;
   /** How often an idle notification stream sends a heartbeat comment (default 25 s; tests shorten it). */
   notificationHeartbeatMs?: number;
-  /** The built hosted pages (default `web/dist` of the repository). */
-  webRoot?: string;
 }
 
-/** Where `npm run build:web` writes the hosted pages. */
-export const WEB_ROOT = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 /** Row-level security (the backstop behind tenant-scoped access) does not bind superusers or BYPASSRLS roles. */
 async function warnIfRowSecurityBypassed(db: Database, logger: Logger): Promise<void> {
@@ -160,8 +155,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       verifiedEmailRequired: !config.auth.allowUnverifiedLogin,
       mfaRequired: config.auth.mfaRequired,
     });
-    const logo = config.brand.logoUrl?.startsWith('https:') ? [new URL(config.brand.logoUrl).origin] : [];
-    await registerPages(server, { root: options.webRoot ?? WEB_ROOT, imageOrigins: logo });
+    await registerPages(server, { root: options.webRoot ?? WEB_ROOT, imageOrigins: imageOriginsOf(config.brand.logoUrl) });
     options.extraRoutes?.(server, context);
 
     await server.ready();

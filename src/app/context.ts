@@ -41,6 +41,7 @@ import {
   createEnrolmentCheck, createMfaPolicy, createMfaService, type EnrolmentCheck, type MfaPolicy, type MfaService, type PasskeyVerifier,
 } from '../modules/mfa/index.js';
 import { createOtpService, createPhoneService, type OtpLimits, type OtpService, type PhoneService } from '../modules/otp/index.js';
+import { appShellWith, imageOriginsOf, pageCsp, WEB_ROOT } from '../platform/http/pages.js';
 import { resolveSecret } from './secret.js';
 import { createSignInFlow, type SignInFlow } from './sign-in.js';
 
@@ -129,6 +130,8 @@ export interface ContextOverrides {
   messengerQueue?: Pick<QueueOptions, 'retryDelaySeconds' | 'retryBackoff' | 'pollingIntervalSeconds' | 'retryLimit'>;
   /** The OTP service's per-recipient and per-IP limits (tests lower them). */
   otpLimits?: Partial<OtpLimits>;
+  /** The built hosted pages (default `web/dist` of the repository). */
+  webRoot?: string;
 }
 
 export async function openDatabase(config: Config): Promise<Database> {
@@ -297,6 +300,8 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     roleIn,
     isSessionRevoked: (sessionId) => sessions.isRevoked(sessionId),
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    page: (meta) => appShellWith(overrides.webRoot ?? WEB_ROOT, meta),
+    pageCsp: pageCsp(imageOriginsOf(config.brand.logoUrl)),
     endTesseraSession: async (sessionId) => {
       await sessions.revoke(sessionId, 'oidc_logout', { type: 'system' });
     },

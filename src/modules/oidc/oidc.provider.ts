@@ -94,6 +94,10 @@ export interface OidcProviderDeps {
    * (WEBHOOK_ALLOW_PRIVATE_NETWORKS); by default oidc-provider refuses them (SSRF protection).
    */
   allowPrivateNetworks: boolean;
+  /** The hosted pages' app shell carrying `meta` for the page to draw (null when the pages are not built). */
+  page(meta: Record<string, unknown>): string | null;
+  /** The hosted pages' Content-Security-Policy. */
+  pageCsp: string;
   /** Called when RP-initiated logout ended an OIDC session linked to a Tessera session. */
   endTesseraSession(sessionId: string): Promise<void>;
   logger: Logger;
@@ -228,6 +232,17 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
     return prompts;
   }
 
+  /** oidc-provider's CSRF token of a form it made (the device flow's). */
+  const xsrfOf = (form: string): string => /name="xsrf" value="([^"]+)"/.exec(form)?.[1] ?? '';
+
+  /** Answers with a hosted page (the app shell, the pages' CSP) drawing `meta`; the plain view when the pages are not built. */
+  function hostedPage(ctx: Ctx, meta: Record<string, unknown>, fallback: () => string): void {
+    const shell = deps.page({ page: 'device', ...meta });
+    if (shell) ctx.set('content-security-policy', deps.pageCsp);
+    ctx.type = 'html';
+    ctx.body = shell ?? fallback();
+  }
+
   const issuer = new URL(deps.issuer);
   const https = issuer.protocol === 'https:';
 
@@ -315,17 +330,21 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
             ctx.body = loggedOutPage(ctx.oidc.client?.clientName);
           },
         },
+        // The device flow's pages are hosted pages (/oauth/device drawn by the front end from the data
+        // in the shell): the code entry, the confirmation, and the end.
         deviceFlow: {
           enabled: true,
           async userCodeInputSource(ctx, form, _out, err) {
-            const message = err ? ((err as { userCode?: string; name?: string }).userCode || err.name === 'NoCodeError' ? 'That code is not right. Check it and try again.' : 'The request could not go on. Start again on your device.') : null;
-            ctx.body = userCodePage(form, message);
+            const wrong = err && ((err as { userCode?: string }).userCode || err.name === 'NoCodeError');
+            hostedPage(ctx, { step: 'input', xsrf: xsrfOf(form), error: err ? (wrong ? 'wrong_code' : 'failed') : null }, () => userCodePage(form, err ? 'That code is not right. Check it and try again.' : null));
           },
           async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
-            ctx.body = userCodeConfirmPage(form, client.clientName ?? client.clientId, userCode);
+            const name = client.clientName ?? client.clientId;
+            hostedPage(ctx, { step: 'confirm', xsrf: xsrfOf(form), client: name, user_code: userCode }, () => userCodeConfirmPage(form, name, userCode));
           },
           async successSource(ctx) {
-            ctx.body = deviceSuccessPage(ctx.oidc.client?.clientName);
+            const name = ctx.oidc.client?.clientName;
+            hostedPage(ctx, { step: 'done', client: name ?? null }, () => deviceSuccessPage(name));
           },
         },
         resourceIndicators: {

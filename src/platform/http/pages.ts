@@ -1,8 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import { httpErrors } from './errors.js';
 import type { HttpServer } from './server.js';
+
+/** Where `npm run build:web` writes the hosted pages. */
+export const WEB_ROOT = fileURLToPath(new URL('../../../web/dist', import.meta.url));
 
 /**
  * The paths of the hosted pages (the single-page app's routes that people bookmark and that mails
@@ -37,6 +41,23 @@ export function pageCsp(imageOrigins: readonly string[]): string {
     "form-action 'self'",
     "frame-ancestors 'none'",
   ].join('; ');
+}
+
+/** Origins images may come from besides 'self': the brand logo's, when it is an https URL elsewhere. */
+export function imageOriginsOf(logoUrl: string | undefined): string[] {
+  return logoUrl?.startsWith('https:') ? [new URL(logoUrl).origin] : [];
+}
+
+/**
+ * The app shell (`index.html` of the built pages) with `<meta>` data for the page it will draw, for
+ * pages another part of the server answers (oidc-provider's device flow): the data travels in the
+ * document, escaped, since the CSP allows no inline script. Null when the pages are not built.
+ */
+export function appShellWith(root: string, meta: Record<string, unknown>): string | null {
+  const indexFile = join(root, 'index.html');
+  if (!existsSync(indexFile)) return null;
+  const escaped = JSON.stringify(meta).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return readFileSync(indexFile, 'utf8').replace('</head>', `<meta name="tessera-page-data" content="${escaped}"></head>`);
 }
 
 /** One year: hashed file names change whenever their content does. */

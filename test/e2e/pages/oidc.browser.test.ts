@@ -149,4 +149,39 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
     expect(tokens.claims()!.sub).toBe(user.id);
     expect(person.problems).toEqual([]);
   });
+
+  it('a device (RFC 8628): the person types the code on /oauth/device, signs in, confirms; the device gets its tokens', async () => {
+    const email = uniqueEmail('oidc-device');
+    const user = await signUp(server.app, email, PASSWORD);
+    const admin = await t.platformAdmin();
+    const tv = (await t.call('POST', '/v1/admin/applications', admin.token, { name: 'Living-room TV', type: 'device', first_party: true })).json<{ client_id: string }>();
+    const rp = await relyingParty(server.origin, tv.client_id);
+    const started = await client.initiateDeviceAuthorization(rp, { scope: 'openid email' });
+
+    const person = await server.person();
+    const { page } = person;
+    await page.goto(started.verification_uri);
+    await page.getByRole('heading', { level: 1, name: 'Connect a device' }).waitFor();
+    await checkPage(page, 'oidc-device-code');
+    await page.getByLabel('Code shown on your device').fill('WRONG-CODE');
+    await page.getByRole('button', { name: 'Continue', exact: true }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('That code is not right');
+    await page.getByLabel('Code shown on your device').fill(started.user_code);
+    await page.getByRole('button', { name: 'Continue', exact: true }).click();
+    await expect.poll(() => page.getByText(`Living-room TV asks to sign in on a device showing the code ${started.user_code}.`).count()).toBe(1);
+    await checkPage(page, 'oidc-device-confirm');
+    await page.getByRole('button', { name: 'Continue', exact: true }).click();
+
+    // Not signed in: the hosted sign-in, then back to the request, then the end of the flow.
+    await expect.poll(() => path(page)).toBe('/sign-in');
+    await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: 'Device connected' }).waitFor();
+    await expect.poll(() => page.getByText('Living-room TV is signed in. You can go back to your device.').count()).toBe(1);
+    await checkPage(page, 'oidc-device-done');
+    const tokens = await client.pollDeviceAuthorizationGrant(rp, { ...started, interval: 0 });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, aud: tv.client_id });
+    expect(person.problems).toEqual([]);
+  });
 });

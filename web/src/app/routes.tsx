@@ -31,6 +31,9 @@ export const routes: RouteObject[] = [
   { path: '/mfa/enroll', lazy: lazyPage(() => import('../pages/auth/MfaEnrollPage')) },
   { path: '/mfa/recover', lazy: lazyPage(() => import('../pages/auth/MfaRecoverPage')) },
   { path: '/invitations/accept', lazy: lazyPage(() => import('../pages/invitations/AcceptInvitationPage')) },
+  // Drawn from the data oidc-provider's device flow puts in the shell (the server answers this path itself).
+  { path: '/oauth/device', lazy: lazyPage(() => import('../pages/device/DevicePage')) },
+  { path: '/oauth/device/:uid', lazy: lazyPage(() => import('../pages/device/DevicePage')) },
   { path: '/authorize/:uid', lazy: lazyPage(() => import('../pages/authorize/AuthorizePage')) },
   { path: '/account/*', lazy: lazyPage(() => import('../pages/account/AccountPage')) },
   { path: '*', Component: NotFoundPage },
