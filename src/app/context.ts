@@ -294,6 +294,7 @@ export async function createContext(config: Config, logger: Logger, overrides: C
     apiAudience: config.auth.audience,
     accessTokenTtlSeconds: config.auth.accessTokenTtlSeconds,
     refreshIdleTimeoutSeconds: config.auth.refreshIdleTimeoutSeconds,
+    refreshReuseGraceSeconds: config.auth.refreshReuseGraceSeconds,
     sessionMaxLifetimeSeconds: config.auth.sessionMaxLifetimeSeconds,
     account: (userId) => users.byId(userId),
     organizations: async (userId) => (await orgs.listMine(userId)).map(({ org, role }) => ({ id: org.id, slug: org.slug, role })),

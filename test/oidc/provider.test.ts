@@ -243,7 +243,7 @@ describe('authorization code with PKCE', () => {
     expect('callback' in at && at.callback.searchParams.get('error')).toBe('login_required');
   });
 
-  it('rotates refresh tokens; a rotated one presented again is refused and revokes the grant (reuse detection)', async () => {
+  it('rotates refresh tokens; a rotated one presented again is refused and revokes the grant (reuse detection), but for the grace of /v1/auth/refresh', async () => {
     const agent = await signedInAgent(alice);
     const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid offline_access', prompt: 'consent' });
     const first = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
@@ -252,10 +252,27 @@ describe('authorization code with PKCE', () => {
     expect(second.refresh_token).toEqual(expect.any(String));
     expect(second.refresh_token).not.toBe(first.refresh_token);
     expect(second.claims()!.sub).toBe(alice.user.id);
+    // Within REFRESH_REUSE_GRACE_SECONDS (2 s by default) the latest rotated token may come again (two tabs at once).
+    const twin = await client.refreshTokenGrant(rp, first.refresh_token!);
+    expect(twin.refresh_token).not.toBe(second.refresh_token);
+    // Not an older one, though: once its successor was spent too, the first token is plain reuse.
+    const third = await client.refreshTokenGrant(rp, second.refresh_token!);
     expect(await oauthError(client.refreshTokenGrant(rp, first.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
-    // The whole grant went: the newest refresh token and its access token too.
+    // The whole grant went: the newest refresh tokens and their access tokens too.
+    expect(await oauthError(client.refreshTokenGrant(rp, third.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
+    expect(await oauthError(client.refreshTokenGrant(rp, twin.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
+    expect((await client.tokenIntrospection(rp, third.access_token)).active).toBe(false);
+  });
+
+  it('a rotated refresh token presented after the grace is theft: refused, and the grant revoked', async () => {
+    const agent = await signedInAgent(alice);
+    const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid offline_access', prompt: 'consent' });
+    const first = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
+    const second = await client.refreshTokenGrant(rp, first.refresh_token!);
+    // The rotation happened a minute ago.
+    await t.query("UPDATE oidc_models SET consumed_at = consumed_at - interval '1 minute' WHERE model = 'RefreshToken' AND consumed_at IS NOT NULL");
+    expect(await oauthError(client.refreshTokenGrant(rp, first.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
     expect(await oauthError(client.refreshTokenGrant(rp, second.refresh_token!))).toMatchObject({ error: 'invalid_grant' });
-    expect((await client.tokenIntrospection(rp, second.access_token)).active).toBe(false);
   });
 
   it('a code redeemed twice is refused (invalid_grant) and the tokens it gave are revoked', async () => {

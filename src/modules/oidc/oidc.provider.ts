@@ -6,6 +6,7 @@ import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
 import type { ClientRegistry } from './oidc.applications.service.js';
 import { createOidcAdapter, type OidcAdapter, type OidcPayload } from './oidc.adapter.js';
+import { consumedLaterInGrant } from './oidc.queries.js';
 import { deviceSuccessPage, errorPage, loggedOutPage, logoutPage, userCodeConfirmPage, userCodePage, VIEW_CSP } from './oidc.views.js';
 
 /**
@@ -82,6 +83,8 @@ export interface OidcProviderDeps {
   apiAudience: string;
   accessTokenTtlSeconds: number;
   refreshIdleTimeoutSeconds: number;
+  /** REFRESH_REUSE_GRACE_SECONDS: the latest rotated refresh token of a grant may be presented again this long after. */
+  refreshReuseGraceSeconds: number;
   sessionMaxLifetimeSeconds: number;
   account(userId: string): Promise<OidcAccount | null>;
   /** The person's memberships for the `organizations` claim. */
@@ -144,6 +147,20 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
     return (await deps.isSessionRevoked(sessionId)) ? undefined : payload;
   }
 
+  /**
+   * The reuse grace of /v1/auth/refresh for OIDC refresh tokens: the latest rotated refresh token of a
+   * grant, presented again (by its client: refresh tokens are bound to it) within
+   * REFRESH_REUSE_GRACE_SECONDS of its rotation, is answered as unspent, so it is rotated once more
+   * (two tabs refreshing at once). Otherwise oidc-provider sees it spent and revokes the grant (theft).
+   */
+  async function withinGrace(id: string, payload: OidcPayload | undefined): Promise<OidcPayload | undefined> {
+    if (!payload || typeof payload.consumed !== 'number' || deps.refreshReuseGraceSeconds <= 0 || typeof payload.grantId !== 'string') return payload;
+    if (Date.now() / 1000 - payload.consumed > deps.refreshReuseGraceSeconds) return payload;
+    if (await consumedLaterInGrant(deps.db, 'RefreshToken', payload.grantId, id)) return payload;
+    const { consumed: _consumed, ...unspent } = payload;
+    return unspent;
+  }
+
   class Adapter implements OidcAdapter {
     private readonly base: OidcAdapter;
     constructor(private readonly model: string) {
@@ -154,7 +171,8 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
     }
     async find(id: string) {
       if (this.model === 'Client') return ((await deps.registry.findClient(id)) ?? undefined) as OidcPayload | undefined;
-      return alive(this.model, await this.base.find(id));
+      const payload = await alive(this.model, await this.base.find(id));
+      return this.model === 'RefreshToken' ? withinGrace(id, payload) : payload;
     }
     async findByUid(uid: string) {
       return alive(this.model, await this.base.findByUid(uid));

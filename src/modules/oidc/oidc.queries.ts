@@ -77,3 +77,21 @@ export async function grantsOfAccount(db: DbHandle, accountId: string): Promise<
 export async function destroyGrant(db: DbHandle, grantId: string): Promise<void> {
   await db.orm.delete(oidcModels).where(sql`${oidcModels.grantId} = ${grantId} OR (${oidcModels.model} = 'Grant' AND ${oidcModels.id} = ${grantId})`);
 }
+
+/** Whether a later instance of this model under the same grant was consumed (a rotated refresh token's successor spent). */
+export async function consumedLaterInGrant(db: DbHandle, model: string, grantId: string, id: string): Promise<boolean> {
+  const rows = await db.orm
+    .select({ id: oidcModels.id })
+    .from(oidcModels)
+    .where(
+      and(
+        eq(oidcModels.model, model),
+        eq(oidcModels.grantId, grantId),
+        isNotNull(oidcModels.consumedAt),
+        sql`${oidcModels.id} <> ${id}`,
+        sql`${oidcModels.consumedAt} >= (SELECT consumed_at FROM oidc_models WHERE model = ${model} AND id = ${id})`,
+      ),
+    )
+    .limit(1);
+  return rows.length > 0;
+}
