@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JWK } from 'jose';
 import * as client from 'openid-client';
@@ -31,6 +34,7 @@ const t = testClient(() => app);
 let admin: { token: string };
 let receiver: Server;
 let receiverUrl: string;
+let webRoot: string | undefined;
 const logoutTokens: string[] = [];
 /** Every client secret registered here: none may appear in a log line. */
 const secretsSeen: string[] = [];
@@ -80,8 +84,11 @@ beforeAll(async () => {
   receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backchannel`;
   const port = await freePort();
   origin = `http://localhost:${port}`;
-  // Loopback back-channel receivers are private addresses: allowed here as for webhooks.
-  app = await createTestApp({ env: { PUBLIC_URL: origin, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' } });
+  // Loopback back-channel receivers are private addresses: allowed here as for webhooks. The hosted
+  // pages are a bare shell (this suite reads the data the server puts in it; the browser suite draws them).
+  webRoot = await mkdtemp(join(tmpdir(), 'tessera-oidc-shell-'));
+  await writeFile(join(webRoot, 'index.html'), '<!doctype html><html><head><title>Tessera</title></head><body></body></html>');
+  app = await createTestApp({ env: { PUBLIC_URL: origin, WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }, build: { webRoot } });
   await app.server.listen({ host: '127.0.0.1', port });
   admin = await t.platformAdmin();
   const res = await t.call('POST', '/v1/admin/resources', admin.token, {
@@ -96,6 +103,7 @@ afterAll(async () => {
   for (const secret of secretsSeen) expect(logs.includes(secret), 'a secret or token in the logs').toBe(false);
   await app?.destroy();
   await new Promise((resolve) => receiver?.close(resolve));
+  if (webRoot) await rm(webRoot, { recursive: true, force: true });
 });
 
 describe('discovery', () => {
@@ -147,8 +155,8 @@ describe('authorization code with PKCE', () => {
     const tokens = await client.authorizationCodeGrant(rp, callback, checks);
     const claims = tokens.claims()!;
     expect(claims).toMatchObject({ iss: origin, aud: web.client_id, sub: alice.user.id, nonce: checks.expectedNonce });
-    // at_hash is OPTIONAL in the code flow (Core 3.1.3.6) and oidc-provider leaves it out; when present it must match.
-    if (claims.at_hash !== undefined) expect(claims.at_hash).toBe(atHash(tokens.access_token));
+    // at_hash (optional in the code flow, Core 3.1.3.6) binds the ID token to this access token.
+    expect(claims.at_hash).toBe(atHash(tokens.access_token));
     expect(claims.amr).toEqual(['pwd']);
     expect(typeof claims.auth_time).toBe('number');
     // The signature, by the keys this server publishes (openid-client checked it too: non-repudiation on).
@@ -225,6 +233,7 @@ describe('authorization code with PKCE', () => {
     const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid offline_access', resource: app.config.auth.audience, prompt: 'consent' });
     const tokens = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
     const payload = decodeJwt(tokens.access_token);
+    expect(tokens.claims()!.at_hash).toBe(atHash(tokens.access_token));
     expect(payload).toMatchObject({ aud: app.config.auth.audience, sub: alice.user.id, client_id: web.client_id, sid: expect.stringMatching(/^ses_/) });
     const me = await t.call('GET', '/v1/me', tokens.access_token);
     expect(me.statusCode, me.body).toBe(200);
@@ -252,6 +261,7 @@ describe('authorization code with PKCE', () => {
     expect(second.refresh_token).toEqual(expect.any(String));
     expect(second.refresh_token).not.toBe(first.refresh_token);
     expect(second.claims()!.sub).toBe(alice.user.id);
+    expect(second.claims()!.at_hash).toBe(atHash(second.access_token));
     // Within REFRESH_REUSE_GRACE_SECONDS (2 s by default) the latest rotated token may come again (two tabs at once).
     const twin = await client.refreshTokenGrant(rp, first.refresh_token!);
     expect(twin.refresh_token).not.toBe(second.refresh_token);

@@ -117,6 +117,34 @@ export interface OidcProvider {
 
 type Ctx = KoaContextWithOIDC;
 
+const TOKEN_VALUE = Symbol('tessera.accessTokenValue');
+
+/**
+ * `at_hash` in the ID tokens of the token endpoint too. oidc-provider adds it only to ID tokens of the
+ * authorization response (implicit and hybrid, which are off here); it is optional in the code flow
+ * (OpenID Connect Core 3.1.3.6) but lets a relying party bind the ID token to its access token, so
+ * Tessera includes it: the access token's value is kept on the token when it is saved, and the ID
+ * token issued in the same exchange hashes it (left half of the digest of the ID token's algorithm).
+ */
+function issueAtHash(provider: Provider): void {
+  const save = provider.AccessToken.prototype.save;
+  Object.defineProperty(provider.AccessToken.prototype, 'save', {
+    async value(this: Record<symbol, unknown>, ...args: unknown[]) {
+      const value = (await (save as (...a: unknown[]) => Promise<string>).apply(this, args)) as string;
+      this[TOKEN_VALUE] = value;
+      return value;
+    },
+  });
+  const issue = provider.IdToken.prototype.issue;
+  Object.defineProperty(provider.IdToken.prototype, 'issue', {
+    value(this: { ctx?: Ctx; extra: Record<string, unknown>; set(key: string, value: unknown): void }, options?: { use?: string }) {
+      const value = (this.ctx?.oidc?.entities?.AccessToken as Record<symbol, unknown> | undefined)?.[TOKEN_VALUE];
+      if (options?.use === 'idtoken' && this.extra.at_hash === undefined && typeof value === 'string') this.set('at_hash', value);
+      return issue.call(this as never, options as never);
+    },
+  });
+}
+
 export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
   const Base = createOidcAdapter(deps.db);
   const links = new Base(SESSION_LINK_MODEL);
@@ -406,6 +434,7 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
   function build(jwks: JWK[]): Provider {
     const provider = new Provider(deps.issuer, configuration(jwks));
     provider.proxy = true;
+    issueAtHash(provider);
     // The registry knows the previous secret too (accepted until its overlap ends after a rotation).
     const { registry } = deps;
     Object.defineProperty(provider.Client.prototype, 'compareClientSecret', {
