@@ -301,6 +301,12 @@ describe('authorization code with PKCE', () => {
     const { url, checks } = await authorizationRequest(rp, { redirect_uri: CALLBACK, scope: 'openid offline_access', prompt: 'consent' });
     const tokens = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
     expect(await client.tokenIntrospection(rp, tokens.refresh_token!)).toMatchObject({ active: true, client_id: web.client_id, sub: alice.user.id });
+    // Another application learns nothing of it, confidential or public.
+    const other = await register({ name: 'Nosy backend', type: 'web' });
+    const otherRp = await relyingParty(origin, other.client_id, other.client_secret);
+    expect(await client.tokenIntrospection(otherRp, tokens.refresh_token!)).toEqual({ active: false });
+    const spa = await register({ name: 'Nosy SPA', type: 'spa' });
+    expect(await client.tokenIntrospection(await relyingParty(origin, spa.client_id), tokens.refresh_token!)).toEqual({ active: false });
     const before = (await t.auditRows({ action: 'oidc.tokens_revoked', targetId: web.client_id })).length;
     await client.tokenRevocation(rp, tokens.refresh_token!);
     expect((await client.tokenIntrospection(rp, tokens.refresh_token!)).active).toBe(false);

@@ -360,7 +360,12 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
       features: {
         devInteractions: { enabled: false },
         claimsParameter: { enabled: true },
-        introspection: { enabled: true },
+        // Introspection answers a confidential client about its own tokens only (anyone else: active false).
+        // Tokens for resources are JWTs their resource servers verify alone.
+        introspection: {
+          enabled: true,
+          allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && token.clientId === client.clientId,
+        },
         revocation: { enabled: true },
         userinfo: { enabled: true },
         clientCredentials: { enabled: true },
