@@ -665,6 +665,10 @@ describe('machine clients, PAR, DPoP, device flow and logout', () => {
     const rp = await relyingParty(origin, tv.client_id);
     const started = await client.initiateDeviceAuthorization(rp, { scope: 'openid email' });
     expect(started.verification_uri).toBe(`${origin}/oauth/device`);
+    // The link with the code filled in (verification_uri_complete) is logged without it.
+    const complete = await new UserAgent(origin).fetch(started.verification_uri_complete!);
+    expect(complete.status).toBe(200);
+    secretsSeen.push(started.user_code);
     const agent = await signedInAgent(person);
     // The hosted page's data: the step and oidc-provider's CSRF token (the page itself is in the browser suite).
     const data = async (res: Response) => {
@@ -699,6 +703,7 @@ describe('machine clients, PAR, DPoP, device flow and logout', () => {
     const tokens = await client.authorizationCodeGrant(rp, await agent.authorize(url), checks);
 
     const end = client.buildEndSessionUrl(rp, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: AFTER_LOGOUT, state: 'bye' });
+    secretsSeen.push(tokens.id_token!);
     const page = await agent.fetch(end);
     const html = await page.text();
     expect(html).toContain('Yes, sign me out');

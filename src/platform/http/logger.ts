@@ -4,6 +4,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 export const SECRET_FIELDS = [
   'password', 'current_password', 'new_password', 'token', 'access_token', 'refresh_token', 'id_token', 'mfa_token',
   'code', 'backup_code', 'secret', 'client_secret', 'api_key', 'otp', 'passkey_response',
+  // OpenID and OAuth parameters that carry a token or a one-time code (in query strings of /oauth/…).
+  'id_token_hint', 'logout_token', 'user_code', 'device_code', 'code_verifier', 'client_assertion', 'request', 'login_hint_token',
 ];
 
 /**
