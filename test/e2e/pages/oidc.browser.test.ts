@@ -184,4 +184,45 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
     expect(tokens.claims()).toMatchObject({ sub: user.id, aud: tv.client_id });
     expect(person.problems).toEqual([]);
   });
+
+  it('prompt=select_account asks which account; organization_id=select lets the person choose the organization the token speaks for', async () => {
+    const email = uniqueEmail('oidc-orgs');
+    const user = await signUp(server.app, email, PASSWORD);
+    const owner = await t.signIn(email);
+    const first = await t.createOrg(owner, { name: 'Acme Labs' });
+    const second = await t.createOrg(owner, { name: 'Beta Works' });
+    const admin = await t.platformAdmin();
+    const app = (await t.call('POST', '/v1/admin/applications', admin.token, { name: 'Team Console', type: 'spa', first_party: true, redirect_uris: [CALLBACK] })).json<{ client_id: string }>();
+    const rp = await relyingParty(server.origin, app.client_id);
+
+    const person = await server.person();
+    const { page } = person;
+    await person.open('/sign-in');
+    await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await expect.poll(() => path(page)).toBe('/account');
+
+    const { url, checks } = await authorizationRequest(rp, {
+      redirect_uri: CALLBACK, scope: 'openid organizations', prompt: 'select_account', organization_id: 'select', resource: server.app.config.auth.audience,
+    });
+    await page.goto(url.href);
+    await page.getByRole('heading', { level: 1, name: 'Choose an account for Team Console' }).waitFor();
+    await checkPage(page, 'oidc-select-account');
+    await page.getByRole('button', { name: `Continue as ${email}` }).click();
+
+    await page.getByRole('heading', { level: 1, name: 'Team Console would like to' }).waitFor();
+    const chooser = page.getByLabel('Organization');
+    await expect.poll(() => chooser.locator('option').allTextContents()).toEqual(['Acme Labs', 'Beta Works']);
+    await checkPage(page, 'oidc-organization');
+    await chooser.selectOption({ label: 'Beta Works' });
+    await page.getByRole('button', { name: 'Allow', exact: true }).click();
+
+    const tokens = await client.authorizationCodeGrant(rp, await arrival(checks.expectedState), checks);
+    expect(tokens.claims()!.sub).toBe(user.id);
+    const access = JSON.parse(Buffer.from(tokens.access_token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(access).toMatchObject({ org_id: second.id, org_role: 'owner' });
+    expect(access.org_id).not.toBe(first.id);
+    expect(person.problems).toEqual([]);
+  });
 });
