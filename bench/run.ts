@@ -26,6 +26,10 @@
  *   signed-in person before each run, then redeemed with PKCE and client_secret_basic).
  * The login, refresh, me, members and OpenID scenarios run at 1, 10 and 100 connections.
  *
+ * Each engine in turn (BENCH_ENGINES: embedded, postgres; by default embedded, and PostgreSQL + Redis
+ * when both answer): ready time, idle RSS and CPU, then the scenarios (server CPU per request and RSS
+ * per run), then the peak RSS.
+ *
  * Environment: BENCH_DURATION (seconds per run; default 10 for /health/live, 5 for the others),
  * BENCH_CONNECTIONS (connections of /health/live, default 50), BENCH_ONLY (comma-separated keys or
  * parts of scenario names, e.g. `refresh,me,members`, to run only those).
@@ -36,7 +40,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, createServer as createHttpServer, request, type Server as HttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -46,10 +50,12 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { configDocs } from '../src/config/index.js';
 import { hashPassword } from '../src/platform/crypto/passwords.js';
 import { newId } from '../src/platform/crypto/ids.js';
-import { createPgliteDatabase } from '../src/platform/db/database.js';
+import { createPgliteDatabase, createPostgresDatabase } from '../src/platform/db/database.js';
+import { probeServices } from '../test/helpers/services.js';
 import { users } from '../src/modules/accounts/accounts.tables.js';
 import { orgMembers, organizations } from '../src/modules/orgs/orgs.tables.js';
 
@@ -75,6 +81,37 @@ interface BenchResult extends Measurement {
   git_commit: string | null;
   /** Login only: mean milliseconds of one `hashPassword()` in the bench process, server idle. */
   argon2_ms_per_hash?: number;
+  engine: Engine['name'];
+  /** Server CPU (user + system) over the run divided by the requests it completed. */
+  server_cpu_ms_per_request: number;
+  /** The server's resident memory at the end of the run. */
+  rss_mib: number;
+}
+
+/** The server process of one engine: how fast it became ready, what it holds idle, its peak. */
+interface ServerFigures {
+  name: 'server';
+  engine: Engine['name'];
+  date: string;
+  node: string;
+  git_commit: string | null;
+  /** From spawn to the first 200 of /health/ready. */
+  ready_ms: number;
+  /** Resident memory 5 s after ready, before any scenario. */
+  idle_rss_mib: number;
+  /** CPU used over those 5 idle seconds, in percent of one core. */
+  idle_cpu_percent: number;
+  /** The highest resident memory of the whole run (VmHWM). */
+  peak_rss_mib: number;
+}
+
+/** Where the benchmarked server keeps its data: embedded (PGlite, in-process cache) or PostgreSQL + Redis. */
+interface Engine {
+  name: 'embedded' | 'postgres';
+  dataDir: string;
+  /** PostgreSQL + Redis: the database made for this run, and Redis. */
+  databaseUrl?: string;
+  redisUrl?: string;
 }
 
 /** A scenario once its fixtures exist on the server: runs it at a given number of connections. */
@@ -92,8 +129,8 @@ interface Scenario {
   readonly duration: number;
   /** `GET /health/live` -> `health`; used by BENCH_ONLY. */
   readonly key: string;
-  /** Writes fixtures straight into the fresh DATA_DIR, before the server starts (optional). */
-  seed?(dataDir: string): Promise<void>;
+  /** Writes fixtures straight into the engine's fresh database, before the server starts (optional). */
+  seed?(engine: Engine): Promise<void>;
   /** Creates what the runs need (users, sessions) through the API. */
   prepare(server: BenchServer): Promise<Prepared>;
 }
@@ -146,7 +183,7 @@ function localUrl(port: number, path: string): string {
 }
 
 /** The inherited environment without any Tessera setting, so the run is the same on every machine. */
-function serverEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
+function serverEnv(port: number, engine: Engine): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const { name } of configDocs) {
     delete env[name];
@@ -156,7 +193,9 @@ function serverEnv(port: number, dataDir: string): NodeJS.ProcessEnv {
     ...env,
     HOST,
     PORT: String(port),
-    DATA_DIR: dataDir,
+    DATA_DIR: engine.dataDir,
+    ...(engine.databaseUrl ? { DATABASE_URL: engine.databaseUrl } : {}),
+    ...(engine.redisUrl ? { REDIS_URL: engine.redisUrl } : {}),
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     TESSERA_SECRET: randomBytes(36).toString('base64url'), // 48 characters
@@ -178,10 +217,10 @@ interface RunningServer {
   readonly exited: Promise<string>;
 }
 
-function startServer(port: number, dataDir: string): RunningServer {
+function startServer(port: number, engine: Engine): RunningServer {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: serverEnv(port, dataDir),
+    env: serverEnv(port, engine),
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = new Promise<string>((resolve) => {
@@ -436,11 +475,11 @@ interface MembersFixture {
  * organizations, the first with every user as a member (user 0 the owner), the others with
  * SEED_MEMBERS_PER_OTHER_ORG members each. Closes it before the server starts.
  */
-async function seedMembers(dataDir: string): Promise<MembersFixture> {
+async function seedMembers(engine: Engine): Promise<MembersFixture> {
   const started = performance.now();
   const password = `bench ${randomBytes(12).toString('base64url')}`;
   const passwordHash = await hashPassword(password);
-  const db = await createPgliteDatabase({ dataDir: join(dataDir, 'pglite') });
+  const db = engine.databaseUrl ? createPostgresDatabase({ url: engine.databaseUrl }) : await createPgliteDatabase({ dataDir: join(engine.dataDir, 'pglite') });
   try {
     await db.migrate();
     const userRows = Array.from({ length: SEED_USERS }, (_, n) => ({
@@ -742,8 +781,8 @@ function membersScenario(): Scenario {
     key: 'members',
     connections: LEVELS,
     duration: 5,
-    async seed(dataDir) {
-      fixture = await seedMembers(dataDir);
+    async seed(engine) {
+      fixture = await seedMembers(engine);
     },
     async prepare(server) {
       if (!fixture) throw new Error('members: the database was not seeded');
@@ -761,6 +800,64 @@ function membersScenario(): Scenario {
   };
 }
 
+const IDLE_SECONDS = 5;
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU milliseconds (user + system) the process has used so far (Linux /proc). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** A memory figure of /proc/<pid>/status (VmRSS now, VmHWM the peak) in MiB. */
+function memoryMib(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const kib = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return round2(Number(kib ?? 0) / 1024);
+}
+
+/**
+ * The engines to measure: BENCH_ENGINES (`embedded`, `postgres`, or both comma-separated); by default
+ * embedded, and PostgreSQL + Redis too when both answer (TEST_DATABASE_URL / TEST_REDIS_URL, or the
+ * local defaults).
+ */
+async function benchEngines(): Promise<Engine['name'][]> {
+  const asked = (process.env.BENCH_ENGINES ?? '').split(',').map((part) => part.trim()).filter(Boolean);
+  for (const name of asked) if (name !== 'embedded' && name !== 'postgres') throw new Error(`BENCH_ENGINES: unknown engine ${JSON.stringify(name)} (embedded, postgres)`);
+  const services = await probeServices();
+  const available = Boolean(services.postgresUrl && services.redisUrl);
+  if (asked.includes('postgres') && !available) throw new Error('BENCH_ENGINES=postgres: PostgreSQL or Redis does not answer');
+  if (asked.length > 0) return asked as Engine['name'][];
+  if (!available) console.log('bench: PostgreSQL + Redis do not answer: embedded only');
+  return available ? ['embedded', 'postgres'] : ['embedded'];
+}
+
+/** A fresh data directory, and for PostgreSQL a database of its own (dropped at the end). */
+async function prepareEngine(name: Engine['name'], cleanups: (() => Promise<void>)[]): Promise<Engine> {
+  const dataDir = await mkdtemp(join(tmpdir(), `tessera-bench-${name}-`));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  if (name === 'embedded') return { name, dataDir };
+  const services = await probeServices();
+  const admin = new URL(services.postgresUrl!);
+  const database = `tessera_bench_${randomBytes(6).toString('hex')}`;
+  const run = async (sql: string) => {
+    const client = new pg.Client({ connectionString: admin.href });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await run(`CREATE DATABASE ${database}`);
+  cleanups.push(() => run(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`));
+  const url = new URL(admin.href);
+  url.pathname = `/${database}`;
+  return { name, dataDir, databaseUrl: url.href, redisUrl: services.redisUrl! };
+}
+
 function problems(result: BenchResult): string[] {
   const found: string[] = [];
   if (result.requests_total === 0) found.push('no request completed');
@@ -770,12 +867,13 @@ function problems(result: BenchResult): string[] {
 }
 
 function summary(result: BenchResult): string {
+  const cpu = `, ${result.server_cpu_ms_per_request} ms CPU/req, ${result.rss_mib} MiB`;
   const unit = result.name === 'POST /v1/auth/login' ? 'logins/s' : 'req/s';
   const { latency_ms: latency } = result;
   const argon2 = result.argon2_ms_per_hash === undefined ? '' : `, argon2 ${result.argon2_ms_per_hash} ms/hash`;
   return (
-    `${result.name.padEnd(22)} ${String(result.connections).padStart(3)} conn: ${result.requests_per_second.toFixed(0).padStart(6)} ${unit}, ` +
-    `p50 ${latency.p50} ms, p99 ${latency.p99} ms, ${result.non_2xx} non-2xx, ${result.errors} errors${argon2}`
+    `[${result.engine}] ${result.name.padEnd(22)} ${String(result.connections).padStart(3)} conn: ${result.requests_per_second.toFixed(0).padStart(6)} ${unit}, ` +
+    `p50 ${latency.p50} ms, p99 ${latency.p99} ms, ${result.non_2xx} non-2xx, ${result.errors} errors${argon2}${cpu}`
   );
 }
 
@@ -795,55 +893,85 @@ async function main(): Promise<number> {
   }
 
   const commit = gitCommit();
-  const port = await freePort();
-  const dataDir = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
+  const engines = await benchEngines();
+  const cleanups: (() => Promise<void>)[] = [];
   let server: RunningServer | undefined;
 
   const interrupt = (signal: NodeJS.Signals): void => {
     server?.child.kill('SIGTERM');
-    rmSync(dataDir, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    void Promise.allSettled(cleanups.map((cleanup) => cleanup())).then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
 
-  const results: BenchResult[] = [];
+  const results: (BenchResult | ServerFigures)[] = [];
   const started = new Date();
   let failed = false;
   try {
-    for (const scenario of selected) await scenario.seed?.(dataDir);
-    console.log(`bench: starting the server on ${HOST}:${port} (data in ${dataDir})`);
-    server = startServer(port, dataDir);
-    await waitUntilReady(port, server);
-    const api = benchServer(port);
+    for (const kind of engines) {
+      const engine = await prepareEngine(kind, cleanups);
+      for (const scenario of selected) await scenario.seed?.(engine);
+      const port = await freePort();
+      console.log(`bench: [${engine.name}] starting the server on ${HOST}:${port}`);
+      const spawned = performance.now();
+      server = startServer(port, engine);
+      await waitUntilReady(port, server);
+      const readyMs = Math.round(performance.now() - spawned);
+      const pid = server.child.pid!;
+      // Idle: what the server holds and spends when nothing happens.
+      const idleFrom = cpuMs(pid);
+      await sleep(IDLE_SECONDS * 1000);
+      const figures: ServerFigures = {
+        name: 'server',
+        engine: engine.name,
+        date: new Date().toISOString(),
+        node: process.version,
+        git_commit: commit,
+        ready_ms: readyMs,
+        idle_rss_mib: memoryMib(pid, 'VmRSS'),
+        idle_cpu_percent: round2(((cpuMs(pid) - idleFrom) / (IDLE_SECONDS * 1000)) * 100),
+        peak_rss_mib: 0,
+      };
+      console.log(`bench: [${engine.name}] ready in ${readyMs} ms; idle: ${figures.idle_rss_mib} MiB, ${figures.idle_cpu_percent}% CPU`);
+      const api = benchServer(port);
 
-    for (const scenario of selected) {
-      const prepared = await scenario.prepare(api);
-      for (const connections of scenario.connections) {
-        const duration = durationOverride ?? scenario.duration;
-        const date = new Date();
-        const measured = await prepared.run(connections, duration);
-        const result: BenchResult = {
-          name: scenario.name,
-          connections,
-          date: date.toISOString(),
-          node: process.version,
-          git_commit: commit,
-          ...measured,
-          ...prepared.extra,
-        };
-        results.push(result);
-        console.log(summary(result));
-        const found = problems(result);
-        if (found.length > 0) {
-          failed = true;
-          console.error(`bench: ${result.name} at ${connections} connections failed: ${found.join(', ')}`);
+      for (const scenario of selected) {
+        const prepared = await scenario.prepare(api);
+        for (const connections of scenario.connections) {
+          const duration = durationOverride ?? scenario.duration;
+          const date = new Date();
+          const cpuBefore = cpuMs(pid);
+          const measured = await prepared.run(connections, duration);
+          const result: BenchResult = {
+            name: scenario.name,
+            engine: engine.name,
+            connections,
+            date: date.toISOString(),
+            node: process.version,
+            git_commit: commit,
+            ...measured,
+            server_cpu_ms_per_request: round2((cpuMs(pid) - cpuBefore) / Math.max(1, measured.requests_total)),
+            rss_mib: memoryMib(pid, 'VmRSS'),
+            ...prepared.extra,
+          };
+          results.push(result);
+          console.log(summary(result));
+          const found = problems(result);
+          if (found.length > 0) {
+            failed = true;
+            console.error(`bench: ${result.name} at ${connections} connections failed: ${found.join(', ')}`);
+          }
         }
       }
+      figures.peak_rss_mib = memoryMib(pid, 'VmHWM');
+      results.push(figures);
+      console.log(`bench: [${engine.name}] peak ${figures.peak_rss_mib} MiB`);
+      await stopServer(server);
+      server = undefined;
     }
   } finally {
     if (server) await stopServer(server);
-    await rm(dataDir, { recursive: true, force: true });
+    await Promise.allSettled(cleanups.map((cleanup) => cleanup()));
     if (results.length > 0) {
       await mkdir(RESULTS_DIR, { recursive: true });
       const file = join(RESULTS_DIR, `run-${started.toISOString().replace(/:/g, '-')}.json`);
