@@ -116,6 +116,8 @@ interface Engine {
 
 /** A scenario once its fixtures exist on the server: runs it at a given number of connections. */
 interface Prepared {
+  /** Untimed work before each run (outside its CPU and time figures). */
+  before?(connections: number): Promise<void>;
   run(connections: number, duration: number): Promise<Measurement>;
   extra?: Pick<BenchResult, 'argon2_ms_per_hash'>;
 }
@@ -670,10 +672,13 @@ function codeExchangeScenario(): Scenario {
       const tokenUrl = server.url('/oauth/token');
       const headers = { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(app) };
       const form = (code: string) => new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: BENCH_CALLBACK, code_verifier: verifier }).toString();
+      const pool: string[] = [];
       return {
-        async run(connections, duration) {
-          const pool: string[] = [];
+        async before() {
+          pool.length = 0;
           while (pool.length < CODE_POOL) pool.push(...(await Promise.all(Array.from({ length: 16 }, async () => codeFrom(await send(authorize('none')))))));
+        },
+        run(connections, duration) {
           return timedWorkers('code exchange', connections, duration, (agent) => {
             const code = pool.pop();
             return code ? post(agent, tokenUrl, form(code), headers) : null;
@@ -939,6 +944,7 @@ async function main(): Promise<number> {
         const prepared = await scenario.prepare(api);
         for (const connections of scenario.connections) {
           const duration = durationOverride ?? scenario.duration;
+          await prepared.before?.(connections);
           const date = new Date();
           const cpuBefore = cpuMs(pid);
           const measured = await prepared.run(connections, duration);
