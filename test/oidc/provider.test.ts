@@ -637,6 +637,18 @@ describe('machine clients, PAR, DPoP, device flow and logout', () => {
     expect(await oauthError(client.clientCredentialsGrant(rp, { resource: 'https://unknown.example.com/api', scope: 'reports:read' }))).toMatchObject({ error: 'invalid_target' });
     const wrong = await relyingParty(origin, m2m.client_id, 'wrong-secret');
     expect(await oauthError(client.clientCredentialsGrant(wrong, { resource: REPORTS_API }))).toMatchObject({ error: 'invalid_client' });
+
+    // After a rotation both secrets work at the token endpoint for the overlap; then only the new one.
+    const rotated = await t.call('POST', `/v1/admin/applications/${m2m.client_id}/secret`, admin.token);
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const fresh = rotated.json<{ client_secret: string }>().client_secret;
+    secretsSeen.push(fresh);
+    expect((await client.clientCredentialsGrant(rp, { resource: REPORTS_API })).access_token).toEqual(expect.any(String));
+    const renewed = await relyingParty(origin, m2m.client_id, fresh);
+    expect((await client.clientCredentialsGrant(renewed, { resource: REPORTS_API })).access_token).toEqual(expect.any(String));
+    await t.query("UPDATE oidc_applications SET previous_secret_expires_at = now() - interval '1 second' WHERE id = $1", [m2m.client_id]);
+    expect(await oauthError(client.clientCredentialsGrant(rp, { resource: REPORTS_API }))).toMatchObject({ error: 'invalid_client' });
+    expect((await client.clientCredentialsGrant(renewed, { resource: REPORTS_API })).access_token).toEqual(expect.any(String));
   });
 
   it('pushed authorization requests (RFC 9126) and DPoP-bound tokens (RFC 9449)', async () => {

@@ -4,6 +4,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { Logger } from 'pino';
 import type { Database } from '../../platform/db/database.js';
 import type { Audit } from '../../platform/events/index.js';
+import { safeEqual } from '../../platform/crypto/tokens.js';
 import type { ClientRegistry } from './oidc.applications.service.js';
 import { createOidcAdapter, type OidcAdapter, type OidcPayload } from './oidc.adapter.js';
 import { consumedLaterInGrant } from './oidc.queries.js';
@@ -440,10 +441,12 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
     const provider = new Provider(deps.issuer, configuration(jwks));
     provider.proxy = true;
     issueAtHash(provider);
-    // The registry knows the previous secret too (accepted until its overlap ends after a rotation).
+    // The current secret is in the client's metadata (compared in constant time, no second read); the
+    // registry knows the previous one too, accepted until its overlap ends after a rotation.
     const { registry } = deps;
     Object.defineProperty(provider.Client.prototype, 'compareClientSecret', {
-      value(this: { clientId: string }, presented: string) {
+      value(this: { clientId: string; clientSecret?: string }, presented: string) {
+        if (this.clientSecret && safeEqual(this.clientSecret, presented)) return true;
         return registry.verifyClientSecret(this.clientId, presented);
       },
     });
