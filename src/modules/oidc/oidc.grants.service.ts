@@ -43,11 +43,12 @@ export function createConnectedApps(deps: { db: Database; registry: ClientRegist
       for (const { payload } of await grantsOfAccount(db, userId)) {
         const grant = payload as GrantPayload;
         if (!grant.clientId) continue;
-        const app = await deps.registry.findClient(grant.clientId);
-        if (!app) continue;
-        const entry = byClient.get(grant.clientId) ?? {
-          clientId: grant.clientId, name: app.client_name, firstParty: app.first_party, scopes: [], resources: [], grantedAt: new Date((grant.iat ?? 0) * 1000),
-        };
+        let entry = byClient.get(grant.clientId);
+        if (!entry) {
+          const app = await deps.registry.findClient(grant.clientId);
+          if (!app) continue;
+          entry = { clientId: grant.clientId, name: app.client_name, firstParty: app.first_party, scopes: [], resources: [], grantedAt: new Date((grant.iat ?? 0) * 1000) };
+        }
         entry.scopes = [...new Set([...entry.scopes, ...words(grant.openid?.scope)])];
         for (const [indicator, scopes] of Object.entries(grant.resources ?? {})) {
           const existing = entry.resources.find((resource) => resource.indicator === indicator);

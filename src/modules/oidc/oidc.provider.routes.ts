@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Guards } from '../../platform/http/auth.js';
 import { clientOf } from '../../platform/http/client.js';
 import { Nullable, problems } from '../../platform/http/schemas.js';
@@ -15,7 +16,7 @@ export async function oidcProviderRoutes(server: HttpServer, deps: { provider: O
   await server.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_request, _payload, done) => done(null));
-    const handler = async (request: { raw: import('node:http').IncomingMessage }, reply: { hijack(): void; raw: import('node:http').ServerResponse }) => {
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       reply.hijack();
       await deps.provider.handle(request.raw, reply.raw);
     };

@@ -8,7 +8,7 @@ import { safeEqual } from '../../platform/crypto/tokens.js';
 import type { ClientRegistry } from './oidc.applications.service.js';
 import { createOidcAdapter, type OidcAdapter, type OidcPayload } from './oidc.adapter.js';
 import { consumedLaterInGrant } from './oidc.queries.js';
-import { deviceSuccessPage, errorPage, loggedOutPage, logoutPage, userCodeConfirmPage, userCodePage, VIEW_CSP } from './oidc.views.js';
+import { errorPage, loggedOutPage, logoutPage, pagesNotBuiltPage, VIEW_CSP } from './oidc.views.js';
 
 /**
  * Tessera's OpenID provider: oidc-provider (OpenID Certified) with its storage on Tessera's database,
@@ -282,12 +282,17 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
   /** oidc-provider's CSRF token of a form it made (the device flow's). */
   const xsrfOf = (form: string): string => /name="xsrf" value="([^"]+)"/.exec(form)?.[1] ?? '';
 
-  /** Answers with a hosted page (the app shell, the pages' CSP) drawing `meta`; the plain view when the pages are not built. */
-  function hostedPage(ctx: Ctx, meta: Record<string, unknown>, fallback: () => string): void {
+  /** Answers with a hosted page (the app shell, the pages' CSP) drawing `meta`; 503 when the pages are not built, as every page path. */
+  function hostedPage(ctx: Ctx, meta: Record<string, unknown>): void {
     const shell = deps.page({ page: 'device', ...meta });
-    if (shell) ctx.set('content-security-policy', deps.pageCsp);
     ctx.type = 'html';
-    ctx.body = shell ?? fallback();
+    if (shell) {
+      ctx.set('content-security-policy', deps.pageCsp);
+      ctx.body = shell;
+    } else {
+      ctx.status = 503;
+      ctx.body = pagesNotBuiltPage();
+    }
   }
 
   const issuer = new URL(deps.issuer);
@@ -388,15 +393,13 @@ export function createOidcProvider(deps: OidcProviderDeps): OidcProvider {
           enabled: true,
           async userCodeInputSource(ctx, form, _out, err) {
             const wrong = err && ((err as { userCode?: string }).userCode || err.name === 'NoCodeError');
-            hostedPage(ctx, { step: 'input', xsrf: xsrfOf(form), error: err ? (wrong ? 'wrong_code' : 'failed') : null }, () => userCodePage(form, err ? 'That code is not right. Check it and try again.' : null));
+            hostedPage(ctx, { step: 'input', xsrf: xsrfOf(form), error: err ? (wrong ? 'wrong_code' : 'failed') : null });
           },
           async userCodeConfirmSource(ctx, form, client, _deviceInfo, userCode) {
-            const name = client.clientName ?? client.clientId;
-            hostedPage(ctx, { step: 'confirm', xsrf: xsrfOf(form), client: name, user_code: userCode }, () => userCodeConfirmPage(form, name, userCode));
+            hostedPage(ctx, { step: 'confirm', xsrf: xsrfOf(form), client: client.clientName ?? client.clientId, user_code: userCode });
           },
           async successSource(ctx) {
-            const name = ctx.oidc.client?.clientName;
-            hostedPage(ctx, { step: 'done', client: name ?? null }, () => deviceSuccessPage(name));
+            hostedPage(ctx, { step: 'done', client: ctx.oidc.client?.clientName ?? null });
           },
         },
         resourceIndicators: {

@@ -62,25 +62,7 @@ export function loggedOutPage(clientName: string | undefined): string {
 <p><a href="/sign-in">Sign in again</a></p>`);
 }
 
-/** The device flow's code entry: oidc-provider's form (hidden xsrf, the `user_code` input) with a label. */
-export function userCodePage(form: string, error: string | null): string {
-  // The label for the code field, and no inline handler (the CSP would refuse it).
-  const labelled = form
-    .replace(/\sonfocus="[^"]*"/, '')
-    .replace(/<input([^>]*name="user_code"[^>]*)>/, '<label for="user_code">Code shown on your device</label><input id="user_code"$1>');
-  return page('Connect a device', `${error ? `<p role="alert">${escapeHtml(error)}</p>` : '<p>Enter the code your device shows.</p>'}
-${labelled}
-<p><button type="submit" form="op.deviceInputForm">Continue</button></p>`);
-}
-
-export function userCodeConfirmPage(form: string, clientName: string, userCode: string): string {
-  return page('Connect a device', `<p>${escapeHtml(clientName)} asks to sign in on a device showing the code <strong>${escapeHtml(userCode)}</strong>.</p>
-<p>Only continue if that is the code on your device.</p>
-${form}
-<p><button type="submit" form="op.deviceConfirmForm" name="confirm" value="yes">Continue</button>
-<button type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Cancel</button></p>`);
-}
-
-export function deviceSuccessPage(clientName: string | undefined): string {
-  return page('Device connected', `<p>${clientName ? `${escapeHtml(clientName)} is` : 'Your device is'} signed in. You can go back to your device.</p>`);
+/** A hosted page asked for while the front end is not built (as the other page paths answer it: 503). */
+export function pagesNotBuiltPage(): string {
+  return page('Pages not built', '<p>The hosted pages are not built: run <code>npm run build:web</code> (<code>npm start</code> and <code>npm test</code> do it).</p>');
 }

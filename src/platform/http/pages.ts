@@ -54,10 +54,16 @@ export function imageOriginsOf(logoUrl: string | undefined): string[] {
  * document, escaped, since the CSP allows no inline script. Null when the pages are not built.
  */
 export function appShellWith(root: string, meta: Record<string, unknown>): string | null {
-  const indexFile = join(root, 'index.html');
-  if (!existsSync(indexFile)) return null;
+  const shell = readShell(root);
+  if (shell === null) return null;
   const escaped = JSON.stringify(meta).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return readFileSync(indexFile, 'utf8').replace('</head>', `<meta name="tessera-page-data" content="${escaped}"></head>`);
+  return shell.replace('</head>', `<meta name="tessera-page-data" content="${escaped}"></head>`);
+}
+
+/** The built app shell (`index.html`), or null when the pages are not built. */
+function readShell(root: string): string | null {
+  const indexFile = join(root, 'index.html');
+  return existsSync(indexFile) ? readFileSync(indexFile, 'utf8') : null;
 }
 
 /** One year: hashed file names change whenever their content does. */
@@ -71,12 +77,10 @@ const ONE_YEAR_MS = 365 * 24 * 3600 * 1000;
  */
 export async function registerPages(server: HttpServer, options: PagesOptions): Promise<void> {
   const csp = pageCsp(options.imageOrigins);
-  const indexFile = join(options.root, 'index.html');
-  const built = existsSync(indexFile);
-  const shell = built ? readFileSync(indexFile, 'utf8') : '';
+  const shell = readShell(options.root);
   const routeOptions = { schema: { hide: true }, config: { rateLimit: false as const } };
 
-  if (built && existsSync(join(options.root, 'assets'))) {
+  if (shell !== null && existsSync(join(options.root, 'assets'))) {
     await server.register(fastifyStatic, {
       root: join(options.root, 'assets'),
       prefix: '/assets/',
@@ -90,7 +94,7 @@ export async function registerPages(server: HttpServer, options: PagesOptions): 
   }
   for (const path of PAGE_PATHS) {
     server.get(path, routeOptions, async (_request, reply) => {
-      if (!built) throw httpErrors.pages_not_built('The hosted pages are not built: run `npm run build:web` (npm start and npm test do it)');
+      if (shell === null) throw httpErrors.pages_not_built('The hosted pages are not built: run `npm run build:web` (npm start and npm test do it)');
       return reply
         .header('content-security-policy', csp)
         .header('cache-control', 'no-cache')

@@ -41,6 +41,13 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
 
   const path = (page: Page) => new URL(page.url()).pathname;
 
+  /** Fills the hosted sign-in page the browser is on (English) and submits it. */
+  async function signInHere(page: Page, email: string): Promise<void> {
+    await page.getByLabel('Email address').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  }
+
   /** Waits for the browser to arrive at the application's redirect URI with this state; answers that URL. */
   async function arrival(state: string): Promise<URL> {
     await expect.poll(() => arrivals.find((url) => url.searchParams.get('state') === state), { timeout: 15_000 }).toBeDefined();
@@ -63,9 +70,7 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
 
     // Not signed in: the hosted sign-in page, which comes back to the request.
     await expect.poll(() => path(page)).toBe('/sign-in');
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await signInHere(page, email);
 
     // The consent page names the application and what it asks for.
     const heading = page.getByRole('heading', { level: 1, name: 'Partner Analytics would like to' });
@@ -108,9 +113,7 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
     const person = await server.person();
     const { page } = person;
     await person.open('/sign-in');
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await signInHere(page, email);
     await expect.poll(() => path(page)).toBe('/account');
 
     const nosy = await relyingParty(server.origin, third.client_id);
@@ -174,9 +177,7 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
 
     // Not signed in: the hosted sign-in, then back to the request, then the end of the flow.
     await expect.poll(() => path(page)).toBe('/sign-in');
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await signInHere(page, email);
     await page.getByRole('heading', { level: 1, name: 'Device connected' }).waitFor();
     await expect.poll(() => page.getByText('Living-room TV is signed in. You can go back to your device.').count()).toBe(1);
     await checkPage(page, 'oidc-device-done');
@@ -198,9 +199,7 @@ describe.skipIf(!hasChromium)('hosted pages: signing in to an application (OpenI
     const person = await server.person();
     const { page } = person;
     await person.open('/sign-in');
-    await page.getByLabel('Email address').fill(email);
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await signInHere(page, email);
     await expect.poll(() => path(page)).toBe('/account');
 
     const { url, checks } = await authorizationRequest(rp, {
